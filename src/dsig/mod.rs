@@ -1,0 +1,1 @@
+//! XML-DSig (enveloped, whole-document) verification and signing, and the algorithm policy.

@@ -1,0 +1,10 @@
+//! lienthong — the trust core and exchange for edXML (QCVN 102:2016) packets between
+//! Vietnamese state agencies. This file is the module map and nothing else; see
+//! `docs/ARCHITECTURE.md` for what each module owns and the invariants between them.
+#![deny(unsafe_code)]
+
+pub mod dsig;
+pub mod edxml;
+pub mod pki;
+pub mod trust;
+pub mod xml;

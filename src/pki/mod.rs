@@ -1,0 +1,1 @@
+//! The government PKI: trust anchors, chain building, revocation, certificate ↔ agency binding.

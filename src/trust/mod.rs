@@ -1,0 +1,1 @@
+//! The trust pipeline: parse → signature → certificate path → agency binding, one verdict.
