@@ -1,0 +1,697 @@
+//! `TrustStore::validate`: path to an anchor at a fixed time, leaf key usage, then revocation of
+//! every non-anchor certificate. The result is a `ValidatedPath`, which only this function makes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssl::x509::{X509Ref, X509};
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+
+use super::crl::Crl;
+use super::error::{ChainPosition, PkiError};
+use super::ident::{asn1_to_datetime, dn_string, serial_hex, CertId, Fingerprint};
+use super::path;
+use super::revocation::{
+    self, CrlEvidence, CrlFreshness, Issuer, RevocationMode, RevocationStatus, Subject,
+};
+use super::store::TrustStore;
+use super::usage::check_signing_leaf;
+
+/// When and how strictly to validate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValidationPolicy {
+    /// The verification time: validity periods, revocation dates and CRL freshness are judged
+    /// at this instant.
+    pub at: OffsetDateTime,
+    /// How long past its nextUpdate a CRL is still accepted (the path then says so).
+    pub crl_grace: Duration,
+    /// Whether revocation is checked.
+    pub revocation: RevocationMode,
+}
+
+impl ValidationPolicy {
+    /// Validation at `at`, revocation required, no CRL grace.
+    pub fn at(at: OffsetDateTime) -> Self {
+        ValidationPolicy {
+            at,
+            crl_grace: Duration::ZERO,
+            revocation: RevocationMode::Require,
+        }
+    }
+
+    /// Validation now, revocation required, no CRL grace.
+    pub fn now() -> Self {
+        ValidationPolicy::at(OffsetDateTime::now_utc())
+    }
+
+    /// The same policy with another CRL grace period.
+    pub fn with_crl_grace(self, crl_grace: Duration) -> Self {
+        ValidationPolicy { crl_grace, ..self }
+    }
+
+    /// The same policy with another revocation mode.
+    pub fn with_revocation(self, revocation: RevocationMode) -> Self {
+        ValidationPolicy { revocation, ..self }
+    }
+}
+
+/// What is known about one certificate of a validated path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertSummary {
+    /// Subject, RFC 4514 (`CN=…,O=…,C=VN`).
+    pub subject: String,
+    /// Issuer, RFC 4514.
+    pub issuer: String,
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// SHA-256 of the DER encoding.
+    pub sha256: Fingerprint,
+    /// notBefore.
+    pub not_before: OffsetDateTime,
+    /// notAfter.
+    pub not_after: OffsetDateTime,
+}
+
+impl CertSummary {
+    fn of(cert: &X509Certificate<'_>, der: &[u8]) -> Self {
+        let validity = cert.validity();
+        CertSummary {
+            subject: dn_string(cert.subject()),
+            issuer: dn_string(cert.issuer()),
+            serial: serial_hex(cert.raw_serial()),
+            sha256: Fingerprint::of_der(der),
+            not_before: asn1_to_datetime(validity.not_before),
+            not_after: asn1_to_datetime(validity.not_after),
+        }
+    }
+}
+
+/// Proof that a signing certificate chained to a trust anchor, may sign, and was not revoked,
+/// at `verified_at`. Only `TrustStore::validate` makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedPath {
+    leaf: CertSummary,
+    issuers: Vec<CertSummary>,
+    revocation: RevocationStatus,
+    verified_at: OffsetDateTime,
+}
+
+impl ValidatedPath {
+    /// The signing certificate.
+    pub fn leaf(&self) -> &CertSummary {
+        &self.leaf
+    }
+
+    /// Its subject, RFC 4514.
+    pub fn leaf_subject(&self) -> &str {
+        &self.leaf.subject
+    }
+
+    /// Its issuer, RFC 4514.
+    pub fn leaf_issuer(&self) -> &str {
+        &self.leaf.issuer
+    }
+
+    /// Its serial number, lowercase hex.
+    pub fn serial_hex(&self) -> &str {
+        &self.leaf.serial
+    }
+
+    /// SHA-256 of its DER encoding.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.leaf.sha256
+    }
+
+    /// The whole path, leaf first, trust anchor last.
+    pub fn chain(&self) -> impl Iterator<Item = &CertSummary> {
+        std::iter::once(&self.leaf).chain(self.issuers.iter())
+    }
+
+    /// Subjects of the path, leaf first, trust anchor last.
+    pub fn chain_subjects(&self) -> Vec<&str> {
+        self.chain().map(|c| c.subject.as_str()).collect()
+    }
+
+    /// The trust anchor the path ends at.
+    pub fn anchor(&self) -> &CertSummary {
+        self.issuers.last().unwrap_or(&self.leaf)
+    }
+
+    /// The revocation evidence (or that it was skipped).
+    pub fn revocation(&self) -> &RevocationStatus {
+        &self.revocation
+    }
+
+    /// The verification time used.
+    pub fn verified_at(&self) -> OffsetDateTime {
+        self.verified_at
+    }
+}
+
+impl TrustStore {
+    /// Validates a signing certificate at `policy.at`.
+    ///
+    /// `presented` are the certificates that came with the signature (e.g. KeyInfo): they may
+    /// supply intermediates but are trusted for nothing by themselves.
+    pub fn validate(
+        &self,
+        leaf: &X509,
+        presented: &[X509],
+        policy: &ValidationPolicy,
+    ) -> Result<ValidatedPath, PkiError> {
+        let leaf_der = der_of(leaf, "the signing certificate")?;
+        parse(&leaf_der, "the signing certificate")?;
+        for (index, cert) in presented.iter().enumerate() {
+            let what = format!("presented certificate #{}", index + 1);
+            parse(&der_of(cert, &what)?, &what)?;
+        }
+        let untrusted: Vec<X509> = self
+            .intermediates
+            .iter()
+            .chain(presented.iter())
+            .cloned()
+            .collect();
+        let path = path::build(&self.anchors, &untrusted, leaf, policy.at)?;
+
+        let ders = path
+            .iter()
+            .map(|cert| der_of(cert, "a certificate of the path"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let parsed = ders
+            .iter()
+            .map(|der| parse(der, "a certificate of the path"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(leaf_parsed) = parsed.first() else {
+            return Err(untrusted_empty(leaf));
+        };
+        check_signing_leaf(leaf_parsed).map_err(|problem| PkiError::KeyUsage {
+            cert: CertId::of_parsed(leaf_parsed),
+            problem,
+        })?;
+
+        let revocation = match policy.revocation {
+            RevocationMode::Skip => RevocationStatus::Skipped,
+            RevocationMode::Require => {
+                RevocationStatus::Checked(self.check_revocation(&path, &parsed, policy)?)
+            }
+        };
+        let summaries: Vec<CertSummary> = parsed
+            .iter()
+            .zip(ders.iter())
+            .map(|(cert, der)| CertSummary::of(cert, der))
+            .collect();
+        let mut summaries = summaries.into_iter();
+        let leaf_summary = match summaries.next() {
+            Some(summary) => summary,
+            None => return Err(untrusted_empty(leaf)),
+        };
+        Ok(ValidatedPath {
+            leaf: leaf_summary,
+            issuers: summaries.collect(),
+            revocation,
+            verified_at: policy.at,
+        })
+    }
+
+    /// One CRL verdict per certificate below the anchor, leaf first.
+    fn check_revocation(
+        &self,
+        path: &[X509],
+        parsed: &[X509Certificate<'_>],
+        policy: &ValidationPolicy,
+    ) -> Result<Vec<CrlEvidence>, PkiError> {
+        let certs: Vec<(&X509, &X509Certificate<'_>)> = path.iter().zip(parsed.iter()).collect();
+        let mut evidence = Vec::new();
+        for (depth, pair) in certs.windows(2).enumerate() {
+            let [(_, subject), (issuer_cert, issuer_parsed)] = pair else {
+                continue;
+            };
+            let position = if depth == 0 {
+                ChainPosition::Leaf
+            } else {
+                ChainPosition::Intermediate
+            };
+            let subject = Subject {
+                parsed: subject,
+                position,
+            };
+            let issuer = Issuer {
+                cert: issuer_cert,
+                parsed: issuer_parsed,
+            };
+            evidence.push(self.check_one(&subject, &issuer, policy)?);
+        }
+        Ok(evidence)
+    }
+
+    /// Configured CRLs first; the distribution points only when they give no current answer.
+    fn check_one(
+        &self,
+        subject: &Subject<'_, '_>,
+        issuer: &Issuer<'_, '_>,
+        policy: &ValidationPolicy,
+    ) -> Result<CrlEvidence, PkiError> {
+        let configured: Vec<&Crl> = self.crls.iter().collect();
+        let first = revocation::check(subject, issuer, &configured, policy.at, policy.crl_grace);
+        let settled = match &first {
+            Ok(evidence) => evidence.freshness == CrlFreshness::Current,
+            Err(e) => matches!(e, PkiError::Revoked { .. }),
+        };
+        let fetcher = match &self.fetcher {
+            Some(fetcher) if !settled => fetcher,
+            _ => return first,
+        };
+        let urls = revocation::distribution_points(subject.parsed);
+        if urls.is_empty() {
+            return first;
+        }
+        let (fetched, failures): (Vec<Arc<Crl>>, Vec<String>) = fetcher.crls_for(&urls);
+        let mut candidates = configured;
+        candidates.extend(fetched.iter().map(|crl| crl.as_ref()));
+        let second = revocation::check(subject, issuer, &candidates, policy.at, policy.crl_grace);
+        second.map_err(|e| with_fetch_failures(e, &failures))
+    }
+}
+
+fn with_fetch_failures(error: PkiError, failures: &[String]) -> PkiError {
+    match error {
+        PkiError::RevocationUnknown {
+            position,
+            cert,
+            issuer,
+            detail,
+        } if !failures.is_empty() => PkiError::RevocationUnknown {
+            position,
+            cert,
+            issuer,
+            detail: format!("{detail}; {}", failures.join("; ")),
+        },
+        other => other,
+    }
+}
+
+fn untrusted_empty(leaf: &X509Ref) -> PkiError {
+    PkiError::Untrusted {
+        cert: CertId::of(leaf),
+        reason: "openssl returned an empty path".to_owned(),
+    }
+}
+
+fn der_of(cert: &X509Ref, what: &str) -> Result<Vec<u8>, PkiError> {
+    cert.to_der().map_err(|e| PkiError::BadCertificate {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Parses with x509-parser, refusing trailing bytes.
+fn parse<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, PkiError> {
+    let bad = |reason: String| PkiError::BadCertificate {
+        what: what.to_owned(),
+        reason,
+    };
+    let (rest, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| bad(e.to_string()))?;
+    if rest.is_empty() {
+        Ok(cert)
+    } else {
+        Err(bad(format!("{} bytes after the certificate", rest.len())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::testdata::{self, store, store_with_crls, AT};
+    use time::macros::datetime;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn validate(
+        store: &TrustStore,
+        leaf: &str,
+        policy: ValidationPolicy,
+    ) -> Result<ValidatedPath, PkiError> {
+        store.validate(&testdata::cert(leaf), &[], &policy)
+    }
+
+    fn code(result: Result<ValidatedPath, PkiError>) -> &'static str {
+        match result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn good_agency_certificates_validate_rsa_and_ec() {
+        let store = store();
+        for name in [
+            "agency-000.00.00.G22-rsa2048.pem",
+            "agency-000.00.00.G22-p256.pem",
+            "agency-000.00.00.H49-rsa2048.pem",
+            "agency-000.00.00.H49-p384.pem",
+            "agency-000.01.01.H49-rsa2048.pem",
+            "agency-000.00.00.H08-rsa2048.pem",
+            "agency-000.00.00.H08-rsa3072.pem",
+            "server-receipts-p256.pem",
+        ] {
+            let path = validate(&store, name, ValidationPolicy::at(AT))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(path.chain_subjects().len(), 3, "{name}");
+            assert!(!path.revocation().within_grace());
+        }
+    }
+
+    #[test]
+    fn the_validated_path_describes_the_leaf_and_its_chain() {
+        let leaf = testdata::cert("agency-000.00.00.H49-p384.pem");
+        let path = store()
+            .validate(&leaf, &[], &ValidationPolicy::at(AT))
+            .expect("valid");
+        assert_eq!(
+            path.leaf_subject(),
+            "CN=Ủy ban nhân dân tỉnh Quảng Ninh (DEV),O=Ủy ban nhân dân tỉnh Quảng Ninh (DEV),ST=Quảng Ninh,C=VN"
+        );
+        assert!(path
+            .leaf_issuer()
+            .starts_with("CN=Cục Chứng thực số và Bảo mật thông tin (DEV ISSUING CA)"));
+        assert_eq!(path.fingerprint(), Fingerprint::of(&leaf).expect("digest"));
+        let serial = leaf
+            .serial_number()
+            .to_bn()
+            .expect("bn")
+            .to_hex_str()
+            .expect("hex")
+            .to_ascii_lowercase();
+        assert_eq!(path.serial_hex(), serial);
+        assert_eq!(path.leaf().not_before, datetime!(2025-01-01 00:00 UTC));
+        assert_eq!(path.leaf().not_after, datetime!(2045-01-01 00:00 UTC));
+        assert_eq!(
+            path.anchor().subject,
+            "CN=Cơ quan chứng thực số chuyên dùng Chính phủ (DEV ROOT),O=Ban Cơ yếu Chính phủ,C=VN"
+        );
+        assert_eq!(path.verified_at(), AT);
+        let RevocationStatus::Checked(evidence) = path.revocation() else {
+            panic!("revocation was checked");
+        };
+        assert_eq!(evidence.len(), 2);
+        assert_eq!(evidence[0].certificate.subject, path.leaf_subject());
+        assert_eq!(evidence[0].crl_number.as_deref(), Some("2"));
+        assert_eq!(evidence[0].freshness, CrlFreshness::Current);
+        assert!(evidence[1].certificate.subject.contains("DEV ISSUING CA"));
+        assert!(evidence[1].crl_issuer.contains("DEV ROOT"));
+    }
+
+    #[test]
+    fn validates_now_too() {
+        let result = validate(
+            &store(),
+            "agency-000.00.00.G22-rsa2048.pem",
+            ValidationPolicy::now(),
+        );
+        assert_eq!(code(result), "ok");
+    }
+
+    #[test]
+    fn each_bad_case_gives_its_code() {
+        let store = store();
+        for (name, expected) in [
+            ("bad-expired.pem", "pki.expired"),
+            ("bad-not-yet-valid.pem", "pki.not_yet_valid"),
+            ("bad-revoked.pem", "pki.revoked"),
+            ("bad-foreign-leaf.pem", "pki.untrusted"),
+            ("bad-impostor-leaf.pem", "pki.untrusted"),
+            ("bad-no-signing-usage.pem", "pki.key_usage"),
+            ("bad-no-key-usage.pem", "pki.key_usage"),
+            ("bad-ca-as-leaf.pem", "pki.key_usage"),
+        ] {
+            assert_eq!(
+                code(validate(&store, name, ValidationPolicy::at(AT))),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_the_certificate_by_subject_and_serial() {
+        let leaf = testdata::cert("bad-expired.pem");
+        let err = store()
+            .validate(&leaf, &[], &ValidationPolicy::at(AT))
+            .expect_err("refused");
+        let text = err.to_string();
+        assert!(text.contains("CN=Chứng thư đã hết hạn (DEV)"), "{text}");
+        assert!(text.contains(&CertId::of(&leaf).serial), "{text}");
+        assert!(text.contains("2021-01-01T00:00:00Z"), "{text}");
+        assert!(matches!(
+            err,
+            PkiError::Expired {
+                position: ChainPosition::Leaf,
+                ..
+            }
+        ));
+
+        let err =
+            validate(&store(), "bad-revoked.pem", ValidationPolicy::at(AT)).expect_err("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("revoked at 2025-03-01T00:00:00Z (reason: keyCompromise)"),
+            "{text}"
+        );
+        assert!(text.contains("CN=Chứng thư đã bị thu hồi (DEV)"), "{text}");
+    }
+
+    #[test]
+    fn a_ca_outside_its_validity_is_named_as_such() {
+        // In 2024 the root and the issuing CA did not exist yet: the path is refused at a CA.
+        let err = validate(
+            &store(),
+            "agency-000.00.00.G22-rsa2048.pem",
+            ValidationPolicy::at(datetime!(2024-06-01 00:00 UTC)),
+        )
+        .expect_err("refused");
+        assert_eq!(err.code(), "pki.not_yet_valid");
+        assert!(
+            matches!(
+                &err,
+                PkiError::NotYetValid {
+                    position: ChainPosition::Anchor | ChainPosition::Intermediate,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("DEV"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_crl_is_revocation_unknown_for_leaf_and_intermediate() {
+        let no_issuing_crl = store_with_crls(&["root-ca.crl.pem"]);
+        let err = validate(
+            &no_issuing_crl,
+            "agency-000.00.00.G22-rsa2048.pem",
+            ValidationPolicy::at(AT),
+        )
+        .err();
+        assert!(
+            matches!(
+                err,
+                Some(PkiError::RevocationUnknown {
+                    position: ChainPosition::Leaf,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+
+        let no_root_crl = store_with_crls(&["issuing-ca.crl.pem"]);
+        let err = validate(
+            &no_root_crl,
+            "agency-000.00.00.G22-rsa2048.pem",
+            ValidationPolicy::at(AT),
+        )
+        .err();
+        assert!(
+            matches!(
+                err,
+                Some(PkiError::RevocationUnknown {
+                    position: ChainPosition::Intermediate,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_crl_signed_by_another_key_is_not_believed() {
+        // The impostor's CRL carries the issuing CA's name and lists nothing.
+        let forged = store_with_crls(&["root-ca.crl.pem", "impostor-issuing-ca.crl.pem"]);
+        let err =
+            validate(&forged, "bad-revoked.pem", ValidationPolicy::at(AT)).expect_err("refused");
+        assert_eq!(err.code(), "pki.revocation_unknown");
+        assert!(
+            err.to_string().contains("signature does not verify"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn delta_partitioned_and_ca_only_crls_do_not_vouch_for_a_leaf() {
+        for crl in [
+            "issuing-ca-delta.crl.pem",
+            "issuing-ca-ca-only.crl.pem",
+            "issuing-ca-other-partition.crl.pem",
+        ] {
+            let store = store_with_crls(&["root-ca.crl.pem", crl]);
+            let result = validate(
+                &store,
+                "agency-000.00.00.G22-rsa2048.pem",
+                ValidationPolicy::at(AT),
+            );
+            assert_eq!(code(result), "pki.revocation_unknown", "{crl}");
+        }
+        // With the real CRL beside them, the real one is used even though their numbers are higher.
+        let all = store_with_crls(&[
+            "root-ca.crl.pem",
+            "issuing-ca-delta.crl.pem",
+            "issuing-ca-ca-only.crl.pem",
+            "issuing-ca-other-partition.crl.pem",
+            "issuing-ca.crl.pem",
+        ]);
+        assert_eq!(
+            code(validate(&all, "bad-revoked.pem", ValidationPolicy::at(AT))),
+            "pki.revoked"
+        );
+        let path = validate(
+            &all,
+            "agency-000.00.00.G22-rsa2048.pem",
+            ValidationPolicy::at(AT),
+        )
+        .expect("valid");
+        let RevocationStatus::Checked(evidence) = path.revocation() else {
+            panic!("checked");
+        };
+        assert_eq!(evidence[0].crl_number.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn a_stale_crl_is_accepted_within_grace_and_refused_after() {
+        let stale = store_with_crls(&["root-ca.crl.pem", "issuing-ca-stale.crl.pem"]);
+        let leaf = "agency-000.00.00.G22-rsa2048.pem";
+        // The stale CRL was due on 2025-02-01.
+        let two_days_late = ValidationPolicy::at(datetime!(2025-02-03 00:00 UTC));
+        assert_eq!(code(validate(&stale, leaf, two_days_late)), "pki.crl_stale");
+
+        let path =
+            validate(&stale, leaf, two_days_late.with_crl_grace(7 * DAY)).expect("within grace");
+        assert!(path.revocation().within_grace());
+        let RevocationStatus::Checked(evidence) = path.revocation() else {
+            panic!("checked");
+        };
+        assert_eq!(
+            evidence[0].freshness,
+            CrlFreshness::WithinGrace { overdue: 2 * DAY }
+        );
+        assert_eq!(evidence[1].freshness, CrlFreshness::Current);
+
+        let err = validate(
+            &stale,
+            leaf,
+            ValidationPolicy::at(AT).with_crl_grace(30 * DAY),
+        )
+        .expect_err("stale");
+        assert_eq!(err.code(), "pki.crl_stale");
+        assert!(err.to_string().contains("2025-02-01T00:00:00Z"), "{err}");
+    }
+
+    #[test]
+    fn a_newer_crl_replaces_a_stale_one() {
+        let both = store_with_crls(&[
+            "root-ca.crl.pem",
+            "issuing-ca-stale.crl.pem",
+            "issuing-ca.crl.pem",
+        ]);
+        assert_eq!(
+            code(validate(
+                &both,
+                "agency-000.00.00.G22-rsa2048.pem",
+                ValidationPolicy::at(AT)
+            )),
+            "ok"
+        );
+        // The January CRL did not list the revocation of March; the June one does.
+        assert_eq!(
+            code(validate(&both, "bad-revoked.pem", ValidationPolicy::at(AT))),
+            "pki.revoked"
+        );
+    }
+
+    #[test]
+    fn skip_mode_checks_no_crl_and_says_so() {
+        let no_crls = store_with_crls(&[]);
+        let skip = ValidationPolicy::at(AT).with_revocation(RevocationMode::Skip);
+        let path = validate(&no_crls, "agency-000.00.00.G22-rsa2048.pem", skip).expect("valid");
+        assert_eq!(path.revocation(), &RevocationStatus::Skipped);
+        assert_eq!(
+            code(validate(
+                &no_crls,
+                "agency-000.00.00.G22-rsa2048.pem",
+                ValidationPolicy::at(AT)
+            )),
+            "pki.revocation_unknown"
+        );
+        // Skip turns off revocation only: the other rules still hold.
+        assert_eq!(
+            code(validate(&no_crls, "bad-expired.pem", skip)),
+            "pki.expired"
+        );
+        assert_eq!(
+            code(validate(&no_crls, "bad-no-key-usage.pem", skip)),
+            "pki.key_usage"
+        );
+    }
+
+    #[test]
+    fn presented_intermediates_build_the_path_but_are_not_trusted() {
+        let crls = [
+            testdata::read("root-ca.crl.pem"),
+            testdata::read("issuing-ca.crl.pem"),
+        ]
+        .concat();
+        let anchors_only =
+            TrustStore::from_pem(&testdata::read("trust.pem"), b"", &crls).expect("store");
+        let leaf = testdata::cert("agency-000.00.00.G22-rsa2048.pem");
+        let policy = ValidationPolicy::at(AT);
+        assert_eq!(
+            code(anchors_only.validate(&leaf, &[], &policy)),
+            "pki.untrusted"
+        );
+        let issuing = testdata::cert("issuing-ca.pem");
+        assert_eq!(
+            code(anchors_only.validate(&leaf, &[issuing], &policy)),
+            "ok"
+        );
+        // A foreign root presented with its leaf is still not a trust anchor.
+        let foreign = testdata::cert("bad-foreign-leaf.pem");
+        let foreign_root = testdata::cert("foreign-root-ca.pem");
+        assert_eq!(
+            code(anchors_only.validate(&foreign, &[foreign_root], &policy)),
+            "pki.untrusted"
+        );
+        // Nor is the impostor CA that shares the issuing CA's name.
+        let impostor = testdata::cert("bad-impostor-leaf.pem");
+        let impostor_ca = testdata::cert("impostor-issuing-ca.pem");
+        assert_eq!(
+            code(store().validate(&impostor, &[impostor_ca], &policy)),
+            "pki.untrusted"
+        );
+    }
+
+    #[test]
+    fn an_anchor_presented_as_the_leaf_is_not_a_signing_certificate() {
+        let root = testdata::cert("root-ca.pem");
+        let result = store().validate(&root, &[], &ValidationPolicy::at(AT));
+        assert_ne!(code(result), "ok");
+    }
+}
