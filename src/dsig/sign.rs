@@ -1,0 +1,293 @@
+//! Signing a packet the way the profile expects to verify it: one enveloped ds:Signature,
+//! inside edXMLHeader/DigitalSignature when the packet has that placeholder, else last in
+//! edXMLHeader (or in the SOAP Header of a wrapped status); one Reference URI="".
+//!
+//! The packet's bytes are kept as they are; the signature is spliced in without adding any
+//! whitespace, so the digest of the unsigned packet is the digest the verifier will compute
+//! after removing the signature again.
+
+use base64::Engine as _;
+use openssl::ecdsa::EcdsaSig;
+use openssl::pkey::{PKey, Private};
+use openssl::sign::Signer;
+use openssl::x509::X509;
+
+use crate::edxml::NAMESPACE as EDXML_NS;
+use crate::xml::c14n::{Canonicalization, Method, Subset};
+use crate::xml::reader::{Event, Limits, Reader};
+
+use super::algorithm::{DigestAlgorithm, KeyFamily, SignatureAlgorithm, ENVELOPED_SIGNATURE};
+use super::signature::{DSIG_NS, SOAP_NS};
+use super::verify::digest_subset;
+use super::DsigError;
+
+/// Choices a signer may make; the defaults are what lienthong recommends.
+#[derive(Debug, Clone)]
+pub struct SignOptions {
+    pub digest: DigestAlgorithm,
+    /// Used both for SignedInfo and for the Reference.
+    pub canonicalization: Canonicalization,
+}
+
+impl Default for SignOptions {
+    /// SHA-256 and exclusive C14N without comments: exclusive C14N keeps SignedInfo independent
+    /// of the namespaces the packet happens to declare.
+    fn default() -> Self {
+        SignOptions {
+            digest: DigestAlgorithm::Sha256,
+            canonicalization: Canonicalization {
+                method: Method::Exclusive {
+                    inclusive_prefixes: Vec::new(),
+                },
+                with_comments: false,
+            },
+        }
+    }
+}
+
+/// Where the Signature goes in the unsigned packet.
+enum Place {
+    /// Insert at this byte offset.
+    At(usize),
+    /// Replace the empty-element tag `input[start..end]` (`<DigitalSignature/>`) by
+    /// `open` + signature + `close`.
+    ExpandEmpty {
+        start: usize,
+        end: usize,
+        open: String,
+        close: String,
+    },
+}
+
+/// Signs `input` with `key`, embedding `cert` and then `chain` in KeyInfo.
+pub fn sign(
+    input: &[u8],
+    key: &PKey<Private>,
+    cert: &X509,
+    chain: &[X509],
+    options: &SignOptions,
+    limits: Limits,
+) -> Result<Vec<u8>, DsigError> {
+    if !cert.public_key()?.public_eq(key) {
+        return Err(DsigError::BadCertificate {
+            reason: "the private key does not belong to the certificate".to_owned(),
+        });
+    }
+    let family = KeyFamily::of(key.id()).ok_or_else(|| DsigError::UnsupportedAlgorithm {
+        uri: format!("{:?}", key.id()),
+        reason: "only RSA and EC keys can sign".to_owned(),
+    })?;
+    let algorithm = SignatureAlgorithm {
+        family,
+        digest: options.digest,
+    };
+    let place = find_place(input, limits)?;
+    let digest = digest_subset(
+        input,
+        &options.canonicalization,
+        options.digest,
+        Subset::Document,
+        limits,
+    )?;
+
+    let (skeleton, signed_info_at, value_at) = skeleton(
+        algorithm,
+        &options.canonicalization,
+        options.digest,
+        &digest,
+        cert,
+        chain,
+    )?;
+    let (mut doc, sig_start) = splice(input, &place, &skeleton);
+
+    let mut signed_info = Vec::with_capacity(1024);
+    crate::xml::c14n::canonicalize(
+        &doc,
+        &options.canonicalization,
+        Subset::Only(sig_start + signed_info_at),
+        limits,
+        &mut signed_info,
+    )?;
+    let value = signature_value(key, algorithm, &signed_info)?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+    let at = sig_start + value_at;
+    doc.splice(at..at, encoded.into_bytes());
+    Ok(doc)
+}
+
+fn find_place(input: &[u8], limits: Limits) -> Result<Place, DsigError> {
+    let mut reader = Reader::new(input, limits)?;
+    let mut path: Vec<(bool, &str)> = Vec::new(); // (in edXML or SOAP namespace, local)
+    let mut header_end: Option<usize> = None;
+    let mut digital_signature: Option<Place> = None;
+    while let Some(event) = reader.next()? {
+        match event {
+            Event::Start(e) => {
+                if e.is(DSIG_NS, "Signature") {
+                    return Err(DsigError::AlreadySigned);
+                }
+                let parent_is_header = path.last() == Some(&(true, "edXMLHeader"));
+                if parent_is_header
+                    && e.is(EDXML_NS, "DigitalSignature")
+                    && digital_signature.is_none()
+                {
+                    if e.empty {
+                        let raw = tag_text(input, e.offset)?;
+                        let open = raw
+                            .trim_end_matches('>')
+                            .trim_end_matches('/')
+                            .trim_end()
+                            .to_owned()
+                            + ">";
+                        digital_signature = Some(Place::ExpandEmpty {
+                            start: e.offset,
+                            end: e.offset + raw.len(),
+                            open,
+                            close: format!("</{}>", e.qname),
+                        });
+                    } else {
+                        digital_signature = Some(Place::At(0)); // fixed at its end tag
+                    }
+                }
+                let known = e.namespace.as_deref() == Some(EDXML_NS)
+                    || e.namespace.as_deref() == Some(SOAP_NS);
+                path.push((known, e.local));
+            }
+            Event::End(end) => {
+                let closing = path.pop();
+                let end_tag_start = end_tag_start(input, end.end_offset);
+                match closing {
+                    Some((true, "DigitalSignature"))
+                        if matches!(digital_signature, Some(Place::At(0))) =>
+                    {
+                        digital_signature = Some(Place::At(end_tag_start));
+                    }
+                    Some((true, "edXMLHeader")) | Some((true, "Header"))
+                        if header_end.is_none() =>
+                    {
+                        header_end = Some(end_tag_start);
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    match (digital_signature, header_end) {
+        (Some(place), _) => Ok(place),
+        (None, Some(at)) => Ok(Place::At(at)),
+        (None, None) => Err(DsigError::NoSignaturePlace),
+    }
+}
+
+/// The text of the tag starting at `start` (up to and including its `>`).
+fn tag_text(input: &[u8], start: usize) -> Result<&str, DsigError> {
+    let rest = input.get(start..).unwrap_or_default();
+    let close =
+        memchr::memchr(b'>', rest).ok_or_else(|| DsigError::malformed("unterminated tag"))?;
+    std::str::from_utf8(&rest[..=close]).map_err(|_| DsigError::malformed("tag is not UTF-8"))
+}
+
+/// Offset of the `</` of the end tag that finishes at `end_offset`.
+fn end_tag_start(input: &[u8], end_offset: usize) -> usize {
+    let head = input.get(..end_offset).unwrap_or(input);
+    memchr::memmem::rfind(head, b"</").unwrap_or(end_offset)
+}
+
+fn splice(input: &[u8], place: &Place, signature: &str) -> (Vec<u8>, usize) {
+    let mut doc = Vec::with_capacity(input.len() + signature.len() + 64);
+    match place {
+        Place::At(at) => {
+            doc.extend_from_slice(&input[..*at]);
+            doc.extend_from_slice(signature.as_bytes());
+            doc.extend_from_slice(&input[*at..]);
+            (doc, *at)
+        }
+        Place::ExpandEmpty {
+            start,
+            end,
+            open,
+            close,
+        } => {
+            doc.extend_from_slice(&input[..*start]);
+            doc.extend_from_slice(open.as_bytes());
+            let at = doc.len();
+            doc.extend_from_slice(signature.as_bytes());
+            doc.extend_from_slice(close.as_bytes());
+            doc.extend_from_slice(&input[*end..]);
+            (doc, at)
+        }
+    }
+}
+
+/// The Signature element with an empty SignatureValue; returns it with the offsets (relative
+/// to its start) of `<ds:SignedInfo` and of the SignatureValue's content.
+fn skeleton(
+    algorithm: SignatureAlgorithm,
+    c14n: &Canonicalization,
+    digest_method: DigestAlgorithm,
+    digest: &[u8],
+    cert: &X509,
+    chain: &[X509],
+) -> Result<(String, usize, usize), DsigError> {
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let c14n_element = |name: &str| match &c14n.method {
+        Method::Exclusive { inclusive_prefixes } if !inclusive_prefixes.is_empty() => format!(
+            r#"<ds:{name} Algorithm="{}"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="{}"/></ds:{name}>"#,
+            c14n.uri(),
+            inclusive_prefixes.join(" ")
+        ),
+        _ => format!(r#"<ds:{name} Algorithm="{}"/>"#, c14n.uri()),
+    };
+    let mut s = format!(r#"<ds:Signature xmlns:ds="{DSIG_NS}">"#);
+    let signed_info_at = s.len();
+    s.push_str("<ds:SignedInfo>");
+    s.push_str(&c14n_element("CanonicalizationMethod"));
+    s.push_str(&format!(
+        r#"<ds:SignatureMethod Algorithm="{}"/>"#,
+        algorithm.uri()
+    ));
+    s.push_str(r#"<ds:Reference URI=""><ds:Transforms>"#);
+    s.push_str(&format!(
+        r#"<ds:Transform Algorithm="{ENVELOPED_SIGNATURE}"/>"#
+    ));
+    s.push_str(&c14n_element("Transform"));
+    s.push_str("</ds:Transforms>");
+    s.push_str(&format!(
+        r#"<ds:DigestMethod Algorithm="{}"/>"#,
+        digest_method.uri()
+    ));
+    s.push_str(&format!("<ds:DigestValue>{}</ds:DigestValue>", b64(digest)));
+    s.push_str("</ds:Reference></ds:SignedInfo><ds:SignatureValue>");
+    let value_at = s.len();
+    s.push_str("</ds:SignatureValue><ds:KeyInfo><ds:X509Data>");
+    for c in std::iter::once(cert).chain(chain.iter()) {
+        s.push_str(&format!(
+            "<ds:X509Certificate>{}</ds:X509Certificate>",
+            b64(&c.to_der()?)
+        ));
+    }
+    s.push_str("</ds:X509Data></ds:KeyInfo></ds:Signature>");
+    Ok((s, signed_info_at, value_at))
+}
+
+fn signature_value(
+    key: &PKey<Private>,
+    algorithm: SignatureAlgorithm,
+    signed_info: &[u8],
+) -> Result<Vec<u8>, DsigError> {
+    let mut signer = Signer::new(algorithm.digest.message_digest(), key)?;
+    let der = signer.sign_oneshot_to_vec(signed_info)?;
+    match algorithm.family {
+        KeyFamily::Rsa => Ok(der),
+        KeyFamily::Ecdsa => {
+            // XML-DSig wants r ‖ s, each left-padded to the size of the curve order.
+            let ec = key.ec_key()?;
+            let width = usize::try_from(ec.group().order_bits().div_ceil(8)).unwrap_or(66);
+            let sig = EcdsaSig::from_der(&der)?;
+            let mut raw = sig.r().to_vec_padded(i32::try_from(width).unwrap_or(66))?;
+            raw.extend(sig.s().to_vec_padded(i32::try_from(width).unwrap_or(66))?);
+            Ok(raw)
+        }
+    }
+}
