@@ -356,8 +356,8 @@ fn entry_extensions_supported(revoked: &RevokedCertificate<'_>) -> Result<(), St
     Ok(())
 }
 
-/// RFC 5280 §5.3.1 reason names.
-fn reason_name(code: u8) -> &'static str {
+/// RFC 5280 §5.3.1 reason names (OCSP's revocationReason uses the same codes).
+pub(crate) fn reason_name(code: u8) -> &'static str {
     match code {
         0 => "unspecified",
         1 => "keyCompromise",

@@ -116,21 +116,21 @@ pub enum PkiError {
         at: UtcTime,
     },
 
-    /// A certificate in the path is listed on its issuer's CRL.
-    #[error(
-        "the {position} {cert} was revoked at {revoked_at}{reason} according to the CRL of \"{crl_issuer}\""
-    )]
+    /// A certificate in the path is listed on its issuer's CRL, or its issuer's OCSP responder
+    /// says it is revoked.
+    #[error("the {position} {cert} was revoked at {revoked_at}{reason} according to {authority}")]
     Revoked {
         /// Leaf or intermediate.
         position: ChainPosition,
         /// The revoked certificate.
         cert: CertId,
-        /// Effective revocation time (the earlier of revocationDate and invalidityDate).
+        /// Effective revocation time (for a CRL the earlier of revocationDate and
+        /// invalidityDate; for OCSP the revocationTime).
         revoked_at: UtcTime,
         /// ` (reason: keyCompromise)` or empty.
         reason: ReasonText,
-        /// Subject of the CRL issuer.
-        crl_issuer: String,
+        /// The CRL or OCSP responder that said so.
+        authority: RevocationSource,
     },
 
     /// The newest usable CRL for a certificate's issuer is past nextUpdate by more than the grace.
@@ -220,9 +220,36 @@ impl PkiError {
     }
 }
 
-/// The optional reason of a revocation, printed as ` (reason: keyCompromise)`.
+/// Who declared a certificate revoked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReasonText(pub Option<String>);
+pub enum RevocationSource {
+    /// A CRL signed by the certificate's issuer.
+    Crl {
+        /// Subject of the CRL issuer.
+        issuer: String,
+    },
+    /// A signed OCSP response from the issuer or its delegated responder.
+    Ocsp {
+        /// The responder URL asked.
+        responder: String,
+    },
+}
+
+impl fmt::Display for RevocationSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RevocationSource::Crl { issuer } => write!(f, "the CRL of \"{issuer}\""),
+            RevocationSource::Ocsp { responder } => {
+                write!(f, "the OCSP responder at {responder}")
+            }
+        }
+    }
+}
+
+/// The optional reason of a revocation (an RFC 5280 reason name), printed as
+/// ` (reason: keyCompromise)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReasonText(pub Option<&'static str>);
 
 impl fmt::Display for ReasonText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

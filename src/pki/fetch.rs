@@ -315,12 +315,15 @@ mod server_tests {
             panic!("checked");
         };
         assert_eq!(
-            evidence[0].origin,
-            CrlOrigin::Fetched {
+            evidence[0].as_crl().map(|e| &e.origin),
+            Some(&CrlOrigin::Fetched {
                 url: format!("{DEV_PREFIX}dev-issuing-ca.crl")
-            }
+            })
         );
-        assert!(matches!(evidence[1].origin, CrlOrigin::Configured(_)));
+        assert!(matches!(
+            evidence[1].as_crl().map(|e| &e.origin),
+            Some(CrlOrigin::Configured(_))
+        ));
         // Cached until its nextUpdate (2045): the revoked certificate is caught without a refetch.
         let err = validate(&store, "bad-revoked.pem").err().map(|e| e.code());
         assert_eq!(err, Some("pki.revoked"));

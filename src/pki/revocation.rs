@@ -1,6 +1,7 @@
 //! Revocation by CRL, decided here rather than by openssl so that freshness, the grace period and
 //! failing closed are ours: for each non-anchor certificate in the path, the newest CRL that its
 //! issuer signed and that covers it must not list it, and must not be overdue beyond the grace.
+//! Also the evidence types of the revocation check, whether a CRL or OCSP (`ocsp`) answered.
 
 use std::time::Duration;
 
@@ -11,11 +12,11 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 
 use super::crl::{Crl, CrlOrigin, CrlScope};
-use super::error::{ChainPosition, PkiError, ReasonText};
+use super::error::{ChainPosition, PkiError, ReasonText, RevocationSource};
 use super::ident::{dn_string, CertId, UtcTime};
 use super::usage::may_sign_crls;
 
-/// Whether revocation is checked at all.
+/// Whether revocation is checked at all (how: the store's CRLs, fetcher and OCSP client).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum RevocationMode {
     /// Every non-anchor certificate needs a usable CRL from its issuer; without one the
@@ -26,12 +27,12 @@ pub enum RevocationMode {
     Skip,
 }
 
-/// How current the CRL that vouched for a certificate was.
+/// How current the CRL (or OCSP response) that vouched for a certificate was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrlFreshness {
     /// At or before nextUpdate.
     Current,
-    /// Past nextUpdate by `overdue`, which is within the configured grace.
+    /// Past nextUpdate by `overdue`, which is within the configured grace (`crl_grace`).
     WithinGrace {
         /// How long past nextUpdate the verification time was.
         overdue: Duration,
@@ -57,22 +58,81 @@ pub struct CrlEvidence {
     pub freshness: CrlFreshness,
 }
 
+/// The signed OCSP response that vouched for one certificate of the path (status good).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcspEvidence {
+    /// The certificate checked.
+    pub certificate: CertId,
+    /// The responder URL asked.
+    pub responder: String,
+    /// thisUpdate of the response's entry for the certificate.
+    pub this_update: OffsetDateTime,
+    /// nextUpdate of that entry, when the responder gave one.
+    pub next_update: Option<OffsetDateTime>,
+    /// Current or within grace, judged like a CRL at the verification time.
+    pub freshness: CrlFreshness,
+}
+
+/// What vouched for one certificate of the path: a CRL, or an OCSP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationEvidence {
+    /// A CRL from the certificate's issuer did not list it.
+    Crl(CrlEvidence),
+    /// The issuer's OCSP responder said "good" (asked only when no CRL gave a current answer).
+    Ocsp(OcspEvidence),
+}
+
+impl RevocationEvidence {
+    /// The certificate checked.
+    pub fn certificate(&self) -> &CertId {
+        match self {
+            RevocationEvidence::Crl(e) => &e.certificate,
+            RevocationEvidence::Ocsp(e) => &e.certificate,
+        }
+    }
+
+    /// How current the CRL or OCSP response was.
+    pub fn freshness(&self) -> CrlFreshness {
+        match self {
+            RevocationEvidence::Crl(e) => e.freshness,
+            RevocationEvidence::Ocsp(e) => e.freshness,
+        }
+    }
+
+    /// The CRL evidence, when a CRL vouched.
+    pub fn as_crl(&self) -> Option<&CrlEvidence> {
+        match self {
+            RevocationEvidence::Crl(e) => Some(e),
+            RevocationEvidence::Ocsp(_) => None,
+        }
+    }
+
+    /// The OCSP evidence, when an OCSP response vouched.
+    pub fn as_ocsp(&self) -> Option<&OcspEvidence> {
+        match self {
+            RevocationEvidence::Ocsp(e) => Some(e),
+            RevocationEvidence::Crl(_) => None,
+        }
+    }
+}
+
 /// The revocation part of a validated path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RevocationStatus {
     /// Checked; one entry per non-anchor certificate, leaf first.
-    Checked(Vec<CrlEvidence>),
+    Checked(Vec<RevocationEvidence>),
     /// Not checked: `RevocationMode::Skip`.
     Skipped,
 }
 
 impl RevocationStatus {
-    /// Whether any CRL used was past its nextUpdate (accepted only thanks to the grace).
+    /// Whether any CRL or OCSP response used was past its nextUpdate (accepted only thanks to
+    /// the grace).
     pub fn within_grace(&self) -> bool {
         match self {
             RevocationStatus::Checked(list) => list
                 .iter()
-                .any(|e| matches!(e.freshness, CrlFreshness::WithinGrace { .. })),
+                .any(|e| matches!(e.freshness(), CrlFreshness::WithinGrace { .. })),
             RevocationStatus::Skipped => false,
         }
     }
@@ -80,6 +140,7 @@ impl RevocationStatus {
 
 /// A certificate whose revocation status is being checked.
 pub(crate) struct Subject<'a, 'b> {
+    pub(crate) cert: &'a X509Ref,
     pub(crate) parsed: &'a X509Certificate<'b>,
     pub(crate) position: ChainPosition,
 }
@@ -119,8 +180,10 @@ pub(crate) fn check(
                 position: subject.position,
                 cert: id,
                 revoked_at: UtcTime(entry.effective),
-                reason: ReasonText(entry.reason.map(str::to_owned)),
-                crl_issuer: crl.issuer().to_owned(),
+                reason: ReasonText(entry.reason),
+                authority: RevocationSource::Crl {
+                    issuer: crl.issuer().to_owned(),
+                },
             });
         }
     }
@@ -346,13 +409,34 @@ mod tests {
             origin: CrlOrigin::Configured("test".to_owned()),
             freshness,
         };
-        let current = RevocationStatus::Checked(vec![evidence(CrlFreshness::Current)]);
+        let ocsp = |freshness| {
+            RevocationEvidence::Ocsp(OcspEvidence {
+                certificate: CertId {
+                    subject: "CN=x".to_owned(),
+                    serial: "01".to_owned(),
+                },
+                responder: "http://127.0.0.1:8081/ocsp".to_owned(),
+                this_update: datetime!(2025-01-01 00:00 UTC),
+                next_update: Some(datetime!(2025-01-02 00:00 UTC)),
+                freshness,
+            })
+        };
+        let crl = |freshness| RevocationEvidence::Crl(evidence(freshness));
+        let current = RevocationStatus::Checked(vec![
+            crl(CrlFreshness::Current),
+            ocsp(CrlFreshness::Current),
+        ]);
         assert!(!current.within_grace());
         let late = RevocationStatus::Checked(vec![
-            evidence(CrlFreshness::Current),
-            evidence(CrlFreshness::WithinGrace { overdue: DAY }),
+            crl(CrlFreshness::Current),
+            crl(CrlFreshness::WithinGrace { overdue: DAY }),
         ]);
         assert!(late.within_grace());
+        let late_ocsp = RevocationStatus::Checked(vec![
+            ocsp(CrlFreshness::WithinGrace { overdue: DAY }),
+            crl(CrlFreshness::Current),
+        ]);
+        assert!(late_ocsp.within_grace());
         assert!(!RevocationStatus::Skipped.within_grace());
     }
 }

@@ -8,6 +8,7 @@ use openssl::x509::X509;
 use super::crl::Crl;
 use super::error::PkiError;
 use super::fetch::CrlFetcher;
+use super::ocsp::{OcspClient, OcspConfig};
 
 /// Trust anchors, known intermediates and CRLs. Cheap to share behind an `Arc`; immutable once
 /// built (reload by building a new one).
@@ -17,6 +18,7 @@ pub struct TrustStore {
     pub(crate) intermediates: Vec<X509>,
     pub(crate) crls: Vec<Crl>,
     pub(crate) fetcher: Option<CrlFetcher>,
+    pub(crate) ocsp: Option<OcspClient>,
 }
 
 impl std::fmt::Debug for TrustStore {
@@ -26,6 +28,7 @@ impl std::fmt::Debug for TrustStore {
             .field("intermediates", &self.intermediates.len())
             .field("crls", &self.crls.len())
             .field("fetches_crls", &self.fetcher.is_some())
+            .field("asks_ocsp", &self.ocsp.is_some())
             .finish()
     }
 }
@@ -74,6 +77,18 @@ impl TrustStore {
     pub fn with_crl_fetcher(mut self, fetcher: CrlFetcher) -> Self {
         self.fetcher = Some(fetcher);
         self
+    }
+
+    /// Asks OCSP (per `config`) for a certificate when no CRL gives a current answer for it;
+    /// with `config.enabled` false, turns OCSP off.
+    pub fn with_ocsp(mut self, config: OcspConfig) -> Self {
+        self.ocsp = config.enabled.then(|| OcspClient::new(config));
+        self
+    }
+
+    /// The OCSP configuration in use, when OCSP is on.
+    pub fn ocsp(&self) -> Option<&OcspConfig> {
+        self.ocsp.as_ref().map(OcspClient::config)
     }
 
     /// The trust anchors.
@@ -149,6 +164,7 @@ impl TrustStoreBuilder {
             intermediates: self.intermediates,
             crls: self.crls,
             fetcher: None,
+            ocsp: None,
         })
     }
 }
@@ -201,6 +217,21 @@ mod tests {
         assert_eq!(store.anchors().len(), 1);
         assert_eq!(store.intermediates().len(), 1);
         assert_eq!(store.crls().len(), 2);
+        assert_eq!(store.ocsp(), None);
+    }
+
+    #[test]
+    fn ocsp_is_on_only_when_enabled() {
+        let off = testdata::store().with_ocsp(crate::pki::OcspConfig::default());
+        assert_eq!(off.ocsp(), None);
+        let config = crate::pki::OcspConfig {
+            enabled: true,
+            ..crate::pki::OcspConfig::default()
+        };
+        let on = testdata::store().with_ocsp(config.clone());
+        assert_eq!(on.ocsp(), Some(&config));
+        assert!(format!("{on:?}").contains("asks_ocsp: true"));
+        assert_eq!(on.with_ocsp(crate::pki::OcspConfig::default()).ocsp(), None);
     }
 
     #[test]

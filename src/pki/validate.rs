@@ -1,5 +1,7 @@
 //! `TrustStore::validate`: path to an anchor at a fixed time, leaf key usage, then revocation of
-//! every non-anchor certificate. The result is a `ValidatedPath`, which only this function makes.
+//! every non-anchor certificate (configured CRLs, then distribution points, then OCSP, each only
+//! when the previous gave no current answer). The result is a `ValidatedPath`, which only this
+//! function makes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +13,11 @@ use x509_parser::certificate::X509Certificate;
 use super::crl::Crl;
 use super::error::{ChainPosition, PkiError};
 use super::ident::{asn1_to_datetime, dn_string, serial_hex, CertId, Fingerprint};
+use super::ocsp::Outcome;
 use super::path;
 use super::revocation::{
-    self, CrlEvidence, CrlFreshness, Issuer, RevocationMode, RevocationStatus, Subject,
+    self, CrlEvidence, CrlFreshness, Issuer, RevocationEvidence, RevocationMode, RevocationStatus,
+    Subject,
 };
 use super::store::TrustStore;
 use super::usage::check_signing_leaf;
@@ -24,7 +28,8 @@ pub struct ValidationPolicy {
     /// The verification time: validity periods, revocation dates and CRL freshness are judged
     /// at this instant.
     pub at: OffsetDateTime,
-    /// How long past its nextUpdate a CRL is still accepted (the path then says so).
+    /// How long past its nextUpdate a CRL, or an OCSP response, is still accepted (the path
+    /// then says so).
     pub crl_grace: Duration,
     /// Whether revocation is checked.
     pub revocation: RevocationMode,
@@ -45,7 +50,7 @@ impl ValidationPolicy {
         ValidationPolicy::at(OffsetDateTime::now_utc())
     }
 
-    /// The same policy with another CRL grace period.
+    /// The same policy with another CRL (and OCSP) grace period.
     pub fn with_crl_grace(self, crl_grace: Duration) -> Self {
         ValidationPolicy { crl_grace, ..self }
     }
@@ -214,17 +219,17 @@ impl TrustStore {
         })
     }
 
-    /// One CRL verdict per certificate below the anchor, leaf first.
+    /// One revocation verdict per certificate below the anchor, leaf first.
     fn check_revocation(
         &self,
         path: &[X509],
         parsed: &[X509Certificate<'_>],
         policy: &ValidationPolicy,
-    ) -> Result<Vec<CrlEvidence>, PkiError> {
+    ) -> Result<Vec<RevocationEvidence>, PkiError> {
         let certs: Vec<(&X509, &X509Certificate<'_>)> = path.iter().zip(parsed.iter()).collect();
         let mut evidence = Vec::new();
         for (depth, pair) in certs.windows(2).enumerate() {
-            let [(_, subject), (issuer_cert, issuer_parsed)] = pair else {
+            let [(subject_cert, subject), (issuer_cert, issuer_parsed)] = pair else {
                 continue;
             };
             let position = if depth == 0 {
@@ -233,6 +238,7 @@ impl TrustStore {
                 ChainPosition::Intermediate
             };
             let subject = Subject {
+                cert: subject_cert,
                 parsed: subject,
                 position,
             };
@@ -245,8 +251,31 @@ impl TrustStore {
         Ok(evidence)
     }
 
-    /// Configured CRLs first; the distribution points only when they give no current answer.
+    /// The CRLs first; OCSP only when they give no current answer. A CRL that lists the
+    /// certificate therefore always wins, and when OCSP has no answer either the CRL verdict
+    /// (within grace, stale or unknown) stands, with OCSP's reasons added to an unknown one.
     fn check_one(
+        &self,
+        subject: &Subject<'_, '_>,
+        issuer: &Issuer<'_, '_>,
+        policy: &ValidationPolicy,
+    ) -> Result<RevocationEvidence, PkiError> {
+        let by_crl = self.check_crls(subject, issuer, policy);
+        let client = match &self.ocsp {
+            Some(client) if !settled(&by_crl) => client,
+            _ => return by_crl.map(RevocationEvidence::Crl),
+        };
+        match client.vouch(subject, issuer, policy.at, policy.crl_grace) {
+            Outcome::Good(evidence) => Ok(RevocationEvidence::Ocsp(evidence)),
+            Outcome::Revoked(error) => Err(error),
+            Outcome::NoAnswer(notes) => by_crl
+                .map(RevocationEvidence::Crl)
+                .map_err(|e| with_details(e, &notes)),
+        }
+    }
+
+    /// Configured CRLs first; the distribution points only when they give no current answer.
+    fn check_crls(
         &self,
         subject: &Subject<'_, '_>,
         issuer: &Issuer<'_, '_>,
@@ -254,12 +283,8 @@ impl TrustStore {
     ) -> Result<CrlEvidence, PkiError> {
         let configured: Vec<&Crl> = self.crls.iter().collect();
         let first = revocation::check(subject, issuer, &configured, policy.at, policy.crl_grace);
-        let settled = match &first {
-            Ok(evidence) => evidence.freshness == CrlFreshness::Current,
-            Err(e) => matches!(e, PkiError::Revoked { .. }),
-        };
         let fetcher = match &self.fetcher {
-            Some(fetcher) if !settled => fetcher,
+            Some(fetcher) if !settled(&first) => fetcher,
             _ => return first,
         };
         let urls = revocation::distribution_points(subject.parsed);
@@ -270,22 +295,31 @@ impl TrustStore {
         let mut candidates = configured;
         candidates.extend(fetched.iter().map(|crl| crl.as_ref()));
         let second = revocation::check(subject, issuer, &candidates, policy.at, policy.crl_grace);
-        second.map_err(|e| with_fetch_failures(e, &failures))
+        second.map_err(|e| with_details(e, &failures))
     }
 }
 
-fn with_fetch_failures(error: PkiError, failures: &[String]) -> PkiError {
+/// Whether a CRL verdict is final: a current CRL, or one that lists the certificate.
+fn settled(verdict: &Result<CrlEvidence, PkiError>) -> bool {
+    match verdict {
+        Ok(evidence) => evidence.freshness == CrlFreshness::Current,
+        Err(e) => matches!(e, PkiError::Revoked { .. }),
+    }
+}
+
+/// Adds why the fetches or OCSP gave nothing to a "revocation unknown" refusal.
+fn with_details(error: PkiError, details: &[String]) -> PkiError {
     match error {
         PkiError::RevocationUnknown {
             position,
             cert,
             issuer,
             detail,
-        } if !failures.is_empty() => PkiError::RevocationUnknown {
+        } if !details.is_empty() => PkiError::RevocationUnknown {
             position,
             cert,
             issuer,
-            detail: format!("{detail}; {}", failures.join("; ")),
+            detail: format!("{detail}; {}", details.join("; ")),
         },
         other => other,
     }
@@ -395,11 +429,13 @@ mod tests {
             panic!("revocation was checked");
         };
         assert_eq!(evidence.len(), 2);
-        assert_eq!(evidence[0].certificate.subject, path.leaf_subject());
-        assert_eq!(evidence[0].crl_number.as_deref(), Some("2"));
-        assert_eq!(evidence[0].freshness, CrlFreshness::Current);
-        assert!(evidence[1].certificate.subject.contains("DEV ISSUING CA"));
-        assert!(evidence[1].crl_issuer.contains("DEV ROOT"));
+        assert_eq!(evidence[0].certificate().subject, path.leaf_subject());
+        let leaf_crl = evidence[0].as_crl().expect("a CRL vouched");
+        assert_eq!(leaf_crl.crl_number.as_deref(), Some("2"));
+        assert_eq!(leaf_crl.freshness, CrlFreshness::Current);
+        assert!(evidence[1].certificate().subject.contains("DEV ISSUING CA"));
+        let ca_crl = evidence[1].as_crl().expect("a CRL vouched");
+        assert!(ca_crl.crl_issuer.contains("DEV ROOT"));
     }
 
     #[test]
@@ -456,6 +492,10 @@ mod tests {
         let text = err.to_string();
         assert!(
             text.contains("revoked at 2025-03-01T00:00:00Z (reason: keyCompromise)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("according to the CRL of \"CN=Cục Chứng thực số"),
             "{text}"
         );
         assert!(text.contains("CN=Chứng thư đã bị thu hồi (DEV)"), "{text}");
@@ -572,7 +612,10 @@ mod tests {
         let RevocationStatus::Checked(evidence) = path.revocation() else {
             panic!("checked");
         };
-        assert_eq!(evidence[0].crl_number.as_deref(), Some("2"));
+        assert_eq!(
+            evidence[0].as_crl().and_then(|e| e.crl_number.as_deref()),
+            Some("2")
+        );
     }
 
     #[test]
@@ -590,10 +633,10 @@ mod tests {
             panic!("checked");
         };
         assert_eq!(
-            evidence[0].freshness,
+            evidence[0].freshness(),
             CrlFreshness::WithinGrace { overdue: 2 * DAY }
         );
-        assert_eq!(evidence[1].freshness, CrlFreshness::Current);
+        assert_eq!(evidence[1].freshness(), CrlFreshness::Current);
 
         let err = validate(
             &stale,
