@@ -8,6 +8,7 @@
 //! the `pki` module's question; `trust` asks both.
 
 pub mod algorithm;
+mod certificates;
 mod error;
 pub mod sign;
 pub mod signature;

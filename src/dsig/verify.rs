@@ -274,10 +274,15 @@ fn unsupported(uri: &str, reason: &str) -> DsigError {
 }
 
 pub(crate) fn decode_base64(text: &str, what: &str) -> Result<Vec<u8>, DsigError> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(compact.as_bytes())
-        .map_err(|e| DsigError::malformed(format!("{what} is not valid base64: {e}")))
+    let engine = base64::engine::general_purpose::STANDARD;
+    // XML-DSig allows line breaks in base64 content; most signers write none.
+    let result = if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        engine.decode(compact)
+    } else {
+        engine.decode(text)
+    };
+    result.map_err(|e| DsigError::malformed(format!("{what} is not valid base64: {e}")))
 }
 
 /// Decodes KeyInfo's certificates and picks the leaf: the one that issued none of the others
@@ -289,7 +294,7 @@ fn certificates(encoded: &[String]) -> Result<(X509, Vec<X509>), DsigError> {
             decode_base64(text, "X509Certificate").map_err(|e| DsigError::BadCertificate {
                 reason: e.to_string(),
             })?;
-        let cert = X509::from_der(&der).map_err(|e| DsigError::BadCertificate {
+        let cert = super::certificates::from_der(&der).map_err(|e| DsigError::BadCertificate {
             reason: format!("certificate #{} in KeyInfo is not DER X.509: {e}", i + 1),
         })?;
         certs.push(cert);

@@ -257,6 +257,15 @@ impl<'a> Reader<'a> {
         let input = std::str::from_utf8(body).map_err(|e| XmlError::InvalidUtf8 {
             offset: base + e.valid_up_to(),
         })?;
+        if let Some(at) = first_forbidden_control(body) {
+            return Err(XmlError::malformed(
+                base + at,
+                format!(
+                    "control character U+{:04X} is not allowed in XML 1.0",
+                    body[at]
+                ),
+            ));
+        }
         let mut tokens = quick_xml::Reader::from_reader(body);
         let config = tokens.config_mut();
         config.trim_text(false);
@@ -852,6 +861,20 @@ fn decode_reference(s: &str, at: usize) -> Result<(char, usize), XmlError> {
     Ok((c, used))
 }
 
+/// Offset of the first C0 control character other than tab, LF and CR (not XML 1.0 `Char`s,
+/// and refused by every conforming parser). Scanned in blocks so the compiler vectorizes it.
+fn first_forbidden_control(bytes: &[u8]) -> Option<usize> {
+    let forbidden = |b: u8| b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r';
+    let mut offset = 0;
+    for block in bytes.chunks(256) {
+        if block.iter().fold(false, |acc, &b| acc | forbidden(b)) {
+            return block.iter().position(|&b| forbidden(b)).map(|i| offset + i);
+        }
+        offset += block.len();
+    }
+    None
+}
+
 fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
@@ -870,6 +893,14 @@ fn is_xml_name(name: &str) -> bool {
     let Some(first) = name.chars().next() else {
         return false;
     };
+    if name.is_ascii() {
+        // The common case, checked byte by byte without char decoding.
+        return !first.is_ascii_digit()
+            && !matches!(first, '-' | '.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':'));
+    }
     if first.is_ascii_digit() || matches!(first, '-' | '.') {
         return false;
     }
@@ -989,6 +1020,10 @@ mod tests {
         assert_eq!(code("<r/>\n<?xml version='1.0'?>"), "edxml.malformed");
         assert_eq!(code("<r><!-- a -- b --></r>"), "edxml.malformed");
         assert_eq!(code("<r/>  <!-- ok --> <?pi ok?>\n"), "ok");
+        assert_eq!(code("<r>a\u{1}b</r>"), "edxml.malformed");
+        assert_eq!(code("<r a='\u{8}'/>"), "edxml.malformed");
+        assert_eq!(code("<r>\0</r>"), "edxml.malformed");
+        assert_eq!(code("<r>\t\r\n</r>"), "ok");
     }
 
     #[test]

@@ -1,0 +1,57 @@
+//! docs/ERRORS.md is the contract for refusal codes: every code a `code()` method can return
+//! must be documented there.
+
+use std::path::Path;
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_code_is_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/ERRORS.md")).expect("docs/ERRORS.md");
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut codes = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read");
+        // Codes are returned as `=> "family.name"` in the code() methods and passed as
+        // `Failure::new("family.name", …)` in the CLI.
+        for piece in text.split('"').skip(1).step_by(2) {
+            let family = piece.split('.').next().unwrap_or_default();
+            let is_code = matches!(
+                family,
+                "xml" | "edxml" | "dsig" | "pki" | "limits" | "cli" | "c14n" | "internal"
+            ) && piece.contains('.')
+                && piece
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_')
+                && !piece.ends_with('.');
+            if is_code {
+                codes.push(piece.to_owned());
+            }
+        }
+    }
+    codes.sort();
+    codes.dedup();
+    assert!(codes.len() > 30, "found only {codes:?}");
+    let missing: Vec<&String> = codes
+        .iter()
+        .filter(|c| {
+            let wildcard = c.rsplit_once('.').map(|(head, _)| format!("`{head}.*`"));
+            !doc.contains(&format!("`{c}`")) && !wildcard.is_some_and(|w| doc.contains(&w))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes missing from docs/ERRORS.md: {missing:?}"
+    );
+}
