@@ -17,7 +17,7 @@ pub mod verify;
 pub use algorithm::{AlgorithmPolicy, DigestAlgorithm, KeyFamily, SignatureAlgorithm};
 pub use error::DsigError;
 pub use sign::{sign, SignOptions};
-pub use verify::{verify, Algorithms, VerifiedSignature};
+pub use verify::{verify, verify_document, Algorithms, VerifiedSignature};
 
 #[cfg(test)]
 mod tests;

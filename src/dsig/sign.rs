@@ -14,7 +14,7 @@ use openssl::x509::X509;
 
 use crate::edxml::NAMESPACE as EDXML_NS;
 use crate::xml::c14n::{Canonicalization, Method, Subset};
-use crate::xml::reader::{Event, Limits, Reader};
+use crate::xml::reader::{Document, Event, Limits, Reader};
 
 use super::algorithm::{DigestAlgorithm, KeyFamily, SignatureAlgorithm, ENVELOPED_SIGNATURE};
 use super::signature::{DSIG_NS, SOAP_NS};
@@ -81,9 +81,10 @@ pub fn sign(
         family,
         digest: options.digest,
     };
-    let place = find_place(input, limits)?;
+    let document = Document::check(input, limits)?;
+    let place = find_place(input, document, limits)?;
     let digest = digest_subset(
-        input,
+        document,
         &options.canonicalization,
         options.digest,
         Subset::Document,
@@ -115,8 +116,8 @@ pub fn sign(
     Ok(doc)
 }
 
-fn find_place(input: &[u8], limits: Limits) -> Result<Place, DsigError> {
-    let mut reader = Reader::new(input, limits)?;
+fn find_place(input: &[u8], document: Document<'_>, limits: Limits) -> Result<Place, DsigError> {
+    let mut reader = Reader::of(document, limits);
     let mut path: Vec<(bool, &str)> = Vec::new(); // (in edXML or SOAP namespace, local)
     let mut header_end: Option<usize> = None;
     let mut digital_signature: Option<Place> = None;

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use crate::edxml::NAMESPACE as EDXML_NS;
-use crate::xml::reader::{Element, Event, Limits, Reader};
+use crate::xml::reader::{Document, Element, Event, Limits, Reader};
 
 use super::DsigError;
 
@@ -61,8 +61,8 @@ enum Capture {
 }
 
 /// Reads the packet and returns its only ds:Signature.
-pub fn locate(input: &[u8], limits: Limits) -> Result<SignatureElement, DsigError> {
-    let mut reader = Reader::new(input, limits)?;
+pub fn locate(input: Document<'_>, limits: Limits) -> Result<SignatureElement, DsigError> {
+    let mut reader = Reader::of(input, limits);
     // Ancestors outside the signature: (namespace, local name).
     let mut ancestors: Vec<(Option<Cow<'_, str>>, &str)> = Vec::new();
     // Path of local names inside the current signature (empty when outside).

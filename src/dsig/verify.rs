@@ -4,8 +4,6 @@
 //! anyway), then the SignatureValue over SignedInfo (cheap: a forged packet is refused before we
 //! hash megabytes), then the streamed digest of the packet.
 
-use std::io::{BufWriter, Write};
-
 use base64::Engine as _;
 use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
@@ -15,7 +13,7 @@ use openssl::sign::Verifier;
 use openssl::x509::{X509VerifyResult, X509};
 
 use crate::xml::c14n::{self, Canonicalization, Subset};
-use crate::xml::reader::Limits;
+use crate::xml::reader::{Document, Limits};
 
 use super::algorithm::{
     AlgorithmPolicy, DigestAlgorithm, KeyFamily, SignatureAlgorithm, ENVELOPED_SIGNATURE,
@@ -52,6 +50,15 @@ pub fn verify(
     policy: &AlgorithmPolicy,
     limits: Limits,
 ) -> Result<VerifiedSignature, DsigError> {
+    verify_document(Document::check(input, limits)?, policy, limits)
+}
+
+/// [`verify`] for a document already checked (see [`Document`]).
+pub fn verify_document(
+    input: Document<'_>,
+    policy: &AlgorithmPolicy,
+    limits: Limits,
+) -> Result<VerifiedSignature, DsigError> {
     let sig = signature::locate(input, limits)?;
     let plan = Plan::from_element(&sig, policy)?;
     let (signer, presented) = certificates(&sig.certificates)?;
@@ -59,7 +66,7 @@ pub fn verify(
     check_key(&key, plan.signature.family, policy)?;
 
     let mut signed_info = Vec::with_capacity(1024);
-    c14n::canonicalize(
+    c14n::canonicalize_document(
         input,
         &plan.signed_info_c14n,
         Subset::Only(sig.signed_info_offset),
@@ -93,25 +100,20 @@ pub fn verify(
 /// Digest of the packet with the Signature at `signature_offset` removed, canonicalized.
 /// Used by verification and by signing (which digests the unsigned packet with `Subset::Document`).
 pub(crate) fn digest_subset(
-    input: &[u8],
+    input: Document<'_>,
     c14n: &Canonicalization,
     digest: DigestAlgorithm,
     subset: Subset,
     limits: Limits,
 ) -> Result<Vec<u8>, DsigError> {
-    let hasher = Hasher::new(digest.message_digest())?;
-    let mut sink = BufWriter::with_capacity(64 * 1024, hasher);
-    c14n::canonicalize(input, c14n, subset, limits, &mut sink)?;
-    sink.flush()
-        .map_err(|e| DsigError::malformed(format!("hashing failed: {e}")))?;
-    let mut hasher = sink
-        .into_inner()
-        .map_err(|e| DsigError::malformed(format!("hashing failed: {}", e.error())))?;
+    // The canonicalizer buffers its output, so the hasher sees large writes.
+    let mut hasher = Hasher::new(digest.message_digest())?;
+    c14n::canonicalize_document(input, c14n, subset, limits, &mut hasher)?;
     Ok(hasher.finish()?.to_vec())
 }
 
 fn packet_digest(
-    input: &[u8],
+    input: Document<'_>,
     c14n: &Canonicalization,
     digest: DigestAlgorithm,
     signature_offset: usize,

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::xml::reader::Limits;
+use crate::xml::reader::{Document, Limits};
 
 use super::codes::{shown, BusinessDocType, CodeError, OrganId, Priority, StatusCode};
 use super::content::{ContentId, EncodedContent};
@@ -22,7 +22,12 @@ use super::{NAMESPACE, SOAP_ENVELOPE_NAMESPACE};
 /// Reads one packet. Attachments are not decoded: each records where its base64 text is in
 /// `input` (see [`super::EncodedContent`]).
 pub fn read(input: &[u8], limits: Limits) -> Result<Packet, EdxmlError> {
-    let tree = Tree::build(input, limits)?;
+    read_document(Document::check(input, limits)?, limits)
+}
+
+/// [`read`] for a document already checked (see [`Document`]).
+pub fn read_document(document: Document<'_>, limits: Limits) -> Result<Packet, EdxmlError> {
+    let tree = Tree::build(document, limits)?;
     let root = El::root(&tree).ok_or_else(|| EdxmlError::NotAPacket {
         root: "an XML-DSig signature".to_owned(),
     })?;

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use crate::xml::reader::{normalize_line_ends, Event, Limits, Reader, Text, XmlError};
+use crate::xml::reader::{normalize_line_ends, Document, Event, Limits, Reader, Text, XmlError};
 
 use super::{NAMESPACE, XMLDSIG_NAMESPACE};
 
@@ -72,8 +72,8 @@ pub(crate) struct Tree<'a> {
 }
 
 impl<'a> Tree<'a> {
-    pub(crate) fn build(input: &'a [u8], limits: Limits) -> Result<Tree<'a>, XmlError> {
-        let mut reader = Reader::new(input, limits)?;
+    pub(crate) fn build(document: Document<'a>, limits: Limits) -> Result<Tree<'a>, XmlError> {
+        let mut reader = Reader::of(document, limits);
         let mut nodes: Vec<Node<'a>> = Vec::new();
         let mut open: Vec<usize> = Vec::new();
         // Depth of the signature element being skipped, if any.
@@ -147,7 +147,11 @@ mod tests {
         let doc = r#"<a xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016" xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
   <b>x&amp;y</b><ds:Signature><ds:SignedInfo><b/></ds:SignedInfo></ds:Signature>
   <DigitalSignature><ds:Signature/></DigitalSignature><c><![CDATA[z]]></c></a>"#;
-        let tree = Tree::build(doc.as_bytes(), Limits::default()).unwrap();
+        let tree = Tree::build(
+            Document::check(doc.as_bytes(), Limits::default()).unwrap(),
+            Limits::default(),
+        )
+        .unwrap();
         let root = tree.node(tree.root().unwrap());
         let names: Vec<&str> = root.children.iter().map(|&c| tree.node(c).local).collect();
         assert_eq!(names, ["b", "c"]);
@@ -163,9 +167,12 @@ mod tests {
         let doc =
             r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><a/></ds:Signature>"#;
         assert_eq!(
-            Tree::build(doc.as_bytes(), Limits::default())
-                .unwrap()
-                .root(),
+            Tree::build(
+                Document::check(doc.as_bytes(), Limits::default()).unwrap(),
+                Limits::default()
+            )
+            .unwrap()
+            .root(),
             None
         );
     }

@@ -17,7 +17,7 @@ use crate::edxml::{self, EdxmlError, OrganId, Packet};
 use crate::pki::{
     Bindings, PkiError, RevocationStatus, TrustStore, ValidatedPath, ValidationPolicy,
 };
-use crate::xml::reader::Limits;
+use crate::xml::reader::{Document, Limits};
 
 /// Everything a deployment decides about trust, besides the trust material itself.
 #[derive(Debug, Clone)]
@@ -91,9 +91,11 @@ pub fn verify_packet(
     bindings: Option<&Bindings>,
     policy: &TrustPolicy,
 ) -> Result<Verdict, Refusal> {
-    let packet = edxml::read(input, policy.limits)?;
+    // The whole-input checks (size, UTF-8, forbidden characters) run once for all passes.
+    let document = Document::check(input, policy.limits).map_err(EdxmlError::from)?;
+    let packet = edxml::read_document(document, policy.limits)?;
     check_agency_codes(&packet, bindings)?;
-    let signature = dsig::verify(input, &policy.algorithms, policy.limits)?;
+    let signature = dsig::verify_document(document, &policy.algorithms, policy.limits)?;
     let path = store.validate(&signature.signer, &signature.presented, &policy.validation)?;
     let binding = match bindings {
         Some(b) => {

@@ -233,9 +233,20 @@ pub struct Reader<'a> {
     finished: bool,
 }
 
-impl<'a> Reader<'a> {
-    /// Checks size and encoding up front, then prepares to stream events.
-    pub fn new(bytes: &'a [u8], limits: Limits) -> Result<Self, XmlError> {
+/// A document whose bytes passed the checks that concern the whole input at once: size,
+/// encoding (UTF-8, optional BOM), and characters XML 1.0 forbids anywhere. Checking once and
+/// handing the proof to every pass (model, signature, canonicalization) saves re-scanning
+/// megabytes of attachment text per pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Document<'a> {
+    /// The document after any BOM.
+    text: &'a str,
+    /// Offset of `text` in the caller's bytes (3 when a BOM was skipped).
+    base: usize,
+}
+
+impl<'a> Document<'a> {
+    pub fn check(bytes: &'a [u8], limits: Limits) -> Result<Self, XmlError> {
         if bytes.len() > limits.max_bytes {
             return Err(XmlError::TooLarge {
                 what: "the document size in bytes",
@@ -254,26 +265,45 @@ impl<'a> Reader<'a> {
             0
         };
         let body = &bytes[base..];
-        let input = std::str::from_utf8(body).map_err(|e| XmlError::InvalidUtf8 {
+        let text = std::str::from_utf8(body).map_err(|e| XmlError::InvalidUtf8 {
             offset: base + e.valid_up_to(),
         })?;
-        if let Some(at) = first_forbidden_control(body) {
+        if let Some((at, what)) = first_forbidden_character(body) {
             return Err(XmlError::malformed(
                 base + at,
-                format!(
-                    "control character U+{:04X} is not allowed in XML 1.0",
-                    body[at]
-                ),
+                format!("{what} is not allowed in XML 1.0"),
             ));
         }
-        let mut tokens = quick_xml::Reader::from_reader(body);
+        Ok(Document { text, base })
+    }
+
+    /// The whole input's length in bytes (BOM included).
+    pub fn len(&self) -> usize {
+        self.base + self.text.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// Checks size and encoding up front, then prepares to stream events.
+    pub fn new(bytes: &'a [u8], limits: Limits) -> Result<Self, XmlError> {
+        Ok(Self::of(Document::check(bytes, limits)?, limits))
+    }
+
+    /// Streams events out of a document checked earlier.
+    pub fn of(document: Document<'a>, limits: Limits) -> Self {
+        let Document { text: input, base } = document;
+        let mut tokens = quick_xml::Reader::from_reader(input.as_bytes());
         let config = tokens.config_mut();
         config.trim_text(false);
         config.expand_empty_elements = false;
         config.check_end_names = true;
         config.check_comments = true;
         config.allow_unmatched_ends = false;
-        Ok(Reader {
+        Reader {
             input,
             base,
             tokens,
@@ -286,7 +316,7 @@ impl<'a> Reader<'a> {
             seen_anything: false,
             pending_end: None,
             finished: false,
-        })
+        }
     }
 
     /// The namespace bindings in force at the current element (after its own declarations),
@@ -513,6 +543,12 @@ impl<'a> Reader<'a> {
                     uri: value,
                 });
             } else if let Some(prefix) = name.strip_prefix("xmlns:") {
+                if prefix.is_empty() || prefix.contains(':') {
+                    return Err(XmlError::malformed(
+                        at,
+                        format!("{name} does not declare a valid prefix"),
+                    ));
+                }
                 check_prefix_binding(prefix, &value, at)?;
                 namespace_decls.push(NamespaceDecl {
                     prefix: Some(prefix),
@@ -781,6 +817,12 @@ pub fn decode_attribute(raw: &str, at: usize) -> Result<Cow<'_, str>, XmlError> 
 /// Checks the references in character data without decoding it.
 fn check_text(raw: &str, at: usize) -> Result<(), XmlError> {
     let bytes = raw.as_bytes();
+    if let Some(i) = memchr::memmem::find(bytes, b"]]>") {
+        return Err(XmlError::malformed(
+            at + i,
+            "\"]]>\" is not allowed in character data",
+        ));
+    }
     let mut from = 0;
     while let Some(i) = memchr(b'&', &bytes[from..]) {
         let (_, used) = decode_reference(&raw[from + i..], at + from + i)?;
@@ -861,18 +903,22 @@ fn decode_reference(s: &str, at: usize) -> Result<(char, usize), XmlError> {
     Ok((c, used))
 }
 
-/// Offset of the first C0 control character other than tab, LF and CR (not XML 1.0 `Char`s,
-/// and refused by every conforming parser). Scanned in blocks so the compiler vectorizes it.
-fn first_forbidden_control(bytes: &[u8]) -> Option<usize> {
-    let forbidden = |b: u8| b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r';
+/// The first character XML 1.0 forbids outright: a C0 control other than tab, LF and CR, or
+/// U+FFFE/U+FFFF (`EF BF BE`/`EF BF BF`). Scanned in blocks so the compiler vectorizes it.
+fn first_forbidden_character(bytes: &[u8]) -> Option<(usize, String)> {
+    let control = |b: u8| b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r';
     let mut offset = 0;
     for block in bytes.chunks(256) {
-        if block.iter().fold(false, |acc, &b| acc | forbidden(b)) {
-            return block.iter().position(|&b| forbidden(b)).map(|i| offset + i);
+        if block.iter().fold(false, |acc, &b| acc | control(b)) {
+            if let Some(i) = block.iter().position(|&b| control(b)) {
+                return Some((offset + i, format!("control character U+{:04X}", block[i])));
+            }
         }
         offset += block.len();
     }
-    None
+    memchr::memmem::find_iter(bytes, b"\xEF\xBF")
+        .find(|&i| matches!(bytes.get(i + 2), Some(0xBE | 0xBF)))
+        .map(|i| (i, "the non-character U+FFFE or U+FFFF".to_owned()))
 }
 
 fn is_xml_char(c: char) -> bool {
@@ -1024,6 +1070,12 @@ mod tests {
         assert_eq!(code("<r a='\u{8}'/>"), "edxml.malformed");
         assert_eq!(code("<r>\0</r>"), "edxml.malformed");
         assert_eq!(code("<r>\t\r\n</r>"), "ok");
+        assert_eq!(code("<r>a]]>b</r>"), "edxml.malformed");
+        assert_eq!(code("<r xmlns:='u'/>"), "edxml.malformed");
+        assert_eq!(code("<r xmlns:a:b='u'/>"), "edxml.malformed");
+        assert_eq!(code("<r>\u{FFFE}</r>"), "edxml.malformed");
+        assert_eq!(code("<r>\u{FFFF}</r>"), "edxml.malformed");
+        assert_eq!(code("<r>\u{FFFD} Ủy ban</r>"), "ok");
     }
 
     #[test]

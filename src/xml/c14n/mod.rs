@@ -25,8 +25,9 @@
 //! - For [`Subset::Only`], reading stops at the end of the chosen element, so the rest of the
 //!   document is not checked for well-formedness.
 //!
-//! Deliberate differences from libxml2 (xmlsec1), where it departs from the recommendation and
-//! Java's Santuario and .NET follow it; neither can happen in an edXML packet:
+//! Deliberate differences from libxml2 (xmlsec1), where it departs from the recommendation
+//! (we follow the recommendation, as Java's Santuario and .NET do); neither occurs in real
+//! edXML packets, whose namespace URIs are plain and whose root is never the Signature:
 //! - a namespace URI is escaped like any attribute value (`&amp;`, `&quot;`, `&#x9;`, …, per
 //!   C14N §2.3); libxml2 writes it as parsed, so `xmlns:p="urn:a&amp;b"` comes out unescaped
 //!   (and not well-formed) there;
@@ -40,7 +41,9 @@ mod namespaces;
 use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 
-use crate::xml::reader::{Attribute, Element, Event, Limits, Reader, XmlError, XML_NAMESPACE};
+use crate::xml::reader::{
+    Attribute, Document, Element, Event, Limits, Reader, XmlError, XML_NAMESPACE,
+};
 use namespaces::{must_render, Binding, Bindings};
 
 /// Canonical XML 1.0 (omits comments).
@@ -167,7 +170,18 @@ pub fn canonicalize<W: Write>(
     limits: Limits,
     out: &mut W,
 ) -> Result<(), C14nError> {
-    let mut reader = Reader::new(input, limits)?;
+    canonicalize_document(Document::check(input, limits)?, c14n, subset, limits, out)
+}
+
+/// [`canonicalize`] for a document already checked (see [`Document`]).
+pub fn canonicalize_document<W: Write>(
+    document: Document<'_>,
+    c14n: &Canonicalization,
+    subset: Subset,
+    limits: Limits,
+    out: &mut W,
+) -> Result<(), C14nError> {
+    let mut reader = Reader::of(document, limits);
     let mut canonicalizer =
         Canonicalizer::new(c14n, subset, BufWriter::with_capacity(OUTPUT_BUFFER, out));
     while let Some(event) = reader.next()? {
