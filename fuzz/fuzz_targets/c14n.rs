@@ -33,24 +33,41 @@ fuzz_target!(|data: &[u8]| {
     let offsets = element_offsets(data);
     // The last byte picks the element (and, without elements, an arbitrary offset to miss).
     let pick = usize::from(data.last().copied().unwrap_or(0));
-    let element = offsets.get(pick % offsets.len().max(1)).copied().unwrap_or(pick);
+    let element = offsets
+        .get(pick % offsets.len().max(1))
+        .copied()
+        .unwrap_or(pick);
     let methods = [
         Method::Inclusive,
-        Method::Exclusive { inclusive_prefixes: Vec::new() },
+        Method::Exclusive {
+            inclusive_prefixes: Vec::new(),
+        },
         Method::Exclusive {
             inclusive_prefixes: vec!["#default".into(), "a".into(), "xml".into()],
         },
     ];
     for method in methods {
         for with_comments in [false, true] {
-            let c14n = Canonicalization { method: method.clone(), with_comments };
-            for subset in [Subset::Document, Subset::Only(element), Subset::Without(element)] {
+            let c14n = Canonicalization {
+                method: method.clone(),
+                with_comments,
+            };
+            for subset in [
+                Subset::Document,
+                Subset::Only(element),
+                Subset::Without(element),
+            ] {
                 let Ok(out) = canonicalize_to_vec(data, &c14n, subset, limits()) else {
                     continue;
                 };
                 if subset == Subset::Document || matches!(subset, Subset::Only(_)) {
                     let again = canonicalize_to_vec(&out, &c14n, Subset::Document, limits())
-                        .unwrap_or_else(|e| panic!("canonical output refused: {e}\n{:?}", String::from_utf8_lossy(&out)));
+                        .unwrap_or_else(|e| {
+                            panic!(
+                                "canonical output refused: {e}\n{:?}",
+                                String::from_utf8_lossy(&out)
+                            )
+                        });
                     assert_eq!(again, out, "not a fixed point");
                 }
             }
