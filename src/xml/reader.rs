@@ -527,15 +527,15 @@ impl<'a> Reader<'a> {
                 limit: self.limits.max_elements,
             });
         }
-        let name_end = tag.find(is_xml_space_char).unwrap_or(tag.len());
+        let name_end = tag.bytes().position(is_xml_space).unwrap_or(tag.len());
         let (qname, rest) = tag.split_at(name_end);
-        self.check_name(qname, at)?;
+        let (prefix, local) = self.qualified_name(qname, at)?;
         let raw_attributes = parse_attributes(rest, at, self.limits)?;
 
         let mut namespace_decls = Vec::new();
         let mut plain = Vec::with_capacity(raw_attributes.len());
         for (name, raw_value) in raw_attributes {
-            self.check_name(name, at)?;
+            let (attribute_prefix, attribute_local) = self.qualified_name(name, at)?;
             let value = decode_attribute(raw_value, at)?;
             if name == "xmlns" {
                 namespace_decls.push(NamespaceDecl {
@@ -555,7 +555,7 @@ impl<'a> Reader<'a> {
                     uri: value,
                 });
             } else {
-                plain.push((name, value));
+                plain.push((name, attribute_prefix, attribute_local, value));
             }
         }
         for decl in &namespace_decls {
@@ -573,11 +573,9 @@ impl<'a> Reader<'a> {
         }
         self.open.push((qname, at));
 
-        let (prefix, local) = split_qname(qname, at)?;
         let namespace = self.resolve(prefix, true, at)?;
         let mut attributes: Vec<Attribute<'a>> = Vec::with_capacity(plain.len());
-        for (name, value) in plain {
-            let (prefix, local) = split_qname(name, at)?;
+        for (name, prefix, local, value) in plain {
             let namespace = self.resolve(prefix, false, at)?;
             if attributes
                 .iter()
@@ -609,7 +607,13 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn check_name(&self, name: &str, at: usize) -> Result<(), XmlError> {
+    /// Checks a name (length, XML Name characters, at most one colon with text on both
+    /// sides) and splits it into prefix and local part, in one pass over its bytes.
+    fn qualified_name(
+        &self,
+        name: &'a str,
+        at: usize,
+    ) -> Result<(Option<&'a str>, &'a str), XmlError> {
         if name.len() > self.limits.max_name_len {
             return Err(XmlError::TooLarge {
                 what: "a name's length in bytes",
@@ -623,7 +627,7 @@ impl<'a> Reader<'a> {
                 format!("\"{name}\" is not a valid XML name"),
             ));
         }
-        Ok(())
+        split_qname(name, at)
     }
 
     /// Namespace for a prefix; unprefixed attributes are in no namespace, unprefixed elements
@@ -711,9 +715,12 @@ fn check_prefix_binding(prefix: &str, uri: &str, at: usize) -> Result<(), XmlErr
 }
 
 fn split_qname(qname: &str, at: usize) -> Result<(Option<&str>, &str), XmlError> {
-    match qname.split_once(':') {
+    let bytes = qname.as_bytes();
+    match bytes.iter().position(|&b| b == b':') {
         None => Ok((None, qname)),
-        Some((p, l)) if !p.is_empty() && !l.is_empty() && !l.contains(':') => Ok((Some(p), l)),
+        Some(i) if i > 0 && i + 1 < bytes.len() && !bytes[i + 1..].contains(&b':') => {
+            Ok((Some(&qname[..i]), &qname[i + 1..]))
+        }
         Some(_) => Err(XmlError::malformed(
             at,
             format!("\"{qname}\" is not a valid qualified name"),
@@ -817,11 +824,17 @@ pub fn decode_attribute(raw: &str, at: usize) -> Result<Cow<'_, str>, XmlError> 
 /// Checks the references in character data without decoding it.
 fn check_text(raw: &str, at: usize) -> Result<(), XmlError> {
     let bytes = raw.as_bytes();
-    if let Some(i) = memchr::memmem::find(bytes, b"]]>") {
-        return Err(XmlError::malformed(
-            at + i,
-            "\"]]>\" is not allowed in character data",
-        ));
+    // memchr for '>' rather than memmem for "]]>": no searcher to build per text node.
+    let mut from = 0;
+    while let Some(i) = memchr(b'>', &bytes[from..]) {
+        let gt = from + i;
+        if gt >= 2 && &bytes[gt - 2..gt] == b"]]" {
+            return Err(XmlError::malformed(
+                at + gt - 2,
+                "\"]]>\" is not allowed in character data",
+            ));
+        }
+        from = gt + 1;
     }
     let mut from = 0;
     while let Some(i) = memchr(b'&', &bytes[from..]) {
