@@ -2,14 +2,16 @@
 //! when it was made and is due, which serials it lists, and which certificates it covers.
 //!
 //! The CRL is parsed by x509-parser (fields) and by openssl (signature check against the issuer
-//! key at use time, name comparison); bytes that either parser refuses are refused.
+//! key at use time, name comparison); bytes that either parser refuses are refused. Whether a
+//! given CA certificate issued and signed it depends only on the two encodings: it is found out
+//! once per (CRL, CA certificate) and remembered with the CRL.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use openssl::pkey::{PKeyRef, Public};
-use openssl::x509::{X509Crl, X509NameRef};
+use openssl::x509::{X509Crl, X509Ref};
 use time::OffsetDateTime;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::oid_registry::{
@@ -20,7 +22,12 @@ use x509_parser::oid_registry::{
 use x509_parser::revocation_list::{CertificateRevocationList, RevokedCertificate};
 
 use super::error::PkiError;
-use super::ident::{asn1_to_datetime, canonical_integer, dn_string};
+use super::ident::{asn1_to_datetime, canonical_integer, dn_string, Fingerprint};
+use super::memo::CertFacts;
+
+/// How many CA certificates' verdicts one CRL remembers; more are forgotten all at once. A CRL
+/// is normally only ever compared with its issuer's certificate (or two, across a renewal).
+const AUTHORSHIP_CAPACITY: usize = 16;
 
 /// Where a CRL came from, for evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,10 +74,26 @@ pub(crate) struct RevokedEntry {
     pub(crate) reason: Option<&'static str>,
 }
 
+/// Whether a CRL is the work of a given CA certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Authorship {
+    /// It names another issuer (openssl's canonical name comparison).
+    OtherIssuer,
+    /// It names the CA, but its signature does not verify under the CA's key.
+    BadSignature,
+    /// It names the CA and the CA's key verifies its signature.
+    Signed,
+}
+
+/// Verdicts already reached, by SHA-256 of the CA certificate. Only definite answers are kept:
+/// an openssl failure is asked again next time.
+type Authorships = Mutex<Vec<(Fingerprint, Authorship)>>;
+
 /// A parsed CRL.
 #[derive(Clone)]
 pub struct Crl {
     openssl: Arc<X509Crl>,
+    authorships: Arc<Authorships>,
     issuer: String,
     this_update: OffsetDateTime,
     next_update: Option<OffsetDateTime>,
@@ -116,6 +139,7 @@ impl Crl {
         };
         Ok(Crl {
             openssl: Arc::new(openssl),
+            authorships: Arc::default(),
             issuer: dn_string(parsed.issuer()),
             this_update: asn1_to_datetime(parsed.last_update()),
             next_update: parsed.next_update().map(asn1_to_datetime),
@@ -213,17 +237,50 @@ impl Crl {
         &self.scope
     }
 
-    /// Whether the CRL names `issuer` as its issuer (openssl's canonical name comparison).
-    pub(crate) fn issued_by_name(&self, issuer: &X509NameRef) -> bool {
-        matches!(
-            self.openssl.issuer_name().try_cmp(issuer),
-            Ok(std::cmp::Ordering::Equal)
-        )
+    /// Whether the CA certificate `issuer` (whose public key is `key`) issued and signed this
+    /// CRL; worked out by openssl the first time, remembered after.
+    pub(crate) fn authorship(&self, issuer: &CertFacts, key: &PKeyRef<Public>) -> Authorship {
+        let fingerprint = issuer.fingerprint();
+        let known = self
+            .authorships()
+            .iter()
+            .find(|(seen, _)| *seen == fingerprint)
+            .map(|(_, verdict)| *verdict);
+        if let Some(verdict) = known {
+            return verdict;
+        }
+        let (verdict, definite) = self.find_authorship(&issuer.cert, key);
+        if definite {
+            let mut known = self.authorships();
+            if known.len() >= AUTHORSHIP_CAPACITY {
+                known.clear();
+            }
+            known.push((fingerprint, verdict));
+        }
+        verdict
     }
 
-    /// Whether the CRL's signature verifies under `key`.
-    pub(crate) fn signed_by(&self, key: &PKeyRef<Public>) -> bool {
-        matches!(self.openssl.verify(key), Ok(true))
+    /// openssl's verdict, and whether it is definite (no openssl failure on the way). A name
+    /// that cannot be compared counts as another issuer's, a signature that cannot be checked
+    /// as a bad one: both fail closed.
+    fn find_authorship(&self, issuer: &X509Ref, key: &PKeyRef<Public>) -> (Authorship, bool) {
+        match self.openssl.issuer_name().try_cmp(issuer.subject_name()) {
+            Ok(std::cmp::Ordering::Equal) => {}
+            Ok(_) => return (Authorship::OtherIssuer, true),
+            Err(_) => return (Authorship::OtherIssuer, false),
+        }
+        match self.openssl.verify(key) {
+            Ok(true) => (Authorship::Signed, true),
+            Ok(false) => (Authorship::BadSignature, true),
+            Err(_) => (Authorship::BadSignature, false),
+        }
+    }
+
+    fn authorships(&self) -> MutexGuard<'_, Vec<(Fingerprint, Authorship)>> {
+        // A panic elsewhere while holding the lock leaves whole entries only: keep using them.
+        self.authorships
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The entry for a serial number (DER INTEGER content octets), if listed.
@@ -431,6 +488,37 @@ mod tests {
         let pem_cert = testdata::read("root-ca.pem");
         let err = Crl::all_from_bytes(&pem_cert, "root-ca.pem").err();
         assert_eq!(err.map(|e| e.code()), Some("pki.config"));
+    }
+
+    #[test]
+    fn authorship_is_found_once_per_ca_certificate() {
+        let crl = &testdata::crls("issuing-ca.crl.pem")[0];
+        let forged = &testdata::crls("impostor-issuing-ca.crl.pem")[0];
+        let facts = |name: &str| {
+            let cert = testdata::cert(name);
+            let der = cert.to_der().expect("DER");
+            CertFacts::read(&cert, &der, Fingerprint::of_der(&der), name).expect("facts")
+        };
+        let issuing = facts("issuing-ca.pem");
+        let impostor = facts("impostor-issuing-ca.pem");
+        let root = facts("root-ca.pem");
+        let verdict =
+            |crl: &Crl, ca: &CertFacts| crl.authorship(ca, &ca.cert.public_key().expect("key"));
+        for _ in 0..2 {
+            assert_eq!(verdict(crl, &issuing), Authorship::Signed);
+            assert_eq!(verdict(crl, &root), Authorship::OtherIssuer);
+            // Same name as the issuing CA, another key.
+            assert_eq!(verdict(crl, &impostor), Authorship::BadSignature);
+            assert_eq!(verdict(forged, &issuing), Authorship::BadSignature);
+            assert_eq!(verdict(forged, &impostor), Authorship::Signed);
+        }
+        assert_eq!(crl.authorships().len(), 3);
+        // A clone is the same CRL and shares what was found; each verdict is the certificate's
+        // own (asked with another key, the remembered verdict of that certificate stands).
+        let clone = crl.clone();
+        let root_key = root.cert.public_key().expect("key");
+        assert_eq!(clone.authorship(&issuing, &root_key), Authorship::Signed);
+        assert_eq!(clone.authorships().len(), 3);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use openssl::hash::MessageDigest;
 use openssl::x509::X509Ref;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -71,16 +70,16 @@ pub struct Fingerprint([u8; 32]);
 impl Fingerprint {
     /// Digest of DER bytes.
     pub fn of_der(der: &[u8]) -> Self {
-        let digest = openssl::sha::sha256(der);
-        Fingerprint(digest)
+        // openssl's low-level SHA-256 rather than a digest looked up by name, which in OpenSSL 3
+        // fetches the algorithm from the provider (behind a global lock) on every call.
+        let mut hasher = openssl::sha::Sha256::new();
+        hasher.update(der);
+        Fingerprint(hasher.finish())
     }
 
     /// Digest of an openssl certificate's DER encoding.
     pub fn of(cert: &X509Ref) -> Result<Self, openssl::error::ErrorStack> {
-        let digest = cert.digest(MessageDigest::sha256())?;
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(&digest);
-        Ok(Fingerprint(bytes))
+        Ok(Fingerprint::of_der(&cert.to_der()?))
     }
 
     /// Reads 64 hex digits, in any case, optionally separated by colons (`AB:CD:…`), as tools

@@ -12,6 +12,9 @@
 //!   answer;
 //! - `binding`: which certificates each agency may sign with;
 //! - `validate`: `TrustStore::validate`, which runs the rules above in that order;
+//! - `memo`: what was verified once and cannot change (what a certificate says, a path openssl
+//!   verified, a CRL's signature), so that a signer seen before costs lookups rather than
+//!   signature checks; validity periods, CRL freshness and revocation are judged at every call;
 //! - `error` and `ident`: refusals with stable codes, and how certificates are named in them.
 //!
 //! ```no_run
@@ -80,6 +83,7 @@ mod crl;
 mod error;
 mod fetch;
 mod ident;
+mod memo;
 mod ocsp;
 mod path;
 mod revocation;

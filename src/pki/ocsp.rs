@@ -34,7 +34,7 @@ use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP;
 
 use super::crl::reason_name;
 use super::error::{PkiError, ReasonText, RevocationSource};
-use super::ident::{CertId, UtcTime};
+use super::ident::UtcTime;
 use super::revocation::{freshness, Issuer, OcspEvidence, Subject};
 
 mod der;
@@ -285,22 +285,28 @@ impl OcspClient {
     }
 
     /// The responders to ask about a certificate: the override, else its AIA OCSP URIs.
+    #[cfg(test)]
     pub(crate) fn responders(&self, cert: &X509Certificate<'_>) -> Vec<String> {
+        self.responders_among(&responder_urls(cert))
+    }
+
+    /// The override, else `named` (the certificate's AIA OCSP URIs).
+    fn responders_among(&self, named: &[String]) -> Vec<String> {
         match &self.inner.config.responder_override {
             Some(url) => vec![url.clone()],
-            None => responder_urls(cert),
+            None => named.to_vec(),
         }
     }
 
     /// Asks each responder in turn until one says good or revoked.
     pub(crate) fn vouch(
         &self,
-        subject: &Subject<'_, '_>,
-        issuer: &Issuer<'_, '_>,
+        subject: &Subject<'_>,
+        issuer: &Issuer<'_>,
         at: OffsetDateTime,
         grace: Duration,
     ) -> Outcome {
-        let urls = self.responders(subject.parsed);
+        let urls = self.responders_among(&subject.facts.ocsp_responders);
         if urls.is_empty() {
             return Outcome::NoAnswer(vec![
                 "OCSP: the certificate names no OCSP responder and no override is configured"
@@ -309,7 +315,7 @@ impl OcspClient {
         }
         let mut notes = Vec::new();
         for url in urls {
-            let note = match self.query(&url, subject.cert, issuer.cert, at) {
+            let note = match self.query(&url, &subject.facts.cert, &issuer.facts.cert, at) {
                 Ok(reply) => match judge(reply, subject, at, grace) {
                     Ok(Judged::Good(evidence)) => return Outcome::Good(evidence),
                     Ok(Judged::Revoked(error)) => return Outcome::Revoked(error),
@@ -551,11 +557,11 @@ enum Judged {
 /// decides nothing.
 fn judge(
     reply: OcspReply,
-    subject: &Subject<'_, '_>,
+    subject: &Subject<'_>,
     at: OffsetDateTime,
     grace: Duration,
 ) -> Result<Judged, String> {
-    let cert = CertId::of_parsed(subject.parsed);
+    let cert = subject.facts.id();
     match reply.answer {
         OcspAnswer::Revoked { revoked_at, reason } if revoked_at <= at => {
             Ok(Judged::Revoked(PkiError::Revoked {

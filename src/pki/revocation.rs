@@ -6,15 +6,14 @@
 use std::time::Duration;
 
 use openssl::pkey::{PKey, Public};
-use openssl::x509::X509Ref;
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 
-use super::crl::{Crl, CrlOrigin, CrlScope};
+use super::crl::{Authorship, Crl, CrlOrigin, CrlScope};
 use super::error::{ChainPosition, PkiError, ReasonText, RevocationSource};
-use super::ident::{dn_string, CertId, UtcTime};
-use super::usage::may_sign_crls;
+use super::ident::{CertId, UtcTime};
+use super::memo::CertFacts;
 
 /// Whether revocation is checked at all (how: the store's CRLs, fetcher and OCSP client).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -139,42 +138,40 @@ impl RevocationStatus {
 }
 
 /// A certificate whose revocation status is being checked.
-pub(crate) struct Subject<'a, 'b> {
-    pub(crate) cert: &'a X509Ref,
-    pub(crate) parsed: &'a X509Certificate<'b>,
+pub(crate) struct Subject<'a> {
+    pub(crate) facts: &'a CertFacts,
     pub(crate) position: ChainPosition,
 }
 
 /// The certificate that issued it (next in the path).
-pub(crate) struct Issuer<'a, 'b> {
-    pub(crate) cert: &'a X509Ref,
-    pub(crate) parsed: &'a X509Certificate<'b>,
+pub(crate) struct Issuer<'a> {
+    pub(crate) facts: &'a CertFacts,
 }
 
 /// Checks one certificate against the candidate CRLs.
 pub(crate) fn check(
-    subject: &Subject<'_, '_>,
-    issuer: &Issuer<'_, '_>,
+    subject: &Subject<'_>,
+    issuer: &Issuer<'_>,
     crls: &[&Crl],
     at: OffsetDateTime,
     grace: Duration,
 ) -> Result<CrlEvidence, PkiError> {
-    let id = CertId::of_parsed(subject.parsed);
-    let issuer_name = dn_string(issuer.parsed.subject());
+    let id = subject.facts.id();
     let unknown = |detail: String| PkiError::RevocationUnknown {
         position: subject.position,
         cert: id.clone(),
-        issuer: issuer_name.clone(),
+        issuer: issuer.facts.summary.subject.clone(),
         detail,
     };
-    may_sign_crls(issuer.parsed).map_err(unknown)?;
+    issuer.facts.crl_signing.clone().map_err(unknown)?;
     let key = issuer
+        .facts
         .cert
         .public_key()
         .map_err(|e| unknown(format!("the issuer's public key is unreadable: {e}")))?;
 
     let crl = choose(subject, issuer, &key, crls, at).map_err(unknown)?;
-    if let Some(entry) = crl.entry(subject.parsed.raw_serial()) {
+    if let Some(entry) = crl.entry(&subject.facts.raw_serial) {
         if entry.effective <= at {
             return Err(PkiError::Revoked {
                 position: subject.position,
@@ -210,8 +207,8 @@ pub(crate) fn check(
 
 /// The newest CRL that applies, or a sentence saying why none does.
 fn choose<'c>(
-    subject: &Subject<'_, '_>,
-    issuer: &Issuer<'_, '_>,
+    subject: &Subject<'_>,
+    issuer: &Issuer<'_>,
     key: &PKey<Public>,
     crls: &[&'c Crl],
     at: OffsetDateTime,
@@ -242,20 +239,21 @@ fn choose<'c>(
 /// mentioning; `Err(Some(why))`: this issuer's name, but unusable.
 fn applies(
     crl: &Crl,
-    subject: &Subject<'_, '_>,
-    issuer: &Issuer<'_, '_>,
+    subject: &Subject<'_>,
+    issuer: &Issuer<'_>,
     key: &PKey<Public>,
     at: OffsetDateTime,
 ) -> Result<(), Option<String>> {
-    if !crl.issued_by_name(issuer.cert.subject_name()) {
-        return Err(None);
+    match crl.authorship(issuer.facts, key) {
+        Authorship::OtherIssuer => return Err(None),
+        Authorship::BadSignature => {
+            return Err(Some(
+                "its signature does not verify under the issuer's key".to_owned(),
+            ))
+        }
+        Authorship::Signed => {}
     }
-    if !crl.signed_by(key) {
-        return Err(Some(
-            "its signature does not verify under the issuer's key".to_owned(),
-        ));
-    }
-    covers(crl.scope(), subject.parsed).map_err(Some)?;
+    covers(crl.scope(), subject.facts).map_err(Some)?;
     if crl.this_update() > at {
         return Err(Some(format!(
             "it was issued at {}, after the verification time",
@@ -266,7 +264,7 @@ fn applies(
 }
 
 /// Whether a CRL's scope includes the certificate (kind and distribution point).
-fn covers(scope: &CrlScope, cert: &X509Certificate<'_>) -> Result<(), String> {
+fn covers(scope: &CrlScope, cert: &CertFacts) -> Result<(), String> {
     match scope {
         CrlScope::Unusable(why) => Err(why.clone()),
         CrlScope::Covers {
@@ -274,14 +272,14 @@ fn covers(scope: &CrlScope, cert: &X509Certificate<'_>) -> Result<(), String> {
             ca_certs,
             partition,
         } => {
-            if cert.is_ca() && !ca_certs {
+            if cert.is_ca && !ca_certs {
                 return Err("it covers only end-entity certificates".to_owned());
             }
-            if !cert.is_ca() && !user_certs {
+            if !cert.is_ca && !user_certs {
                 return Err("it covers only CA certificates".to_owned());
             }
             if let Some(points) = partition {
-                let own = distribution_points(cert);
+                let own = &cert.distribution_points;
                 if !own.iter().any(|uri| points.contains(uri)) {
                     return Err("it covers another CRL distribution point".to_owned());
                 }

@@ -2,16 +2,20 @@
 //! PEM (CRLs also DER) files or bytes, checked once at load so that a bad file fails at start-up.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use openssl::x509::X509;
 
 use super::crl::Crl;
 use super::error::PkiError;
 use super::fetch::CrlFetcher;
+use super::memo::Memo;
 use super::ocsp::{OcspClient, OcspConfig};
 
 /// Trust anchors, known intermediates and CRLs. Cheap to share behind an `Arc`; immutable once
-/// built (reload by building a new one).
+/// built (reload by building a new one). It remembers what it verified once and what cannot
+/// change — certificate contents, paths openssl verified, CRL signatures — so that validating a
+/// signer seen before is cheap; clones share that memo.
 #[derive(Clone)]
 pub struct TrustStore {
     pub(crate) anchors: Vec<X509>,
@@ -19,6 +23,7 @@ pub struct TrustStore {
     pub(crate) crls: Vec<Crl>,
     pub(crate) fetcher: Option<CrlFetcher>,
     pub(crate) ocsp: Option<OcspClient>,
+    pub(crate) memo: Arc<Memo>,
 }
 
 impl std::fmt::Debug for TrustStore {
@@ -165,6 +170,7 @@ impl TrustStoreBuilder {
             crls: self.crls,
             fetcher: None,
             ocsp: None,
+            memo: Arc::default(),
         })
     }
 }

@@ -2,10 +2,15 @@
 //! every non-anchor certificate (configured CRLs, then distribution points, then OCSP, each only
 //! when the previous gave no current answer). The result is a `ValidatedPath`, which only this
 //! function makes.
+//!
+//! A signer seen before (same leaf, same presented certificates) reuses the path openssl
+//! verified the first time when every certificate of it is strictly inside its validity period
+//! at the verification time (`memo`); revocation is judged afresh on every call.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use openssl::error::ErrorStack;
 use openssl::x509::{X509Ref, X509};
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
@@ -13,6 +18,7 @@ use x509_parser::certificate::X509Certificate;
 use super::crl::Crl;
 use super::error::{ChainPosition, PkiError};
 use super::ident::{asn1_to_datetime, dn_string, serial_hex, CertId, Fingerprint};
+use super::memo::{parse, PathKey, VerifiedPath, MAX_PRESENTED};
 use super::ocsp::Outcome;
 use super::path;
 use super::revocation::{
@@ -20,7 +26,6 @@ use super::revocation::{
     Subject,
 };
 use super::store::TrustStore;
-use super::usage::check_signing_leaf;
 
 /// When and how strictly to validate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,13 +84,14 @@ pub struct CertSummary {
 }
 
 impl CertSummary {
-    fn of(cert: &X509Certificate<'_>, der: &[u8]) -> Self {
+    /// What `cert`, whose DER encoding has SHA-256 `sha256`, says about itself.
+    pub(crate) fn of(cert: &X509Certificate<'_>, sha256: Fingerprint) -> Self {
         let validity = cert.validity();
         CertSummary {
             subject: dn_string(cert.subject()),
             issuer: dn_string(cert.issuer()),
             serial: serial_hex(cert.raw_serial()),
-            sha256: Fingerprint::of_der(der),
+            sha256,
             not_before: asn1_to_datetime(validity.not_before),
             not_after: asn1_to_datetime(validity.not_after),
         }
@@ -166,10 +172,36 @@ impl TrustStore {
         policy: &ValidationPolicy,
     ) -> Result<ValidatedPath, PkiError> {
         let leaf_der = der_of(leaf, "the signing certificate")?;
-        parse(&leaf_der, "the signing certificate")?;
-        for (index, cert) in presented.iter().enumerate() {
+        let presented_ders: Vec<Result<Vec<u8>, ErrorStack>> =
+            presented.iter().map(|cert| cert.to_der()).collect();
+        let key = path_key(&leaf_der, &presented_ders);
+        let known = key.as_ref().and_then(|key| self.memo.path(key, policy.at));
+        let path = match known {
+            Some(path) => path,
+            None => self.verify_path(leaf, &leaf_der, presented, &presented_ders, key, policy)?,
+        };
+        self.finish(&path, policy)
+    }
+
+    /// openssl builds and verifies the path at `policy.at`; the leaf must then be allowed to
+    /// sign. A path that passes is remembered under `key`.
+    fn verify_path(
+        &self,
+        leaf: &X509,
+        leaf_der: &[u8],
+        presented: &[X509],
+        presented_ders: &[Result<Vec<u8>, ErrorStack>],
+        key: Option<PathKey>,
+        policy: &ValidationPolicy,
+    ) -> Result<Arc<VerifiedPath>, PkiError> {
+        parse(leaf_der, "the signing certificate")?;
+        for (index, der) in presented_ders.iter().enumerate() {
             let what = format!("presented certificate #{}", index + 1);
-            parse(&der_of(cert, &what)?, &what)?;
+            let der = der.as_ref().map_err(|e| PkiError::BadCertificate {
+                what: what.clone(),
+                reason: e.to_string(),
+            })?;
+            parse(der, &what)?;
         }
         let untrusted: Vec<X509> = self
             .intermediates
@@ -177,43 +209,45 @@ impl TrustStore {
             .chain(presented.iter())
             .cloned()
             .collect();
-        let path = path::build(&self.anchors, &untrusted, leaf, policy.at)?;
+        let chain = path::build(&self.anchors, &untrusted, leaf, policy.at)?;
 
-        let ders = path
+        let facts = chain
             .iter()
-            .map(|cert| der_of(cert, "a certificate of the path"))
+            .map(|cert| {
+                let what = "a certificate of the path";
+                self.memo.facts(cert, &der_of(cert, what)?, what)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let parsed = ders
-            .iter()
-            .map(|der| parse(der, "a certificate of the path"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(leaf_parsed) = parsed.first() else {
-            return Err(untrusted_empty(leaf));
-        };
-        check_signing_leaf(leaf_parsed).map_err(|problem| PkiError::KeyUsage {
-            cert: CertId::of_parsed(leaf_parsed),
-            problem,
-        })?;
+        let path = Arc::new(VerifiedPath::new(facts).ok_or_else(|| untrusted_empty(leaf))?);
+        let signer = path.leaf();
+        signer
+            .signing_use
+            .clone()
+            .map_err(|problem| PkiError::KeyUsage {
+                cert: signer.id(),
+                problem,
+            })?;
+        if let Some(key) = key {
+            self.memo.remember_path(key, &path, policy.at);
+        }
+        Ok(path)
+    }
 
+    /// Revocation of a verified path (leaf first, anchor last), and what the caller is told.
+    fn finish(
+        &self,
+        path: &VerifiedPath,
+        policy: &ValidationPolicy,
+    ) -> Result<ValidatedPath, PkiError> {
         let revocation = match policy.revocation {
             RevocationMode::Skip => RevocationStatus::Skipped,
             RevocationMode::Require => {
-                RevocationStatus::Checked(self.check_revocation(&path, &parsed, policy)?)
+                RevocationStatus::Checked(self.check_revocation(path, policy)?)
             }
         };
-        let summaries: Vec<CertSummary> = parsed
-            .iter()
-            .zip(ders.iter())
-            .map(|(cert, der)| CertSummary::of(cert, der))
-            .collect();
-        let mut summaries = summaries.into_iter();
-        let leaf_summary = match summaries.next() {
-            Some(summary) => summary,
-            None => return Err(untrusted_empty(leaf)),
-        };
         Ok(ValidatedPath {
-            leaf: leaf_summary,
-            issuers: summaries.collect(),
+            leaf: path.leaf().summary.clone(),
+            issuers: path.certs().skip(1).map(|c| c.summary.clone()).collect(),
             revocation,
             verified_at: policy.at,
         })
@@ -222,30 +256,21 @@ impl TrustStore {
     /// One revocation verdict per certificate below the anchor, leaf first.
     fn check_revocation(
         &self,
-        path: &[X509],
-        parsed: &[X509Certificate<'_>],
+        path: &VerifiedPath,
         policy: &ValidationPolicy,
     ) -> Result<Vec<RevocationEvidence>, PkiError> {
-        let certs: Vec<(&X509, &X509Certificate<'_>)> = path.iter().zip(parsed.iter()).collect();
         let mut evidence = Vec::new();
-        for (depth, pair) in certs.windows(2).enumerate() {
-            let [(subject_cert, subject), (issuer_cert, issuer_parsed)] = pair else {
-                continue;
-            };
+        for (depth, (subject, issuer)) in path.links().enumerate() {
             let position = if depth == 0 {
                 ChainPosition::Leaf
             } else {
                 ChainPosition::Intermediate
             };
             let subject = Subject {
-                cert: subject_cert,
-                parsed: subject,
+                facts: subject,
                 position,
             };
-            let issuer = Issuer {
-                cert: issuer_cert,
-                parsed: issuer_parsed,
-            };
+            let issuer = Issuer { facts: issuer };
             evidence.push(self.check_one(&subject, &issuer, policy)?);
         }
         Ok(evidence)
@@ -256,8 +281,8 @@ impl TrustStore {
     /// (within grace, stale or unknown) stands, with OCSP's reasons added to an unknown one.
     fn check_one(
         &self,
-        subject: &Subject<'_, '_>,
-        issuer: &Issuer<'_, '_>,
+        subject: &Subject<'_>,
+        issuer: &Issuer<'_>,
         policy: &ValidationPolicy,
     ) -> Result<RevocationEvidence, PkiError> {
         let by_crl = self.check_crls(subject, issuer, policy);
@@ -277,8 +302,8 @@ impl TrustStore {
     /// Configured CRLs first; the distribution points only when they give no current answer.
     fn check_crls(
         &self,
-        subject: &Subject<'_, '_>,
-        issuer: &Issuer<'_, '_>,
+        subject: &Subject<'_>,
+        issuer: &Issuer<'_>,
         policy: &ValidationPolicy,
     ) -> Result<CrlEvidence, PkiError> {
         let configured: Vec<&Crl> = self.crls.iter().collect();
@@ -287,11 +312,11 @@ impl TrustStore {
             Some(fetcher) if !settled(&first) => fetcher,
             _ => return first,
         };
-        let urls = revocation::distribution_points(subject.parsed);
+        let urls = &subject.facts.distribution_points;
         if urls.is_empty() {
             return first;
         }
-        let (fetched, failures): (Vec<Arc<Crl>>, Vec<String>) = fetcher.crls_for(&urls);
+        let (fetched, failures): (Vec<Arc<Crl>>, Vec<String>) = fetcher.crls_for(urls);
         let mut candidates = configured;
         candidates.extend(fetched.iter().map(|crl| crl.as_ref()));
         let second = revocation::check(subject, issuer, &candidates, policy.at, policy.crl_grace);
@@ -339,18 +364,18 @@ fn der_of(cert: &X509Ref, what: &str) -> Result<Vec<u8>, PkiError> {
     })
 }
 
-/// Parses with x509-parser, refusing trailing bytes.
-fn parse<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, PkiError> {
-    let bad = |reason: String| PkiError::BadCertificate {
-        what: what.to_owned(),
-        reason,
-    };
-    let (rest, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| bad(e.to_string()))?;
-    if rest.is_empty() {
-        Ok(cert)
-    } else {
-        Err(bad(format!("{} bytes after the certificate", rest.len())))
+/// The memo key of a leaf and the certificates presented with it; none when a certificate has no
+/// DER encoding (the full validation then says which) or too many were presented.
+fn path_key(leaf_der: &[u8], presented: &[Result<Vec<u8>, ErrorStack>]) -> Option<PathKey> {
+    if presented.len() > MAX_PRESENTED {
+        return None;
     }
+    let mut key = Vec::with_capacity(presented.len() + 1);
+    key.push(Fingerprint::of_der(leaf_der));
+    for der in presented {
+        key.push(Fingerprint::of_der(der.as_ref().ok()?));
+    }
+    Some(key)
 }
 
 #[cfg(test)]
@@ -736,5 +761,209 @@ mod tests {
         let root = testdata::cert("root-ca.pem");
         let result = store().validate(&root, &[], &ValidationPolicy::at(AT));
         assert_ne!(code(result), "ok");
+    }
+
+    /// Every verdict — the path, its evidence, or the error and its wording — of a store that
+    /// has validated before equals that of a store that never has.
+    #[test]
+    fn a_warm_store_judges_like_a_cold_one() {
+        let crl_sets: [&[&str]; 3] = [
+            &["root-ca.crl.pem", "issuing-ca.crl.pem"],
+            &[
+                "root-ca.crl.pem",
+                "issuing-ca-stale.crl.pem",
+                "issuing-ca.crl.pem",
+            ],
+            &["root-ca.crl.pem", "issuing-ca-stale.crl.pem"],
+        ];
+        let cases: [(&str, &[&str]); 8] = [
+            ("agency-000.00.00.G22-rsa2048.pem", &[]),
+            ("agency-000.00.00.G22-p256.pem", &["issuing-ca.pem"]),
+            (
+                "agency-000.00.00.H49-p384.pem",
+                &["issuing-ca.pem", "root-ca.pem"],
+            ),
+            ("bad-revoked.pem", &[]),
+            ("bad-expired.pem", &["issuing-ca.pem"]),
+            ("bad-no-key-usage.pem", &[]),
+            ("bad-impostor-leaf.pem", &["impostor-issuing-ca.pem"]),
+            ("bad-foreign-leaf.pem", &["foreign-root-ca.pem"]),
+        ];
+        let times = [
+            AT,
+            datetime!(2024-12-31 23:59:59.5 UTC),
+            datetime!(2025-01-01 00:00 UTC),
+            datetime!(2025-01-01 00:00:00.5 UTC),
+            datetime!(2025-01-15 00:00 UTC),
+            datetime!(2025-02-03 00:00 UTC),
+            datetime!(2025-03-15 00:00 UTC),
+            datetime!(2044-12-31 23:59:59.5 UTC),
+            datetime!(2045-01-01 00:00 UTC),
+            datetime!(2045-01-01 00:00:00.5 UTC),
+        ];
+        for crls in crl_sets {
+            let warm = store_with_crls(crls);
+            for (leaf, presented) in cases {
+                let leaf_cert = testdata::cert(leaf);
+                let presented: Vec<X509> = presented.iter().map(|p| testdata::cert(p)).collect();
+                for at in times {
+                    for grace in [Duration::ZERO, 7 * DAY] {
+                        let policy = ValidationPolicy::at(at).with_crl_grace(grace);
+                        let cold = store_with_crls(crls).validate(&leaf_cert, &presented, &policy);
+                        // Twice: the second answer comes from whatever the first one left behind.
+                        for _ in 0..2 {
+                            let again = warm.validate(&leaf_cert, &presented, &policy);
+                            assert_eq!(
+                                format!("{again:?}"),
+                                format!("{cold:?}"),
+                                "{leaf} at {at} with {crls:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn revocation_is_judged_at_every_call_even_for_a_known_path() {
+        let store = store_with_crls(&[
+            "root-ca.crl.pem",
+            "issuing-ca-stale.crl.pem",
+            "issuing-ca.crl.pem",
+        ]);
+        let leaf = testdata::cert("bad-revoked.pem");
+        let in_january = ValidationPolicy::at(datetime!(2025-01-15 00:00 UTC));
+        // In January 2025 only the January CRL existed, and it did not list the certificate.
+        assert_eq!(code(store.validate(&leaf, &[], &in_january)), "ok");
+        assert_eq!(
+            code(store.validate(&leaf, &[], &ValidationPolicy::at(AT))),
+            "pki.revoked"
+        );
+        assert_eq!(code(store.validate(&leaf, &[], &in_january)), "ok");
+        let skip = ValidationPolicy::at(AT).with_revocation(RevocationMode::Skip);
+        assert_eq!(code(store.validate(&leaf, &[], &skip)), "ok");
+        assert_eq!(
+            code(store.validate(&leaf, &[], &ValidationPolicy::at(AT))),
+            "pki.revoked"
+        );
+    }
+
+    #[test]
+    fn a_known_path_is_not_reused_past_its_validity() {
+        let store = store();
+        let leaf = testdata::cert("agency-000.00.00.G22-rsa2048.pem");
+        assert_eq!(
+            code(store.validate(&leaf, &[], &ValidationPolicy::at(AT))),
+            "ok"
+        );
+        let later = ValidationPolicy::at(datetime!(2046-01-01 00:00 UTC));
+        let err = store.validate(&leaf, &[], &later).expect_err("expired");
+        assert!(
+            matches!(
+                err,
+                PkiError::Expired {
+                    position: ChainPosition::Leaf,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let earlier = ValidationPolicy::at(datetime!(2024-06-01 00:00 UTC));
+        assert_eq!(
+            code(store.validate(&leaf, &[], &earlier)),
+            "pki.not_yet_valid"
+        );
+        assert_eq!(
+            code(store.validate(&leaf, &[], &ValidationPolicy::at(AT))),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn presented_certificates_are_part_of_what_is_remembered() {
+        // Known with the issuing CA presented; without it, an anchors-only store has no path.
+        let crls = [
+            testdata::read("root-ca.crl.pem"),
+            testdata::read("issuing-ca.crl.pem"),
+        ]
+        .concat();
+        let anchors_only =
+            TrustStore::from_pem(&testdata::read("trust.pem"), b"", &crls).expect("store");
+        let leaf = testdata::cert("agency-000.00.00.G22-rsa2048.pem");
+        let issuing = testdata::cert("issuing-ca.pem");
+        let policy = ValidationPolicy::at(AT);
+        for _ in 0..2 {
+            assert_eq!(
+                code(anchors_only.validate(&leaf, std::slice::from_ref(&issuing), &policy)),
+                "ok"
+            );
+            assert_eq!(
+                code(anchors_only.validate(&leaf, &[], &policy)),
+                "pki.untrusted"
+            );
+            let impostor = testdata::cert("impostor-issuing-ca.pem");
+            assert_eq!(
+                code(anchors_only.validate(&leaf, &[impostor, issuing.clone()], &policy)),
+                "ok"
+            );
+        }
+    }
+
+    #[test]
+    fn only_paths_openssl_verified_for_a_signing_leaf_are_remembered() {
+        let store = store();
+        let policy = ValidationPolicy::at(AT);
+        let remembered = || store.memo.remembered_paths();
+        for name in [
+            "bad-expired.pem",
+            "bad-no-key-usage.pem",
+            "bad-foreign-leaf.pem",
+        ] {
+            assert_ne!(code(validate(&store, name, policy)), "ok", "{name}");
+        }
+        assert_eq!(remembered(), 0);
+        let leaf = testdata::cert("agency-000.00.00.G22-rsa2048.pem");
+        let issuing = testdata::cert("issuing-ca.pem");
+        for _ in 0..3 {
+            assert_eq!(code(store.validate(&leaf, &[], &policy)), "ok");
+            assert_eq!(
+                code(store.validate(&leaf, std::slice::from_ref(&issuing), &policy)),
+                "ok"
+            );
+        }
+        assert_eq!(remembered(), 2);
+        // A revoked certificate's path is sound; its revocation is judged at every call.
+        assert_eq!(
+            code(validate(&store, "bad-revoked.pem", policy)),
+            "pki.revoked"
+        );
+        assert_eq!(remembered(), 3);
+        // A clone shares the memo.
+        assert_eq!(store.clone().memo.remembered_paths(), 3);
+    }
+
+    #[test]
+    fn a_shared_store_validates_from_many_threads() {
+        let store = Arc::new(store());
+        let workers: Vec<_> = (0..4)
+            .map(|worker| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let (name, expected) = if worker % 2 == 0 {
+                        ("agency-000.00.00.G22-p256.pem", "ok")
+                    } else {
+                        ("bad-revoked.pem", "pki.revoked")
+                    };
+                    let leaf = testdata::cert(name);
+                    (0..20).all(|_| {
+                        code(store.validate(&leaf, &[], &ValidationPolicy::at(AT))) == expected
+                    })
+                })
+            })
+            .collect();
+        for worker in workers {
+            assert_eq!(worker.join().ok(), Some(true));
+        }
     }
 }
