@@ -5,6 +5,7 @@
 
 pub mod dsig;
 pub mod edxml;
+pub mod exchange;
 pub mod pki;
 pub mod trust;
 pub mod xml;
