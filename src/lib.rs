@@ -3,9 +3,12 @@
 //! `docs/ARCHITECTURE.md` for what each module owns and the invariants between them.
 #![deny(unsafe_code)]
 
+pub mod config;
+pub mod directory;
 pub mod dsig;
 pub mod edxml;
 pub mod exchange;
 pub mod pki;
+pub mod store;
 pub mod trust;
 pub mod xml;

@@ -35,6 +35,11 @@ enum Command {
     /// Build, sign and verify edXML packets.
     #[command(subcommand)]
     Packet(PacketCommand),
+    /// Create or update the database schema (also done at every server start).
+    Migrate(DatabaseArgs),
+    /// The directory of agencies: import, list.
+    #[command(subcommand)]
+    Agency(AgencyCommand),
 }
 
 #[derive(Subcommand)]
@@ -164,6 +169,9 @@ fn main() -> ExitCode {
         Command::Packet(PacketCommand::Build(a)) => build(a),
         Command::Packet(PacketCommand::Sign(a)) => sign(a),
         Command::Packet(PacketCommand::Verify(a)) => verify(a),
+        Command::Migrate(a) => migrate(a),
+        Command::Agency(AgencyCommand::Import(a)) => agency_import(a),
+        Command::Agency(AgencyCommand::List(a)) => agency_list(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -338,4 +346,216 @@ fn verify(a: VerifyArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::new("internal.json", e.to_string()))?;
     println!("{line}");
     Ok(())
+}
+
+// ---- Administration: database and directory -------------------------------------------------
+
+#[derive(Subcommand)]
+enum AgencyCommand {
+    /// Import agencies from a CSV or JSON file (by extension); all rows or none.
+    ///
+    /// CSV header: code,name,parent,push_endpoint,clerk_emails,certificate_sha256 (lists
+    /// ;-separated). JSON: an array of objects with the same fields. A row replaces the
+    /// agency's record, certificate list included.
+    Import(ImportArgs),
+    /// List the agencies of the directory.
+    List(ListArgs),
+}
+
+#[derive(Args)]
+struct DatabaseArgs {
+    /// Database URL, e.g. sqlite://./data/lienthong.db?mode=rwc or postgres://user@host/db
+    /// (default: LIENTHONG_DATABASE_URL, the configuration file's, else the dev SQLite file).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Configuration file (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// The CSV or JSON file.
+    file: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// Print JSON in the import format instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Only the agencies directly under this one.
+    #[arg(long)]
+    parent: Option<String>,
+    /// Only codes starting with this text.
+    #[arg(long)]
+    prefix: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+/// Runs an async admin task on a small runtime of its own.
+fn run_async<F>(task: F) -> Result<(), Failure>
+where
+    F: std::future::Future<Output = Result<(), Failure>>,
+{
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new("cli.io", format!("cannot start the async runtime: {e}")))?
+        .block_on(task)
+}
+
+/// Connects to the database the arguments and configuration name, migrated.
+async fn open_store(args: &DatabaseArgs) -> Result<lienthong::store::Store, Failure> {
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => {
+            lienthong::config::StorageConfig::load(args.config.as_deref())
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?
+                .database_url
+        }
+    };
+    let store = lienthong::store::Store::connect(&url)
+        .await
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    Ok(store)
+}
+
+fn migrate(a: DatabaseArgs) -> Result<(), Failure> {
+    run_async(async move {
+        let store = open_store(&a).await?;
+        let report = store
+            .migrate()
+            .await
+            .map_err(|e| Failure::new(e.code(), e.to_string()));
+        store.close().await;
+        let report = report?;
+        if report.applied.is_empty() {
+            println!("schema already at version {}", report.version);
+        } else {
+            let applied: Vec<String> = report.applied.iter().map(i64::to_string).collect();
+            println!(
+                "applied migration {}; schema at version {}",
+                applied.join(", "),
+                report.version
+            );
+        }
+        Ok(())
+    })
+}
+
+fn agency_import(a: ImportArgs) -> Result<(), Failure> {
+    run_async(async move {
+        let store = open_store(&a.database).await?;
+        let outcome = async {
+            store
+                .migrate()
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            lienthong::directory::Directory::new(store.clone())
+                .import_file(&a.file)
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))
+        }
+        .await;
+        store.close().await;
+        let report = outcome?;
+        println!("{report}");
+        Ok(())
+    })
+}
+
+fn agency_list(a: ListArgs) -> Result<(), Failure> {
+    run_async(async move {
+        let store = open_store(&a.database).await?;
+        let outcome = list_agencies(&store, &a).await;
+        store.close().await;
+        let text = outcome?;
+        print!("{text}");
+        Ok(())
+    })
+}
+
+async fn list_agencies(store: &lienthong::store::Store, a: &ListArgs) -> Result<String, Failure> {
+    use lienthong::directory::Directory;
+    let fail = |e: lienthong::directory::DirectoryError| Failure::new(e.code(), e.to_string());
+    store
+        .migrate()
+        .await
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    let parent = match &a.parent {
+        Some(p) => Some(organ(p, "--parent")?.as_str().to_owned()),
+        None => None,
+    };
+    let filter = lienthong::store::AgencyFilter {
+        parent,
+        prefix: a.prefix.clone(),
+        ..Default::default()
+    };
+    let directory = Directory::new(store.clone());
+    let agencies = directory.list(&filter).await.map_err(fail)?;
+    let mut rows = Vec::with_capacity(agencies.len());
+    for agency in agencies {
+        let certificates = directory.certificates(&agency.code).await.map_err(fail)?;
+        rows.push((agency, certificates));
+    }
+    if a.json {
+        /// One agency in the import format, fields in the CSV header's order.
+        #[derive(serde::Serialize)]
+        struct Listed<'a> {
+            code: &'a str,
+            name: &'a str,
+            parent: Option<&'a str>,
+            push_endpoint: Option<&'a str>,
+            clerk_emails: Vec<&'a str>,
+            certificate_sha256: Vec<String>,
+            active: bool,
+        }
+        let entries: Vec<Listed<'_>> = rows
+            .iter()
+            .map(|(agency, certs)| Listed {
+                code: agency.code.as_str(),
+                name: agency.name.as_str(),
+                parent: agency.parent.as_ref().map(|p| p.as_str()),
+                push_endpoint: agency.push_endpoint.as_ref().map(|e| e.as_str()),
+                clerk_emails: agency.clerk_emails.iter().map(|e| e.as_str()).collect(),
+                certificate_sha256: certs.iter().map(|c| c.fingerprint.to_string()).collect(),
+                active: agency.active,
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&entries)
+            .map_err(|e| Failure::new("internal.json", e.to_string()))?;
+        return Ok(format!("{text}\n"));
+    }
+    let width = |f: &dyn Fn(&lienthong::directory::Agency) -> usize, title: &str| {
+        rows.iter()
+            .map(|(agency, _)| f(agency))
+            .chain([title.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let code_w = width(&|a| a.code.as_str().chars().count(), "CODE");
+    let parent_w = width(
+        &|a| a.parent.as_ref().map_or(1, |p| p.as_str().chars().count()),
+        "PARENT",
+    );
+    let mut out = format!(
+        "{:code_w$}  {:parent_w$}  {:>5}  {:6}  NAME\n",
+        "CODE", "PARENT", "CERTS", "ACTIVE"
+    );
+    for (agency, certs) in &rows {
+        out.push_str(&format!(
+            "{:code_w$}  {:parent_w$}  {:>5}  {:6}  {}\n",
+            agency.code.as_str(),
+            agency.parent.as_ref().map_or("-", |p| p.as_str()),
+            certs.len(),
+            if agency.active { "yes" } else { "no" },
+            agency.name
+        ));
+    }
+    out.push_str(&format!("{} agencies\n", rows.len()));
+    Ok(out)
 }

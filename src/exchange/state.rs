@@ -72,7 +72,10 @@ pub enum Transition {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StateError {
     #[error("status {code} may only be sent by the document's {expected}")]
-    WrongActor { code: &'static str, expected: &'static str },
+    WrongActor {
+        code: &'static str,
+        expected: &'static str,
+    },
     #[error("status {code} cannot follow the current state {state}: {reason}")]
     OutOfOrder {
         code: &'static str,
@@ -90,7 +93,9 @@ impl StateError {
     pub fn code(&self) -> &'static str {
         match self {
             StateError::WrongActor { .. } => "exchange.status_not_allowed",
-            StateError::OutOfOrder { .. } | StateError::NothingToAnswer { .. } => "exchange.status_order",
+            StateError::OutOfOrder { .. } | StateError::NothingToAnswer { .. } => {
+                "exchange.status_order"
+            }
             StateError::Final { .. } => "exchange.status_final",
         }
     }
@@ -98,7 +103,10 @@ impl StateError {
 
 impl Handling {
     fn is_final(self) -> bool {
-        matches!(self, Handling::Refused | Handling::Done | Handling::Withdrawn)
+        matches!(
+            self,
+            Handling::Refused | Handling::Done | Handling::Withdrawn
+        )
     }
 
     /// The handling a status 01–06 leads to.
@@ -144,9 +152,11 @@ impl Handling {
 
     fn parse(s: &str) -> Option<Handling> {
         use Handling::*;
-        [Submitted, Delivered, Arrived, Refused, Accepted, Assigned, Processing, Done, Withdrawn]
-            .into_iter()
-            .find(|h| h.as_str() == s)
+        [
+            Submitted, Delivered, Arrived, Refused, Accepted, Assigned, Processing, Done, Withdrawn,
+        ]
+        .into_iter()
+        .find(|h| h.as_str() == s)
     }
 }
 
@@ -181,7 +191,9 @@ impl RecipientState {
     pub fn apply(self, actor: Actor, code: StatusCode) -> Result<Transition, StateError> {
         match code {
             StatusCode::Cancellation => self.take_back(actor),
-            StatusCode::ChangeAcceptance | StatusCode::ChangeRejection => self.answer_change(actor, code),
+            StatusCode::ChangeAcceptance | StatusCode::ChangeRejection => {
+                self.answer_change(actor, code)
+            }
             _ => self.advance(actor, code),
         }
     }
@@ -205,7 +217,9 @@ impl RecipientState {
             });
         }
         if !self.handling.may_precede(target) {
-            let reason = if self.handling > target || (target == Handling::Refused && self.handling > Handling::Arrived) {
+            let reason = if self.handling > target
+                || (target == Handling::Refused && self.handling > Handling::Arrived)
+            {
                 "statuses may not go backwards"
             } else {
                 "a required earlier status (01 before 02/03, 03 before 04–06) has not been sent"
@@ -238,10 +252,12 @@ impl RecipientState {
                 reason: "the recipient has not answered the update yet",
             }),
             None if self.handling == Handling::Withdrawn => Ok(Transition::Repeated),
-            None if self.handling.is_final() && self.handling != Handling::Done => Err(StateError::Final {
-                code: name,
-                state: self.to_string(),
-            }),
+            None if self.handling.is_final() && self.handling != Handling::Done => {
+                Err(StateError::Final {
+                    code: name,
+                    state: self.to_string(),
+                })
+            }
             None => Ok(Transition::Changed(RecipientState {
                 pending: Some(PendingChange::TakeBack),
                 ..self
@@ -257,10 +273,17 @@ impl RecipientState {
                 expected: "recipients",
             });
         }
-        let pending = self.pending.ok_or(StateError::NothingToAnswer { code: name })?;
-        let agreed_take_back = code == StatusCode::ChangeAcceptance && pending == PendingChange::TakeBack;
+        let pending = self
+            .pending
+            .ok_or(StateError::NothingToAnswer { code: name })?;
+        let agreed_take_back =
+            code == StatusCode::ChangeAcceptance && pending == PendingChange::TakeBack;
         Ok(Transition::Changed(RecipientState {
-            handling: if agreed_take_back { Handling::Withdrawn } else { self.handling },
+            handling: if agreed_take_back {
+                Handling::Withdrawn
+            } else {
+                self.handling
+            },
             pending: None,
         }))
     }
@@ -308,10 +331,26 @@ mod tests {
 
     #[test]
     fn the_profile_order_is_accepted_with_optional_steps_skipped() {
-        assert_eq!(run(&[Inbox, Acceptance, Assignment, Processing, Finish]).unwrap().handling, Handling::Done);
-        assert_eq!(run(&[Inbox, Acceptance, Finish]).unwrap().handling, Handling::Done);
-        assert_eq!(run(&[Inbox, Acceptance, Processing, Finish]).unwrap().handling, Handling::Done);
-        assert_eq!(run(&[Inbox, Rejection]).unwrap().handling, Handling::Refused);
+        assert_eq!(
+            run(&[Inbox, Acceptance, Assignment, Processing, Finish])
+                .unwrap()
+                .handling,
+            Handling::Done
+        );
+        assert_eq!(
+            run(&[Inbox, Acceptance, Finish]).unwrap().handling,
+            Handling::Done
+        );
+        assert_eq!(
+            run(&[Inbox, Acceptance, Processing, Finish])
+                .unwrap()
+                .handling,
+            Handling::Done
+        );
+        assert_eq!(
+            run(&[Inbox, Rejection]).unwrap().handling,
+            Handling::Refused
+        );
         // 01 may come before the recipient's system acknowledged the pull.
         let arrived = RecipientState::NEW.apply(Actor::Recipient, Inbox).unwrap();
         assert!(matches!(arrived, Transition::Changed(s) if s.handling == Handling::Arrived));
@@ -320,55 +359,143 @@ mod tests {
     #[test]
     fn repeats_are_idempotent() {
         let state = run(&[Inbox, Acceptance]).unwrap();
-        assert_eq!(state.apply(Actor::Recipient, Acceptance), Ok(Transition::Repeated));
+        assert_eq!(
+            state.apply(Actor::Recipient, Acceptance),
+            Ok(Transition::Repeated)
+        );
         let done = run(&[Inbox, Acceptance, Finish]).unwrap();
-        assert_eq!(done.apply(Actor::Recipient, Finish), Ok(Transition::Repeated));
+        assert_eq!(
+            done.apply(Actor::Recipient, Finish),
+            Ok(Transition::Repeated)
+        );
     }
 
     #[test]
     fn backwards_skipped_and_final_are_refused_with_their_codes() {
         let code = |codes: &[StatusCode]| run(codes).unwrap_err().code();
-        assert_eq!(code(&[Inbox, Acceptance, Processing, Assignment]), "exchange.status_order");
+        assert_eq!(
+            code(&[Inbox, Acceptance, Processing, Assignment]),
+            "exchange.status_order"
+        );
         assert_eq!(code(&[Inbox, Acceptance, Inbox]), "exchange.status_order");
         assert_eq!(code(&[Acceptance]), "exchange.status_order"); // 01 first
         assert_eq!(code(&[Inbox, Assignment]), "exchange.status_order"); // 03 first
-        assert_eq!(code(&[Inbox, Acceptance, Rejection]), "exchange.status_order");
-        assert_eq!(code(&[Inbox, Rejection, Acceptance]), "exchange.status_final");
-        assert_eq!(code(&[Inbox, Acceptance, Finish, Processing]), "exchange.status_final");
+        assert_eq!(
+            code(&[Inbox, Acceptance, Rejection]),
+            "exchange.status_order"
+        );
+        assert_eq!(
+            code(&[Inbox, Rejection, Acceptance]),
+            "exchange.status_final"
+        );
+        assert_eq!(
+            code(&[Inbox, Acceptance, Finish, Processing]),
+            "exchange.status_final"
+        );
     }
 
     #[test]
     fn only_the_right_party_may_send_each_status() {
         let state = run(&[Inbox]).unwrap();
-        assert_eq!(state.apply(Actor::Sender, Acceptance).unwrap_err().code(), "exchange.status_not_allowed");
-        assert_eq!(state.apply(Actor::Recipient, Cancellation).unwrap_err().code(), "exchange.status_not_allowed");
+        assert_eq!(
+            state.apply(Actor::Sender, Acceptance).unwrap_err().code(),
+            "exchange.status_not_allowed"
+        );
+        assert_eq!(
+            state
+                .apply(Actor::Recipient, Cancellation)
+                .unwrap_err()
+                .code(),
+            "exchange.status_not_allowed"
+        );
     }
 
     #[test]
     fn take_back_is_asked_by_the_sender_and_answered_by_the_recipient() {
         let state = run(&[Inbox, Acceptance]).unwrap();
-        let Ok(Transition::Changed(asked)) = state.apply(Actor::Sender, Cancellation) else { panic!() };
+        let Ok(Transition::Changed(asked)) = state.apply(Actor::Sender, Cancellation) else {
+            panic!()
+        };
         assert_eq!(asked.pending, Some(PendingChange::TakeBack));
-        assert_eq!(asked.apply(Actor::Sender, Cancellation), Ok(Transition::Repeated));
-        let Ok(Transition::Changed(agreed)) = asked.apply(Actor::Recipient, ChangeAcceptance) else { panic!() };
-        assert_eq!(agreed, RecipientState { handling: Handling::Withdrawn, pending: None });
-        let Ok(Transition::Changed(refused)) = asked.apply(Actor::Recipient, ChangeRejection) else { panic!() };
-        assert_eq!(refused, RecipientState { handling: Handling::Accepted, pending: None });
-        assert_eq!(state.apply(Actor::Recipient, ChangeAcceptance).unwrap_err().code(), "exchange.status_order");
-        assert_eq!(agreed.apply(Actor::Recipient, Processing).unwrap_err().code(), "exchange.status_final");
+        assert_eq!(
+            asked.apply(Actor::Sender, Cancellation),
+            Ok(Transition::Repeated)
+        );
+        let Ok(Transition::Changed(agreed)) = asked.apply(Actor::Recipient, ChangeAcceptance)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            agreed,
+            RecipientState {
+                handling: Handling::Withdrawn,
+                pending: None
+            }
+        );
+        let Ok(Transition::Changed(refused)) = asked.apply(Actor::Recipient, ChangeRejection)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            refused,
+            RecipientState {
+                handling: Handling::Accepted,
+                pending: None
+            }
+        );
+        assert_eq!(
+            state
+                .apply(Actor::Recipient, ChangeAcceptance)
+                .unwrap_err()
+                .code(),
+            "exchange.status_order"
+        );
+        assert_eq!(
+            agreed
+                .apply(Actor::Recipient, Processing)
+                .unwrap_err()
+                .code(),
+            "exchange.status_final"
+        );
     }
 
     #[test]
     fn an_update_waits_for_an_answer_that_keeps_the_handling() {
-        let state = run(&[Inbox, Acceptance, Assignment]).unwrap().update_requested();
-        assert_eq!(state.apply(Actor::Sender, Cancellation).unwrap_err().code(), "exchange.status_order");
-        let Ok(Transition::Changed(answered)) = state.apply(Actor::Recipient, ChangeAcceptance) else { panic!() };
-        assert_eq!(answered, RecipientState { handling: Handling::Assigned, pending: None });
+        let state = run(&[Inbox, Acceptance, Assignment])
+            .unwrap()
+            .update_requested();
+        assert_eq!(
+            state.apply(Actor::Sender, Cancellation).unwrap_err().code(),
+            "exchange.status_order"
+        );
+        let Ok(Transition::Changed(answered)) = state.apply(Actor::Recipient, ChangeAcceptance)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            answered,
+            RecipientState {
+                handling: Handling::Assigned,
+                pending: None
+            }
+        );
     }
 
     #[test]
     fn the_stored_form_round_trips() {
-        for s in ["submitted", "delivered", "01", "02", "03", "04", "05", "06", "withdrawn", "03;take_back", "04;update"] {
+        for s in [
+            "submitted",
+            "delivered",
+            "01",
+            "02",
+            "03",
+            "04",
+            "05",
+            "06",
+            "withdrawn",
+            "03;take_back",
+            "04;update",
+        ] {
             assert_eq!(RecipientState::parse(s).unwrap().to_string(), s);
         }
         assert_eq!(RecipientState::parse("07"), None);

@@ -1,0 +1,798 @@
+//! Settings of the server and the admin commands, from an optional TOML file (`--config`) and
+//! `LIENTHONG_*` environment variables; the environment wins over the file, the file over the
+//! defaults.
+//!
+//! With nothing configured — no file, no `LIENTHONG_*` variable — lienthong runs in **dev mode**:
+//! SQLite under `./data`, the committed dev PKI of `certs/dev` (whose private keys are public),
+//! HTTP on 127.0.0.1:8080, and a demo directory. `dev = true` (`LIENTHONG_DEV=1`) asks for dev
+//! mode with other settings; `dev = false` refuses it. Outside dev mode the trust anchors and
+//! the receipt key must be configured: the dev PKI is never trusted by default.
+//!
+//! | file key | environment | default | meaning |
+//! |---|---|---|---|
+//! | `database_url` | `LIENTHONG_DATABASE_URL` | `sqlite://./data/lienthong.db?mode=rwc` | `sqlite://…` or `postgres://user[:password]@host:port/db` |
+//! | `data_dir` | `LIENTHONG_DATA_DIR` | `./data` | blobs (packet bytes) and spool files |
+//! | `dev` | `LIENTHONG_DEV` | nothing configured | dev mode (see above) |
+//! | `max_packet_bytes` | `LIENTHONG_MAX_PACKET_BYTES` | 67108864 (64 MiB) | larger request bodies get 413 |
+//! | `log` | `LIENTHONG_LOG` | `info` | log filter (`tracing` env-filter syntax) |
+//! | `http.bind` | `LIENTHONG_HTTP_BIND` | `127.0.0.1:8080` | plain HTTP listener (behind a TLS proxy, or dev) |
+//! | `tls.bind` | `LIENTHONG_TLS_BIND` | none | HTTPS listener with client-certificate authentication |
+//! | `tls.cert`, `tls.key` | `LIENTHONG_TLS_CERT`, `LIENTHONG_TLS_KEY` | none | the server's certificate chain and key (PEM); required with `tls.bind` |
+//! | `tls.client_ca` | `LIENTHONG_TLS_CLIENT_CA` | the trust anchors and intermediates | CAs whose client certificates are asked for |
+//! | `trust.anchors` | `LIENTHONG_TRUST_ANCHORS` | dev: `certs/dev/trust.pem` | root CA certificates (PEM) |
+//! | `trust.intermediates` | `LIENTHONG_TRUST_INTERMEDIATES` | dev: `certs/dev/intermediates.pem` | intermediate CA certificates |
+//! | `trust.crls` | `LIENTHONG_TRUST_CRLS` | dev: the two dev CRLs | CRL files (PEM or DER) |
+//! | `trust.crl_grace_hours` | `LIENTHONG_TRUST_CRL_GRACE_HOURS` | 0 | accept a CRL this long past its nextUpdate |
+//! | `trust.fetch_crls` | `LIENTHONG_TRUST_FETCH_CRLS` | false | download CRLs from distribution points |
+//! | `trust.allow_sha1` | `LIENTHONG_TRUST_ALLOW_SHA1` | false | accept SHA-1 signatures of legacy clients |
+//! | `receipts.cert`, `receipts.key` | `LIENTHONG_RECEIPTS_CERT`, `LIENTHONG_RECEIPTS_KEY` | dev: `certs/dev/server-receipts-p256.*` | the key the server signs receipts with |
+//!
+//! Lists in the environment are separated by `:` (like `PATH`); booleans are `true`/`false`
+//! (or `1`/`0`, `yes`/`no`). Relative paths are relative to the working directory. Variables
+//! named `LIENTHONG_TEST_*` belong to the test suites and are ignored here; any other unknown
+//! `LIENTHONG_*` variable or file key is refused, so that a typo is not silently ignored.
+//!
+//! ```toml
+//! database_url = "postgres://lienthong@db.internal:5432/lienthong"
+//! data_dir = "/var/lib/lienthong"
+//!
+//! [http]
+//! bind = "127.0.0.1:8080"
+//!
+//! [tls]
+//! bind = "0.0.0.0:8443"
+//! cert = "/etc/lienthong/server.pem"
+//! key = "/etc/lienthong/server.key.pem"
+//!
+//! [trust]
+//! anchors = ["/etc/lienthong/gov-root-ca.pem"]
+//! intermediates = ["/etc/lienthong/gov-issuing-cas.pem"]
+//! fetch_crls = true
+//! crl_grace_hours = 24
+//!
+//! [receipts]
+//! cert = "/etc/lienthong/receipts.pem"
+//! key = "/etc/lienthong/receipts.key.pem"
+//! ```
+
+use std::ffi::OsString;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Where the committed dev PKI lives, relative to the working directory (the repository root).
+pub const DEV_PKI_DIR: &str = "certs/dev";
+
+/// Default database: SQLite under `./data`, created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/lienthong.db?mode=rwc";
+
+/// Default packet size limit: 64 MiB.
+pub const DEFAULT_MAX_PACKET_BYTES: u64 = 64 * 1024 * 1024;
+
+const ENV_PREFIX: &str = "LIENTHONG_";
+const TEST_PREFIX: &str = "LIENTHONG_TEST_";
+
+/// The settings in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub http_bind: SocketAddr,
+    /// The mTLS listener, when configured.
+    pub tls: Option<TlsConfig>,
+    pub trust: TrustConfig,
+    pub receipts: ReceiptsConfig,
+    pub max_packet_bytes: u64,
+    pub log: String,
+    /// Dev PKI, demo directory, loud warnings.
+    pub dev_mode: bool,
+}
+
+/// The HTTPS listener with client-certificate authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub bind: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CAs for client certificates; `None`: the trust anchors and intermediates.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// The trust material packets are verified against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustConfig {
+    pub anchors: Vec<PathBuf>,
+    pub intermediates: Vec<PathBuf>,
+    pub crls: Vec<PathBuf>,
+    pub crl_grace_hours: u64,
+    pub fetch_crls: bool,
+    pub allow_sha1: bool,
+}
+
+/// The server's receipt-signing certificate and key (PEM).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Why the settings cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file cannot be read or is not valid TOML of the expected shape.
+    #[error("cannot use configuration file {path}: {reason}")]
+    File { path: String, reason: String },
+    /// A setting has a value that cannot be used.
+    #[error("{setting} = {value:?}: {reason}")]
+    Invalid {
+        setting: String,
+        value: String,
+        reason: String,
+    },
+    /// An environment variable that is not a setting (probably a typo).
+    #[error("{0} is not a lienthong setting; remove or correct it (the settings are listed in src/config.rs)")]
+    UnknownSetting(String),
+    /// A setting required outside dev mode is missing.
+    #[error("{setting} must be configured outside dev mode: {why}")]
+    Missing {
+        setting: &'static str,
+        why: &'static str,
+    },
+}
+
+impl ConfigError {
+    /// Stable dotted code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::File { .. } => "config.file",
+            ConfigError::Invalid { .. } => "config.invalid",
+            ConfigError::UnknownSetting(_) => "config.unknown_setting",
+            ConfigError::Missing { .. } => "config.missing",
+        }
+    }
+}
+
+/// Every setting as given by one source; `None` is "not given here".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Layer {
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    dev: Option<bool>,
+    max_packet_bytes: Option<u64>,
+    log: Option<String>,
+    http_bind: Option<String>,
+    tls_bind: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_client_ca: Option<PathBuf>,
+    anchors: Option<Vec<PathBuf>>,
+    intermediates: Option<Vec<PathBuf>>,
+    crls: Option<Vec<PathBuf>>,
+    crl_grace_hours: Option<u64>,
+    fetch_crls: Option<bool>,
+    allow_sha1: Option<bool>,
+    receipts_cert: Option<PathBuf>,
+    receipts_key: Option<PathBuf>,
+}
+
+macro_rules! overlay {
+    ($base:ident, $top:ident, $($field:ident),+) => {
+        Layer { $($field: $top.$field.or($base.$field)),+ }
+    };
+}
+
+impl Layer {
+    /// `top` wins field by field.
+    fn under(self, top: Layer) -> Layer {
+        let base = self;
+        overlay!(
+            base,
+            top,
+            database_url,
+            data_dir,
+            dev,
+            max_packet_bytes,
+            log,
+            http_bind,
+            tls_bind,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            anchors,
+            intermediates,
+            crls,
+            crl_grace_hours,
+            fetch_crls,
+            allow_sha1,
+            receipts_cert,
+            receipts_key
+        )
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    dev: Option<bool>,
+    max_packet_bytes: Option<u64>,
+    log: Option<String>,
+    #[serde(default)]
+    http: HttpSection,
+    #[serde(default)]
+    tls: TlsSection,
+    #[serde(default)]
+    trust: TrustSection,
+    #[serde(default)]
+    receipts: ReceiptsSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct HttpSection {
+    bind: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    bind: Option<String>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TrustSection {
+    anchors: Option<Vec<PathBuf>>,
+    intermediates: Option<Vec<PathBuf>>,
+    crls: Option<Vec<PathBuf>>,
+    crl_grace_hours: Option<u64>,
+    fetch_crls: Option<bool>,
+    allow_sha1: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReceiptsSection {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+impl From<FileSettings> for Layer {
+    fn from(f: FileSettings) -> Self {
+        Layer {
+            database_url: f.database_url,
+            data_dir: f.data_dir,
+            dev: f.dev,
+            max_packet_bytes: f.max_packet_bytes,
+            log: f.log,
+            http_bind: f.http.bind,
+            tls_bind: f.tls.bind,
+            tls_cert: f.tls.cert,
+            tls_key: f.tls.key,
+            tls_client_ca: f.tls.client_ca,
+            anchors: f.trust.anchors,
+            intermediates: f.trust.intermediates,
+            crls: f.trust.crls,
+            crl_grace_hours: f.trust.crl_grace_hours,
+            fetch_crls: f.trust.fetch_crls,
+            allow_sha1: f.trust.allow_sha1,
+            receipts_cert: f.receipts.cert,
+            receipts_key: f.receipts.key,
+        }
+    }
+}
+
+fn file_layer(name: &str, text: &str) -> Result<Layer, ConfigError> {
+    let settings: FileSettings = toml::from_str(text).map_err(|e| ConfigError::File {
+        path: name.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok(settings.into())
+}
+
+fn env_layer<I>(vars: I) -> Result<Layer, ConfigError>
+where
+    I: IntoIterator<Item = (OsString, OsString)>,
+{
+    let mut layer = Layer::default();
+    for (key, value) in vars {
+        let Some(key) = key.to_str() else { continue };
+        if !key.starts_with(ENV_PREFIX) || key.starts_with(TEST_PREFIX) {
+            continue;
+        }
+        let text = || {
+            value
+                .to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| ConfigError::Invalid {
+                    setting: key.to_owned(),
+                    value: value.to_string_lossy().into_owned(),
+                    reason: "is not valid UTF-8".to_owned(),
+                })
+        };
+        let path = || PathBuf::from(&value);
+        let paths = || std::env::split_paths(&value).collect::<Vec<_>>();
+        match key {
+            "LIENTHONG_DATABASE_URL" => layer.database_url = Some(text()?),
+            "LIENTHONG_DATA_DIR" => layer.data_dir = Some(path()),
+            "LIENTHONG_DEV" => layer.dev = Some(boolean(key, &text()?)?),
+            "LIENTHONG_MAX_PACKET_BYTES" => layer.max_packet_bytes = Some(number(key, &text()?)?),
+            "LIENTHONG_LOG" => layer.log = Some(text()?),
+            "LIENTHONG_HTTP_BIND" => layer.http_bind = Some(text()?),
+            "LIENTHONG_TLS_BIND" => layer.tls_bind = Some(text()?),
+            "LIENTHONG_TLS_CERT" => layer.tls_cert = Some(path()),
+            "LIENTHONG_TLS_KEY" => layer.tls_key = Some(path()),
+            "LIENTHONG_TLS_CLIENT_CA" => layer.tls_client_ca = Some(path()),
+            "LIENTHONG_TRUST_ANCHORS" => layer.anchors = Some(paths()),
+            "LIENTHONG_TRUST_INTERMEDIATES" => layer.intermediates = Some(paths()),
+            "LIENTHONG_TRUST_CRLS" => layer.crls = Some(paths()),
+            "LIENTHONG_TRUST_CRL_GRACE_HOURS" => {
+                layer.crl_grace_hours = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_TRUST_FETCH_CRLS" => layer.fetch_crls = Some(boolean(key, &text()?)?),
+            "LIENTHONG_TRUST_ALLOW_SHA1" => layer.allow_sha1 = Some(boolean(key, &text()?)?),
+            "LIENTHONG_RECEIPTS_CERT" => layer.receipts_cert = Some(path()),
+            "LIENTHONG_RECEIPTS_KEY" => layer.receipts_key = Some(path()),
+            other => return Err(ConfigError::UnknownSetting(other.to_owned())),
+        }
+    }
+    Ok(layer)
+}
+
+fn boolean(setting: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(setting, value, "expected true or false")),
+    }
+}
+
+fn number(setting: &str, value: &str) -> Result<u64, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(setting, value, "expected a whole number"))
+}
+
+fn invalid(setting: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        setting: setting.to_owned(),
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+fn socket(setting: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.trim().parse().map_err(|_| {
+        invalid(
+            setting,
+            value,
+            "expected an IP address and port, e.g. 127.0.0.1:8080 or [::1]:8080",
+        )
+    })
+}
+
+impl Config {
+    /// Reads the file (when given) and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let text = read_file(file)?;
+        Config::from_sources(
+            text.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+            std::env::vars_os(),
+        )
+    }
+
+    /// The settings from a file's text (name, text) and environment variables; the
+    /// environment wins. What `load` does, without touching the process.
+    pub fn from_sources<I>(file: Option<(&str, &str)>, env: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        let (merged, dev_mode) = merge(file, env)?;
+        Config::resolve(merged, dev_mode)
+    }
+
+    fn resolve(l: Layer, dev_mode: bool) -> Result<Config, ConfigError> {
+        let database_url = database_url(l.database_url)?;
+        let max_packet_bytes = l.max_packet_bytes.unwrap_or(DEFAULT_MAX_PACKET_BYTES);
+        if !(1024..=4 * 1024 * 1024 * 1024).contains(&max_packet_bytes) {
+            return Err(invalid(
+                "max_packet_bytes",
+                &max_packet_bytes.to_string(),
+                "must be between 1 KiB and 4 GiB",
+            ));
+        }
+        let http_bind = socket(
+            "http.bind",
+            l.http_bind.as_deref().unwrap_or("127.0.0.1:8080"),
+        )?;
+        let tls = match (l.tls_bind, l.tls_cert, l.tls_key) {
+            (None, None, None) => None,
+            (Some(bind), Some(cert), Some(key)) => Some(TlsConfig {
+                bind: socket("tls.bind", &bind)?,
+                cert,
+                key,
+                client_ca: l.tls_client_ca,
+            }),
+            _ => {
+                return Err(invalid(
+                    "tls",
+                    "incomplete",
+                    "tls.bind, tls.cert and tls.key go together: give all three or none",
+                ))
+            }
+        };
+        let dev = Path::new(DEV_PKI_DIR);
+        let dev_default = |paths: Vec<PathBuf>| if dev_mode { paths } else { Vec::new() };
+        let trust = TrustConfig {
+            anchors: l
+                .anchors
+                .unwrap_or_else(|| dev_default(vec![dev.join("trust.pem")])),
+            intermediates: l
+                .intermediates
+                .unwrap_or_else(|| dev_default(vec![dev.join("intermediates.pem")])),
+            crls: l.crls.unwrap_or_else(|| {
+                dev_default(vec![
+                    dev.join("root-ca.crl.pem"),
+                    dev.join("issuing-ca.crl.pem"),
+                ])
+            }),
+            crl_grace_hours: l.crl_grace_hours.unwrap_or(0),
+            fetch_crls: l.fetch_crls.unwrap_or(false),
+            allow_sha1: l.allow_sha1.unwrap_or(false),
+        };
+        if trust.anchors.is_empty() {
+            return Err(ConfigError::Missing {
+                setting: "trust.anchors (LIENTHONG_TRUST_ANCHORS)",
+                why: "packets are verified against the government root CA, which only the operator can name",
+            });
+        }
+        let receipts = match (l.receipts_cert, l.receipts_key) {
+            (Some(cert), Some(key)) => ReceiptsConfig { cert, key },
+            (None, None) if dev_mode => ReceiptsConfig {
+                cert: dev.join("server-receipts-p256.pem"),
+                key: dev.join("server-receipts-p256.key.pem"),
+            },
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    setting: "receipts.cert and receipts.key (LIENTHONG_RECEIPTS_CERT, LIENTHONG_RECEIPTS_KEY)",
+                    why: "receipts must be signed with the operator's own key, not the public dev key",
+                })
+            }
+            _ => {
+                return Err(invalid(
+                    "receipts",
+                    "incomplete",
+                    "receipts.cert and receipts.key go together",
+                ))
+            }
+        };
+        Ok(Config {
+            database_url,
+            data_dir: l.data_dir.unwrap_or_else(default_data_dir),
+            http_bind,
+            tls,
+            trust,
+            receipts,
+            max_packet_bytes,
+            log: l.log.unwrap_or_else(|| "info".to_owned()),
+            dev_mode,
+        })
+    }
+
+    /// The database URL with any password hidden, for logs.
+    pub fn database_url_redacted(&self) -> String {
+        crate::store::redact(&self.database_url)
+    }
+}
+
+/// The storage settings alone, for the admin commands (`migrate`, `agency …`), which must
+/// work on a production configuration that names a database and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageConfig {
+    pub database_url: String,
+    pub data_dir: PathBuf,
+}
+
+impl StorageConfig {
+    /// Reads the file (when given) and the process environment, like [`Config::load`], but
+    /// resolves only the storage settings (the others are still checked for typos).
+    pub fn load(file: Option<&Path>) -> Result<StorageConfig, ConfigError> {
+        let text = read_file(file)?;
+        StorageConfig::from_sources(
+            text.as_ref().map(|(n, t)| (n.as_str(), t.as_str())),
+            std::env::vars_os(),
+        )
+    }
+
+    /// What `load` does, without touching the process.
+    pub fn from_sources<I>(file: Option<(&str, &str)>, env: I) -> Result<StorageConfig, ConfigError>
+    where
+        I: IntoIterator<Item = (OsString, OsString)>,
+    {
+        let (merged, _dev_mode) = merge(file, env)?;
+        Ok(StorageConfig {
+            database_url: database_url(merged.database_url)?,
+            data_dir: merged.data_dir.unwrap_or_else(default_data_dir),
+        })
+    }
+}
+
+fn read_file(file: Option<&Path>) -> Result<Option<(String, String)>, ConfigError> {
+    let Some(path) = file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(Some((path.display().to_string(), text)))
+}
+
+/// The file's settings under the environment's, and whether that is dev mode.
+fn merge<I>(file: Option<(&str, &str)>, env: I) -> Result<(Layer, bool), ConfigError>
+where
+    I: IntoIterator<Item = (OsString, OsString)>,
+{
+    let from_file = match file {
+        Some((name, text)) => file_layer(name, text)?,
+        None => Layer::default(),
+    };
+    let from_env = env_layer(env)?;
+    let nothing_configured = file.is_none() && from_env == Layer::default();
+    let merged = from_file.under(from_env);
+    let dev_mode = merged.dev.unwrap_or(nothing_configured);
+    Ok((merged, dev_mode))
+}
+
+fn database_url(given: Option<String>) -> Result<String, ConfigError> {
+    let url = given.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    match crate::store::Engine::of_url(&url) {
+        Ok(_) => Ok(url),
+        Err(e) => Err(invalid(
+            "database_url",
+            &crate::store::redact(&url),
+            &e.to_string(),
+        )),
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect()
+    }
+
+    fn load(file: Option<&str>, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_sources(file.map(|t| ("test.toml", t)), env(vars))
+    }
+
+    #[test]
+    fn nothing_configured_is_dev_mode_with_the_documented_defaults() {
+        let config = load(None, &[("PATH", "/usr/bin"), ("HOME", "/root")]).expect("config");
+        assert!(config.dev_mode);
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.http_bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.tls, None);
+        assert_eq!(config.max_packet_bytes, 64 * 1024 * 1024);
+        assert_eq!(
+            config.trust.anchors,
+            vec![PathBuf::from("certs/dev/trust.pem")]
+        );
+        assert_eq!(config.trust.crls.len(), 2);
+        assert_eq!(
+            config.receipts.key,
+            PathBuf::from("certs/dev/server-receipts-p256.key.pem")
+        );
+        // Every default path exists in the repository (tests run from the crate root).
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for path in config
+            .trust
+            .anchors
+            .iter()
+            .chain(&config.trust.intermediates)
+            .chain(&config.trust.crls)
+            .chain([&config.receipts.cert, &config.receipts.key])
+        {
+            assert!(root.join(path).is_file(), "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn the_file_overrides_defaults_and_the_environment_overrides_the_file() {
+        let file = r#"
+            database_url = "postgres://lt@db:5432/lt"
+            data_dir = "/var/lib/lienthong"
+            max_packet_bytes = 1048576
+            [http]
+            bind = "0.0.0.0:9000"
+            [trust]
+            anchors = ["/etc/lt/root.pem"]
+            crl_grace_hours = 12
+            [receipts]
+            cert = "/etc/lt/r.pem"
+            key = "/etc/lt/r.key.pem"
+        "#;
+        let from_file = load(Some(file), &[]).expect("file only");
+        assert!(!from_file.dev_mode);
+        assert_eq!(from_file.database_url, "postgres://lt@db:5432/lt");
+        assert_eq!(from_file.http_bind.to_string(), "0.0.0.0:9000");
+        assert_eq!(from_file.max_packet_bytes, 1_048_576);
+        assert_eq!(from_file.trust.crl_grace_hours, 12);
+        assert_eq!(from_file.trust.intermediates, Vec::<PathBuf>::new());
+
+        let both = load(
+            Some(file),
+            &[
+                ("LIENTHONG_DATABASE_URL", "sqlite://./x.db?mode=rwc"),
+                ("LIENTHONG_HTTP_BIND", "127.0.0.1:0"),
+                ("LIENTHONG_TRUST_ANCHORS", "/a.pem:/b.pem"),
+                ("LIENTHONG_TRUST_FETCH_CRLS", "yes"),
+            ],
+        )
+        .expect("both");
+        assert_eq!(both.database_url, "sqlite://./x.db?mode=rwc");
+        assert_eq!(both.http_bind.to_string(), "127.0.0.1:0");
+        assert_eq!(
+            both.trust.anchors,
+            vec![PathBuf::from("/a.pem"), PathBuf::from("/b.pem")]
+        );
+        assert!(both.trust.fetch_crls);
+        // Untouched by the environment: still the file's.
+        assert_eq!(both.data_dir, PathBuf::from("/var/lib/lienthong"));
+        assert_eq!(both.trust.crl_grace_hours, 12);
+    }
+
+    #[test]
+    fn any_setting_leaves_dev_mode_unless_dev_is_asked_for() {
+        let err = load(None, &[("LIENTHONG_HTTP_BIND", "127.0.0.1:9999")]).err();
+        assert_eq!(err.map(|e| e.code()), Some("config.missing"));
+
+        let dev = load(
+            None,
+            &[
+                ("LIENTHONG_DEV", "1"),
+                ("LIENTHONG_DATABASE_URL", "postgres://lt@127.0.0.1:5433/lt"),
+            ],
+        )
+        .expect("dev");
+        assert!(dev.dev_mode);
+        assert_eq!(
+            dev.trust.anchors,
+            vec![PathBuf::from("certs/dev/trust.pem")]
+        );
+
+        let not_dev = load(Some("dev = false"), &[]).err();
+        assert_eq!(not_dev.map(|e| e.code()), Some("config.missing"));
+
+        let anchors_only = load(None, &[("LIENTHONG_TRUST_ANCHORS", "/root.pem")]).err();
+        assert!(anchors_only
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("receipts"));
+    }
+
+    #[test]
+    fn test_variables_are_ignored_and_unknown_ones_refused() {
+        let config = load(
+            None,
+            &[("LIENTHONG_TEST_POSTGRES_URL", "postgres://lt@127.0.0.1/x")],
+        )
+        .expect("config");
+        assert!(config.dev_mode);
+        let err = load(None, &[("LIENTHONG_DATABASE_ULR", "sqlite://x.db")]).err();
+        assert_eq!(
+            err.as_ref().map(ConfigError::code),
+            Some("config.unknown_setting")
+        );
+        assert!(err
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("LIENTHONG_DATABASE_ULR"));
+        let err = load(Some("[http]\nport = 8080\n"), &[]).err();
+        assert_eq!(err.map(|e| e.code()), Some("config.file"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_setting_named() {
+        for (key, value, setting) in [
+            ("LIENTHONG_HTTP_BIND", "localhost:8080", "http.bind"),
+            (
+                "LIENTHONG_MAX_PACKET_BYTES",
+                "lots",
+                "LIENTHONG_MAX_PACKET_BYTES",
+            ),
+            ("LIENTHONG_MAX_PACKET_BYTES", "10", "max_packet_bytes"),
+            ("LIENTHONG_DEV", "maybe", "LIENTHONG_DEV"),
+            (
+                "LIENTHONG_DATABASE_URL",
+                "mysql://u:pw@h/db",
+                "database_url",
+            ),
+        ] {
+            let err = load(None, &[("LIENTHONG_DEV", "1"), (key, value)]).err();
+            match err {
+                Some(ConfigError::Invalid {
+                    setting: s,
+                    value: v,
+                    ..
+                }) => {
+                    assert_eq!(s, setting, "{key}={value}");
+                    assert!(!v.contains("pw"), "password shown: {v}");
+                }
+                other => panic!("{key}={value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tls_needs_its_three_settings_together() {
+        let partial = load(
+            None,
+            &[
+                ("LIENTHONG_DEV", "1"),
+                ("LIENTHONG_TLS_BIND", "127.0.0.1:8443"),
+            ],
+        );
+        assert_eq!(partial.err().map(|e| e.code()), Some("config.invalid"));
+        let full = load(
+            Some(
+                "dev = true\n[tls]\nbind = \"127.0.0.1:8443\"\ncert = \"s.pem\"\nkey = \"s.key\"\n",
+            ),
+            &[],
+        )
+        .expect("tls");
+        let tls = full.tls.expect("tls configured");
+        assert_eq!(tls.bind.to_string(), "127.0.0.1:8443");
+        assert_eq!(tls.client_ca, None);
+    }
+
+    #[test]
+    fn admin_commands_need_only_the_storage_settings() {
+        let vars = [("LIENTHONG_DATABASE_URL", "postgres://lt@db/lt")];
+        assert_eq!(
+            load(None, &vars).err().map(|e| e.code()),
+            Some("config.missing")
+        );
+        let storage = StorageConfig::from_sources(None, env(&vars)).expect("storage");
+        assert_eq!(storage.database_url, "postgres://lt@db/lt");
+        assert_eq!(storage.data_dir, PathBuf::from("./data"));
+        let from_file =
+            StorageConfig::from_sources(Some(("f.toml", "data_dir = \"/srv/lt\"")), env(&vars))
+                .expect("storage");
+        assert_eq!(from_file.data_dir, PathBuf::from("/srv/lt"));
+        // Typos and bad values are still refused.
+        let typo = StorageConfig::from_sources(None, env(&[("LIENTHONG_DATABSE_URL", "x")]));
+        assert_eq!(typo.err().map(|e| e.code()), Some("config.unknown_setting"));
+        let bad = StorageConfig::from_sources(None, env(&[("LIENTHONG_DATABASE_URL", "x")]));
+        assert_eq!(bad.err().map(|e| e.code()), Some("config.invalid"));
+    }
+
+    #[test]
+    fn passwords_stay_out_of_logs() {
+        let config = load(
+            None,
+            &[
+                ("LIENTHONG_DEV", "1"),
+                ("LIENTHONG_DATABASE_URL", "postgres://lt:hunter2@db/lt"),
+            ],
+        )
+        .expect("config");
+        assert_eq!(config.database_url_redacted(), "postgres://lt:***@db/lt");
+    }
+}

@@ -1,0 +1,185 @@
+//! Repository of what was accepted: `packets`, `documents`, `receipts`. The packet bytes
+//! themselves are in the blob store; rows refer to them by key.
+
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+use sqlx::Row;
+
+use super::error::StoreError;
+use super::records::{DocumentRecord, PacketKind, PacketRecord, ReceiptRecord};
+
+const PACKET_COLUMNS: &str = "id, sender, kind, document_id, content_sha256, size, blob_key, \
+                              received_at, legacy_sha1, verdict";
+
+fn packet_from_row(row: &AnyRow) -> Result<PacketRecord, StoreError> {
+    Ok(PacketRecord {
+        id: row.try_get("id")?,
+        sender: row.try_get("sender")?,
+        kind: PacketKind::parse(&row.try_get::<String, _>("kind")?)?,
+        document_id: row.try_get("document_id")?,
+        content_sha256: row.try_get("content_sha256")?,
+        size: row.try_get("size")?,
+        blob_key: row.try_get("blob_key")?,
+        received_at: row.try_get("received_at")?,
+        legacy_sha1: row.try_get::<i64, _>("legacy_sha1")? != 0,
+        verdict: row.try_get("verdict")?,
+    })
+}
+
+/// Records an accepted packet. The same content from the same sender twice is a
+/// `store.conflict` (look it up with [`packet_by_content`] first for idempotent retries).
+pub async fn insert_packet(
+    conn: &mut AnyConnection,
+    packet: &PacketRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO packets (id, sender, kind, document_id, content_sha256, size, blob_key, \
+         received_at, legacy_sha1, verdict) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&packet.id)
+    .bind(&packet.sender)
+    .bind(packet.kind.as_str())
+    .bind(&packet.document_id)
+    .bind(&packet.content_sha256)
+    .bind(packet.size)
+    .bind(&packet.blob_key)
+    .bind(packet.received_at)
+    .bind(i64::from(packet.legacy_sha1))
+    .bind(&packet.verdict)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One packet by id.
+pub async fn packet(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<PacketRecord>, StoreError> {
+    let sql = format!("SELECT {PACKET_COLUMNS} FROM packets WHERE id = $1");
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(packet_from_row).transpose()
+}
+
+/// The packet a sender submitted with exactly these bytes, if any (the idempotency key).
+pub async fn packet_by_content(
+    conn: &mut AnyConnection,
+    sender: &str,
+    content_sha256: &str,
+) -> Result<Option<PacketRecord>, StoreError> {
+    let sql =
+        format!("SELECT {PACKET_COLUMNS} FROM packets WHERE sender = $1 AND content_sha256 = $2");
+    let row = sqlx::query(&sql)
+        .bind(sender)
+        .bind(content_sha256)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(packet_from_row).transpose()
+}
+
+/// The packets a sender submitted under one DocumentId, oldest first.
+pub async fn packets_of_document(
+    conn: &mut AnyConnection,
+    sender: &str,
+    document_id: &str,
+) -> Result<Vec<PacketRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {PACKET_COLUMNS} FROM packets WHERE sender = $1 AND document_id = $2 \
+         ORDER BY received_at, id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(sender)
+        .bind(document_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(packet_from_row).collect()
+}
+
+const DOCUMENT_COLUMNS: &str =
+    "sender, document_id, first_packet_id, content_sha256, business_type, subject, created_at";
+
+fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, StoreError> {
+    Ok(DocumentRecord {
+        sender: row.try_get("sender")?,
+        document_id: row.try_get("document_id")?,
+        first_packet_id: row.try_get("first_packet_id")?,
+        content_sha256: row.try_get("content_sha256")?,
+        business_type: row.try_get("business_type")?,
+        subject: row.try_get("subject")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Records a new document; an existing (sender, DocumentId) is a `store.conflict`.
+pub async fn insert_document(
+    conn: &mut AnyConnection,
+    document: &DocumentRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO documents (sender, document_id, first_packet_id, content_sha256, \
+         business_type, subject, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&document.sender)
+    .bind(&document.document_id)
+    .bind(&document.first_packet_id)
+    .bind(&document.content_sha256)
+    .bind(&document.business_type)
+    .bind(&document.subject)
+    .bind(document.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// One document by its sender and DocumentId.
+pub async fn document(
+    conn: &mut AnyConnection,
+    sender: &str,
+    document_id: &str,
+) -> Result<Option<DocumentRecord>, StoreError> {
+    let sql =
+        format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE sender = $1 AND document_id = $2");
+    let row = sqlx::query(&sql)
+        .bind(sender)
+        .bind(document_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(document_from_row).transpose()
+}
+
+/// Stores the receipt of a packet; a second receipt for the same packet is a `store.conflict`.
+pub async fn insert_receipt(
+    conn: &mut AnyConnection,
+    receipt: &ReceiptRecord,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO receipts (packet_id, receipt_xml, created_at) VALUES ($1, $2, $3)")
+        .bind(&receipt.packet_id)
+        .bind(&receipt.receipt_xml)
+        .bind(receipt.created_at)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The receipt of a packet.
+pub async fn receipt(
+    conn: &mut AnyConnection,
+    packet_id: &str,
+) -> Result<Option<ReceiptRecord>, StoreError> {
+    let row =
+        sqlx::query("SELECT packet_id, receipt_xml, created_at FROM receipts WHERE packet_id = $1")
+            .bind(packet_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    row.map(|row| {
+        Ok(ReceiptRecord {
+            packet_id: row.try_get("packet_id")?,
+            receipt_xml: row.try_get("receipt_xml")?,
+            created_at: row.try_get("created_at")?,
+        })
+    })
+    .transpose()
+}

@@ -1,0 +1,1171 @@
+//! The store on both engines: every repository function, the group-commit writer (concurrent
+//! submitters, answers only after the commit, one failing unit rolled back alone, data still
+//! there after reopening) and migrations — once on SQLite in a temporary directory, once on
+//! PostgreSQL in a database of its own.
+//!
+//! PostgreSQL comes from `LIENTHONG_TEST_POSTGRES_URL` (a role that may create databases);
+//! the tests fail when it is unset. `scripts/start-test-postgres.sh` starts one and prints it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use lienthong::store::{
+    agencies, deliveries, now_micros, packets, Ack, AgencyFilter, AgencyRecord, CertificateRecord,
+    CredentialRecord, DocumentRecord, Engine, InboxQuery, NewDelivery, NewStatus, PacketKind,
+    PacketRecord, ReceiptRecord, RecipientStateRecord, Store, StoreError, Upsert,
+};
+use sqlx::{Connection, Executor};
+
+/// A fresh database on one engine, dropped at the end of a passing test.
+struct Db {
+    url: String,
+    store: Store,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Db {
+    async fn sqlite() -> Db {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("nested/dir/lienthong.db").display()
+        );
+        let store = Store::connect(&url).await.expect("connect sqlite");
+        assert_eq!(store.engine(), Engine::Sqlite);
+        Db {
+            url,
+            store,
+            cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    async fn postgres() -> Db {
+        let admin_url = std::env::var("LIENTHONG_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+            panic!(
+                "LIENTHONG_TEST_POSTGRES_URL is not set: the store tests need PostgreSQL 15. \
+                 Start one with `export LIENTHONG_TEST_POSTGRES_URL=$(scripts/start-test-postgres.sh)`"
+            )
+        });
+        let name = format!("lt_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = sqlx::postgres::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot reach PostgreSQL at LIENTHONG_TEST_POSTGRES_URL: {e}")
+            });
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let _ = admin.close().await;
+        let url = with_database(&admin_url, &name);
+        let store = Store::connect(&url).await.expect("connect postgres");
+        assert_eq!(store.engine(), Engine::Postgres);
+        Db {
+            url,
+            store,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        }
+    }
+
+    async fn migrated(self) -> Db {
+        self.store.migrate().await.expect("migrate");
+        self
+    }
+
+    /// Closes the store and opens the same database again.
+    async fn reopen(&mut self) {
+        self.store.close().await;
+        self.store = Store::connect(&self.url).await.expect("reconnect");
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Cleanup::Postgres { admin_url, name } = self.cleanup {
+            if let Ok(mut admin) = sqlx::postgres::PgConnection::connect(&admin_url).await {
+                let _ = admin
+                    .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await;
+            }
+        }
+    }
+}
+
+/// `postgres://u@h:p/postgres?x=y` with another database name.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[after_scheme..]
+        .find('/')
+        .map_or(base.len(), |i| after_scheme + i);
+    format!("{}/{name}{query}", &base[..authority_end])
+}
+
+/// Runs one scenario on SQLite and on PostgreSQL.
+macro_rules! on_both_engines {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = super::Db::sqlite().await.migrated().await;
+                let db = super::$scenario(db).await;
+                db.finish().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = super::Db::postgres().await.migrated().await;
+                let db = super::$scenario(db).await;
+                db.finish().await;
+            }
+        }
+    )+};
+}
+
+on_both_engines!(
+    migrations_are_idempotent,
+    agencies_round_trip_and_filter,
+    certificates_belong_to_one_agency,
+    credentials_are_stored_and_revoked,
+    packets_documents_and_receipts,
+    deliveries_inbox_and_acks,
+    recipient_states_and_status_history,
+    concurrent_units_share_commits_and_answer_after_commit,
+    a_failing_unit_is_rolled_back_alone,
+    committed_data_survives_reopening,
+);
+
+fn agency(code: &str, parent: Option<&str>) -> AgencyRecord {
+    let now = now_micros();
+    AgencyRecord {
+        code: code.to_owned(),
+        name: format!("Cơ quan {code}"),
+        parent: parent.map(str::to_owned),
+        push_endpoint: None,
+        clerk_emails: vec![format!("vanthu@{}.lienthong.test", code.replace('.', "-"))],
+        active: true,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn sha(seed: &str) -> String {
+    lienthong::store::BlobKey::of(seed.as_bytes()).to_hex()
+}
+
+fn packet(id: &str, sender: &str, document_id: &str, kind: PacketKind) -> PacketRecord {
+    PacketRecord {
+        id: id.to_owned(),
+        sender: sender.to_owned(),
+        kind,
+        document_id: document_id.to_owned(),
+        content_sha256: sha(id),
+        size: 2048,
+        blob_key: sha(id),
+        received_at: now_micros(),
+        legacy_sha1: false,
+        verdict: r#"{"valid":true}"#.to_owned(),
+    }
+}
+
+/// Runs `work` on `input` through the writer with `StoreError` as the error type.
+async fn write<I, T, F>(store: &Store, input: I, work: F) -> Result<T, StoreError>
+where
+    I: Send + Sync + 'static,
+    F: for<'c> Fn(
+            &'c mut sqlx::AnyConnection,
+            &'c I,
+        ) -> lienthong::store::BoxFuture<'c, Result<T, StoreError>>
+        + Send
+        + 'static,
+    T: Send + 'static,
+{
+    store.write(input, work).await
+}
+
+async fn put_agency(store: &Store, record: AgencyRecord) -> Result<Upsert, StoreError> {
+    write(store, record, |c, record| {
+        Box::pin(async move { agencies::upsert(c, record).await })
+    })
+    .await
+}
+
+async fn migrations_are_idempotent(db: Db) -> Db {
+    // `migrated()` applied them already.
+    let again = db.store.migrate().await.expect("second migrate");
+    assert_eq!(again.applied, Vec::<i64>::new());
+    assert_eq!(again.version, 1);
+    db
+}
+
+async fn agencies_round_trip_and_filter(db: Db) -> Db {
+    let s = &db.store;
+    assert_eq!(
+        put_agency(s, agency("000.00.00.H49", None)).await,
+        Ok(Upsert::Inserted)
+    );
+    assert_eq!(
+        put_agency(s, agency("000.01.01.H49", Some("000.00.00.H49"))).await,
+        Ok(Upsert::Inserted)
+    );
+    assert_eq!(
+        put_agency(s, agency("000.00.01.H49", Some("000.00.00.H49"))).await,
+        Ok(Upsert::Inserted)
+    );
+    assert_eq!(
+        put_agency(s, agency("000.00.00.G22", None)).await,
+        Ok(Upsert::Inserted)
+    );
+    assert_eq!(
+        put_agency(s, agency("vxp.saas.03", None)).await,
+        Ok(Upsert::Inserted)
+    );
+
+    // An update keeps created_at and replaces the rest.
+    let mut changed = agency("000.00.00.H49", None);
+    changed.name = "Ủy ban nhân dân tỉnh Quảng Ninh".to_owned();
+    changed.push_endpoint = Some("https://qn.example.vn/push".to_owned());
+    changed.clerk_emails = vec!["a@qn.vn".to_owned(), "b@qn.vn".to_owned()];
+    changed.created_at = 1;
+    assert_eq!(put_agency(s, changed.clone()).await, Ok(Upsert::Updated));
+
+    // An unknown parent is refused.
+    let orphan = put_agency(s, agency("000.00.00.H50", Some("000.00.00.X99"))).await;
+    assert_eq!(orphan.err().map(|e| e.code()), Some("store.conflict"));
+
+    let mut conn = s.acquire().await.expect("conn");
+    let stored = agencies::get(&mut conn, "000.00.00.H49")
+        .await
+        .expect("get")
+        .expect("present");
+    assert_eq!(stored.name, changed.name);
+    assert_eq!(stored.push_endpoint, changed.push_endpoint);
+    assert_eq!(stored.clerk_emails, changed.clerk_emails);
+    assert_ne!(stored.created_at, 1, "created_at is kept on update");
+    assert!(agencies::get(&mut conn, "000.00.00.H50")
+        .await
+        .expect("get")
+        .is_none());
+    assert!(agencies::exists(&mut conn, "vxp.saas.03")
+        .await
+        .expect("exists"));
+    assert_eq!(agencies::count(&mut conn).await.expect("count"), 5);
+
+    let codes = |list: Vec<AgencyRecord>| list.into_iter().map(|a| a.code).collect::<Vec<_>>();
+    let all = agencies::list(&mut conn, &AgencyFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        codes(all),
+        [
+            "000.00.00.G22",
+            "000.00.00.H49",
+            "000.00.01.H49",
+            "000.01.01.H49",
+            "vxp.saas.03"
+        ]
+    );
+    let children = AgencyFilter {
+        parent: Some("000.00.00.H49".to_owned()),
+        ..AgencyFilter::default()
+    };
+    assert_eq!(
+        codes(
+            agencies::list(&mut conn, &children)
+                .await
+                .expect("children")
+        ),
+        ["000.00.01.H49", "000.01.01.H49"]
+    );
+    let prefix = AgencyFilter {
+        prefix: Some("000.00.".to_owned()),
+        ..AgencyFilter::default()
+    };
+    assert_eq!(
+        codes(agencies::list(&mut conn, &prefix).await.expect("prefix")),
+        ["000.00.00.G22", "000.00.00.H49", "000.00.01.H49"]
+    );
+    // LIKE wildcards in a prefix are plain characters.
+    let wildcard = AgencyFilter {
+        prefix: Some("000_".to_owned()),
+        ..AgencyFilter::default()
+    };
+    assert!(agencies::list(&mut conn, &wildcard)
+        .await
+        .expect("wildcard")
+        .is_empty());
+    let page = AgencyFilter {
+        after: Some("000.00.00.H49".to_owned()),
+        limit: Some(2),
+        ..AgencyFilter::default()
+    };
+    assert_eq!(
+        codes(agencies::list(&mut conn, &page).await.expect("page")),
+        ["000.00.01.H49", "000.01.01.H49"]
+    );
+
+    drop(conn);
+    let deactivated = write(s, (), |c, _| {
+        Box::pin(async move {
+            let known = agencies::set_active(c, "000.00.00.G22", false, now_micros()).await?;
+            let unknown = agencies::set_active(c, "000.00.00.Z00", false, now_micros()).await?;
+            Ok((known, unknown))
+        })
+    })
+    .await;
+    assert_eq!(deactivated, Ok((true, false)));
+    let mut conn = s.acquire().await.expect("conn");
+    let active = AgencyFilter {
+        active_only: true,
+        ..AgencyFilter::default()
+    };
+    let listed = codes(agencies::list(&mut conn, &active).await.expect("active"));
+    assert!(!listed.contains(&"000.00.00.G22".to_owned()), "{listed:?}");
+    assert_eq!(listed.len(), 4);
+    let g22 = agencies::get(&mut conn, "000.00.00.G22")
+        .await
+        .expect("get")
+        .expect("row");
+    assert!(!g22.active);
+    drop(conn);
+    db
+}
+
+fn cert(agency: &str, seed: &str) -> CertificateRecord {
+    CertificateRecord {
+        agency_code: agency.to_owned(),
+        sha256: sha(seed),
+        subject: Some(format!("CN={seed},O=Test,C=VN")),
+        serial: Some("4ff8".to_owned()),
+        not_after: Some(2_366_841_600_000_000),
+        created_at: now_micros(),
+    }
+}
+
+async fn bind(store: &Store, record: CertificateRecord) -> Result<(), StoreError> {
+    write(store, record, |c, record| {
+        Box::pin(async move { agencies::bind_certificate(c, record).await })
+    })
+    .await
+}
+
+async fn certificates_belong_to_one_agency(db: Db) -> Db {
+    let s = &db.store;
+    for code in ["000.00.00.H49", "000.00.00.G22"] {
+        put_agency(s, agency(code, None)).await.expect("agency");
+    }
+    bind(s, cert("000.00.00.H49", "h49-a")).await.expect("bind");
+    bind(s, cert("000.00.00.H49", "h49-b")).await.expect("bind");
+    bind(s, cert("000.00.00.G22", "g22-a")).await.expect("bind");
+
+    // Rebinding with fewer details keeps the stored ones.
+    let mut bare = cert("000.00.00.H49", "h49-a");
+    bare.subject = None;
+    bare.serial = None;
+    bare.not_after = None;
+    bind(s, bare).await.expect("rebind");
+
+    // The same certificate for another agency is a conflict; unknown agency too.
+    let stolen = bind(s, cert("000.00.00.G22", "h49-a")).await;
+    assert_eq!(stolen.err().map(|e| e.code()), Some("store.conflict"));
+    let nobody = bind(s, cert("000.00.00.X00", "x")).await;
+    assert_eq!(nobody.err().map(|e| e.code()), Some("store.conflict"));
+
+    let mut conn = s.acquire().await.expect("conn");
+    let h49 = agencies::certificates_of(&mut conn, "000.00.00.H49")
+        .await
+        .expect("of");
+    assert_eq!(h49.len(), 2);
+    let a = agencies::certificate(&mut conn, &sha("h49-a"))
+        .await
+        .expect("lookup")
+        .expect("bound");
+    assert_eq!(a.agency_code, "000.00.00.H49");
+    assert_eq!(a.subject.as_deref(), Some("CN=h49-a,O=Test,C=VN"));
+    assert_eq!(a.not_after, Some(2_366_841_600_000_000));
+    assert!(agencies::certificate(&mut conn, &sha("none"))
+        .await
+        .expect("lookup")
+        .is_none());
+    assert_eq!(
+        agencies::active_certificates(&mut conn)
+            .await
+            .expect("all")
+            .len(),
+        3
+    );
+    drop(conn);
+
+    // Replacing H49's set: h49-b goes, h49-c comes, h49-a stays.
+    let replaced = write(s, (), |c, _| {
+        Box::pin(async move {
+            let set = [
+                cert("000.00.00.H49", "h49-a"),
+                cert("000.00.00.H49", "h49-c"),
+            ];
+            agencies::replace_certificates(c, "000.00.00.H49", &set).await?;
+            let gone = agencies::unbind_certificate(c, "000.00.00.H49", &sha("h49-b")).await?;
+            agencies::set_active(c, "000.00.00.G22", false, now_micros()).await?;
+            Ok(gone)
+        })
+    })
+    .await;
+    assert_eq!(
+        replaced,
+        Ok(false),
+        "h49-b was already unbound by the replace"
+    );
+    let mut conn = s.acquire().await.expect("conn");
+    let now: Vec<String> = agencies::certificates_of(&mut conn, "000.00.00.H49")
+        .await
+        .expect("of")
+        .into_iter()
+        .map(|c| c.sha256)
+        .collect();
+    let mut expected = vec![sha("h49-a"), sha("h49-c")];
+    expected.sort();
+    assert_eq!(now, expected);
+    // A deactivated agency's certificates no longer count.
+    let active = agencies::active_certificates(&mut conn).await.expect("all");
+    assert!(active.iter().all(|c| c.agency_code == "000.00.00.H49"));
+    assert_eq!(active.len(), 2);
+    drop(conn);
+    db
+}
+
+async fn credentials_are_stored_and_revoked(db: Db) -> Db {
+    let s = &db.store;
+    put_agency(s, agency("000.00.00.H08", None))
+        .await
+        .expect("agency");
+    let credential = |id: &str| CredentialRecord {
+        system_id: id.to_owned(),
+        agency_code: "000.00.00.H08".to_owned(),
+        secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        created_at: now_micros(),
+        revoked_at: None,
+    };
+    for id in ["qlvb-h08", "qlvb-h08-backup"] {
+        let record = credential(id);
+        write(s, record, |c, record| {
+            Box::pin(async move { agencies::insert_credential(c, record).await })
+        })
+        .await
+        .expect("insert");
+    }
+    let duplicate = credential("qlvb-h08");
+    let again = write(s, duplicate, |c, duplicate| {
+        Box::pin(async move { agencies::insert_credential(c, duplicate).await })
+    })
+    .await;
+    assert_eq!(again.err().map(|e| e.code()), Some("store.conflict"));
+
+    let mut conn = s.acquire().await.expect("conn");
+    let stored = agencies::credential(&mut conn, "qlvb-h08")
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(stored.secret_hash, credential("qlvb-h08").secret_hash);
+    assert_eq!(stored.revoked_at, None);
+    let ids: Vec<String> = agencies::credentials_of(&mut conn, "000.00.00.H08")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.system_id)
+        .collect();
+    assert_eq!(ids, ["qlvb-h08", "qlvb-h08-backup"]);
+    drop(conn);
+
+    let revoked = write(s, (), |c, _| {
+        Box::pin(async move {
+            let first = agencies::revoke_credential(c, "qlvb-h08", 42).await?;
+            let second = agencies::revoke_credential(c, "qlvb-h08", 43).await?;
+            let unknown = agencies::revoke_credential(c, "nobody", 44).await?;
+            Ok((first, second, unknown))
+        })
+    })
+    .await;
+    assert_eq!(revoked, Ok((true, false, false)));
+    let mut conn = s.acquire().await.expect("conn");
+    let stored = agencies::credential(&mut conn, "qlvb-h08")
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(stored.revoked_at, Some(42));
+    drop(conn);
+    db
+}
+
+async fn packets_documents_and_receipts(db: Db) -> Db {
+    let s = &db.store;
+    let first = packet("p-1", "000.00.00.G22", "doc-1", PacketKind::Message);
+    let second = packet("p-2", "000.00.00.G22", "doc-1", PacketKind::Message);
+    let (a, b) = (first.clone(), second.clone());
+    write(s, (a, b), |c, (a, b)| {
+        Box::pin(async move {
+            packets::insert_packet(c, a).await?;
+            packets::insert_packet(c, b).await?;
+            packets::insert_document(
+                c,
+                &DocumentRecord {
+                    sender: a.sender.clone(),
+                    document_id: a.document_id.clone(),
+                    first_packet_id: a.id.clone(),
+                    content_sha256: a.content_sha256.clone(),
+                    business_type: "0".to_owned(),
+                    subject: "Về việc thử nghiệm liên thông".to_owned(),
+                    created_at: a.received_at,
+                },
+            )
+            .await?;
+            packets::insert_receipt(
+                c,
+                &ReceiptRecord {
+                    packet_id: a.id.clone(),
+                    receipt_xml: "<Receipt>…</Receipt>".to_owned(),
+                    created_at: a.received_at,
+                },
+            )
+            .await
+        })
+    })
+    .await
+    .expect("insert");
+
+    // Same bytes from the same sender: conflict. The same bytes from another sender are fine.
+    let mut same_bytes = packet("p-3", "000.00.00.G22", "doc-9", PacketKind::Message);
+    same_bytes.content_sha256 = first.content_sha256.clone();
+    let replay = write(s, same_bytes, |c, same_bytes| {
+        Box::pin(async move { packets::insert_packet(c, same_bytes).await })
+    })
+    .await;
+    assert_eq!(replay.err().map(|e| e.code()), Some("store.conflict"));
+    let mut other_sender = packet("p-4", "000.00.00.H49", "doc-1", PacketKind::Status);
+    other_sender.content_sha256 = first.content_sha256.clone();
+    let status = other_sender.clone();
+    write(s, status, |c, status| {
+        Box::pin(async move { packets::insert_packet(c, status).await })
+    })
+    .await
+    .expect("other sender");
+
+    // A second document row or a second receipt is a conflict; so is a receipt for no packet.
+    let doc_again = write(s, (), |c, _| {
+        Box::pin(async move {
+            packets::insert_document(
+                c,
+                &DocumentRecord {
+                    sender: "000.00.00.G22".to_owned(),
+                    document_id: "doc-1".to_owned(),
+                    first_packet_id: "p-2".to_owned(),
+                    content_sha256: sha("p-2"),
+                    business_type: "0".to_owned(),
+                    subject: "x".to_owned(),
+                    created_at: 0,
+                },
+            )
+            .await
+        })
+    })
+    .await;
+    assert_eq!(doc_again.err().map(|e| e.code()), Some("store.conflict"));
+    for packet_id in ["p-1", "p-404"] {
+        let receipt = ReceiptRecord {
+            packet_id: packet_id.to_owned(),
+            receipt_xml: "<Receipt/>".to_owned(),
+            created_at: 0,
+        };
+        let result = write(s, receipt, |c, receipt| {
+            Box::pin(async move { packets::insert_receipt(c, receipt).await })
+        })
+        .await;
+        assert_eq!(
+            result.err().map(|e| e.code()),
+            Some("store.conflict"),
+            "{packet_id}"
+        );
+    }
+
+    let mut conn = s.acquire().await.expect("conn");
+    assert_eq!(
+        packets::packet(&mut conn, "p-1").await.expect("get"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        packets::packet(&mut conn, "p-404").await.expect("get"),
+        None
+    );
+    assert_eq!(
+        packets::packet_by_content(&mut conn, "000.00.00.G22", &first.content_sha256)
+            .await
+            .expect("by content"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        packets::packet_by_content(&mut conn, "000.00.00.H49", &first.content_sha256)
+            .await
+            .expect("by content")
+            .map(|p| (p.id, p.kind)),
+        Some(("p-4".to_owned(), PacketKind::Status))
+    );
+    let of_doc: Vec<String> = packets::packets_of_document(&mut conn, "000.00.00.G22", "doc-1")
+        .await
+        .expect("of document")
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(of_doc.len(), 2);
+    assert!(of_doc.contains(&"p-1".to_owned()) && of_doc.contains(&"p-2".to_owned()));
+    let doc = packets::document(&mut conn, "000.00.00.G22", "doc-1")
+        .await
+        .expect("doc")
+        .expect("row");
+    assert_eq!(doc.first_packet_id, "p-1");
+    assert_eq!(doc.subject, "Về việc thử nghiệm liên thông");
+    assert!(packets::document(&mut conn, "000.00.00.H49", "doc-1")
+        .await
+        .expect("doc")
+        .is_none());
+    let receipt = packets::receipt(&mut conn, "p-1")
+        .await
+        .expect("receipt")
+        .expect("row");
+    assert_eq!(receipt.receipt_xml, "<Receipt>…</Receipt>");
+    assert!(packets::receipt(&mut conn, "p-2")
+        .await
+        .expect("receipt")
+        .is_none());
+    drop(conn);
+    db
+}
+
+async fn deliveries_inbox_and_acks(db: Db) -> Db {
+    let s = &db.store;
+    let seqs = write(s, (), |c, _| {
+        Box::pin(async move {
+            let mut seqs = Vec::new();
+            for (i, id) in ["p-1", "p-2", "p-3"].into_iter().enumerate() {
+                let kind = if i == 2 {
+                    PacketKind::Status
+                } else {
+                    PacketKind::Message
+                };
+                packets::insert_packet(c, &packet(id, "000.00.00.G22", &format!("doc-{i}"), kind))
+                    .await?;
+                for recipient in ["000.00.00.H49", "000.00.00.H08"] {
+                    let delivery = NewDelivery {
+                        packet_id: id.to_owned(),
+                        recipient: recipient.to_owned(),
+                        created_at: now_micros(),
+                    };
+                    seqs.push(deliveries::insert_delivery(c, &delivery).await?);
+                }
+            }
+            Ok(seqs)
+        })
+    })
+    .await
+    .expect("deliveries");
+    assert_eq!(seqs.len(), 6);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seq grows: {seqs:?}");
+
+    // Several recipients at once; the seqs come back by recipient, in the order given.
+    let batch = write(s, (), |c, _| {
+        Box::pin(async move {
+            packets::insert_packet(
+                c,
+                &packet("p-9", "000.00.00.G22", "doc-9", PacketKind::Message),
+            )
+            .await?;
+            let recipients = ["vxp.saas.03", "000.00.00.H08", "000.01.01.H49"];
+            let batch: Vec<NewDelivery> = recipients
+                .iter()
+                .map(|r| NewDelivery {
+                    packet_id: "p-9".to_owned(),
+                    recipient: (*r).to_owned(),
+                    created_at: 5,
+                })
+                .collect();
+            deliveries::insert_deliveries(c, &batch).await
+        })
+    })
+    .await
+    .expect("batch");
+    let order: Vec<&str> = batch.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(order, ["vxp.saas.03", "000.00.00.H08", "000.01.01.H49"]);
+    assert!(batch.iter().all(|(_, seq)| *seq > seqs[5]));
+    let mut distinct: Vec<i64> = batch.iter().map(|(_, seq)| *seq).collect();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3);
+    let repeated = write(s, (), |c, _| {
+        Box::pin(async move {
+            let same = NewDelivery {
+                packet_id: "p-9".to_owned(),
+                recipient: "000.00.00.H49".to_owned(),
+                created_at: 0,
+            };
+            deliveries::insert_deliveries(c, &[same.clone(), same]).await
+        })
+    })
+    .await;
+    assert_eq!(repeated.err().map(|e| e.code()), Some("store.conflict"));
+
+    let twice = write(s, (), |c, _| {
+        Box::pin(async move {
+            let delivery = NewDelivery {
+                packet_id: "p-1".to_owned(),
+                recipient: "000.00.00.H49".to_owned(),
+                created_at: 0,
+            };
+            deliveries::insert_delivery(c, &delivery).await
+        })
+    })
+    .await;
+    assert_eq!(twice.err().map(|e| e.code()), Some("store.conflict"));
+
+    let mut conn = s.acquire().await.expect("conn");
+    let first = deliveries::delivery(&mut conn, seqs[0])
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(
+        (first.packet_id.as_str(), first.recipient.as_str()),
+        ("p-1", "000.00.00.H49")
+    );
+    assert_eq!(first.acked_at, None);
+    assert!(deliveries::delivery(&mut conn, 999_999)
+        .await
+        .expect("get")
+        .is_none());
+    let of_packet: Vec<String> = deliveries::deliveries_of_packet(&mut conn, "p-2")
+        .await
+        .expect("of packet")
+        .into_iter()
+        .map(|d| d.recipient)
+        .collect();
+    assert_eq!(of_packet, ["000.00.00.H08", "000.00.00.H49"]);
+
+    let query = |after: i64, limit: u32, pending_only: bool| InboxQuery {
+        recipient: "000.00.00.H49".to_owned(),
+        after,
+        limit,
+        pending_only,
+    };
+    let inbox = deliveries::inbox(&mut conn, &query(0, 100, false))
+        .await
+        .expect("inbox");
+    assert_eq!(inbox.len(), 3);
+    assert!(inbox
+        .iter()
+        .all(|e| e.delivery.recipient == "000.00.00.H49"));
+    let third = inbox.get(2).expect("third");
+    assert_eq!(third.kind, PacketKind::Status);
+    assert_eq!(third.document_id, "doc-2");
+    assert_eq!(third.sender, "000.00.00.G22");
+    assert_eq!(third.size, 2048);
+    let page = deliveries::inbox(&mut conn, &query(inbox[0].delivery.seq, 1, false))
+        .await
+        .expect("page");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].delivery.seq, inbox[1].delivery.seq);
+    drop(conn);
+
+    let h49_first = inbox[0].delivery.seq;
+    let h08_first = seqs[1];
+    let acks = write(s, (), move |c, _| {
+        Box::pin(async move {
+            let first = deliveries::ack_delivery(c, h49_first, "000.00.00.H49", 100).await?;
+            let again = deliveries::ack_delivery(c, h49_first, "000.00.00.H49", 200).await?;
+            let foreign = deliveries::ack_delivery(c, h08_first, "000.00.00.H49", 300).await?;
+            let unknown = deliveries::ack_delivery(c, 999_999, "000.00.00.H49", 400).await?;
+            Ok((first, again, foreign, unknown))
+        })
+    })
+    .await;
+    assert_eq!(
+        acks,
+        Ok((
+            Ack::Acked,
+            Ack::AlreadyAcked(100),
+            Ack::NotFound,
+            Ack::NotFound
+        ))
+    );
+    let mut conn = s.acquire().await.expect("conn");
+    let pending = deliveries::inbox(&mut conn, &query(0, 100, true))
+        .await
+        .expect("pending");
+    assert_eq!(pending.len(), 2);
+    assert!(pending.iter().all(|e| e.delivery.seq != h49_first));
+    let h08 = deliveries::delivery(&mut conn, h08_first)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(h08.acked_at, None, "another agency's ack changed nothing");
+    drop(conn);
+    db
+}
+
+async fn recipient_states_and_status_history(db: Db) -> Db {
+    let s = &db.store;
+    let result = write(s, (), |c, _| {
+        Box::pin(async move {
+            let letter = packet("p-1", "000.00.00.G22", "doc-1", PacketKind::Message);
+            packets::insert_packet(c, &letter).await?;
+            packets::insert_document(
+                c,
+                &DocumentRecord {
+                    sender: "000.00.00.G22".to_owned(),
+                    document_id: "doc-1".to_owned(),
+                    first_packet_id: "p-1".to_owned(),
+                    content_sha256: letter.content_sha256.clone(),
+                    business_type: "0".to_owned(),
+                    subject: "Thử nghiệm".to_owned(),
+                    created_at: 0,
+                },
+            )
+            .await?;
+            let initial: Vec<RecipientStateRecord> = ["000.00.00.H49", "000.00.00.H08"]
+                .into_iter()
+                .map(|recipient| RecipientStateRecord {
+                    sender: "000.00.00.G22".to_owned(),
+                    document_id: "doc-1".to_owned(),
+                    recipient: recipient.to_owned(),
+                    state: "submitted".to_owned(),
+                    updated_at: 1,
+                })
+                .collect();
+            deliveries::set_recipient_states(c, &initial).await?;
+            let mut seqs = Vec::new();
+            for (i, (reporter, code)) in [
+                ("000.00.00.H49", "01"),
+                ("000.00.00.H49", "03"),
+                ("000.00.00.H08", "02"),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let status_packet =
+                    packet(&format!("s-{i}"), reporter, "doc-1", PacketKind::Status);
+                packets::insert_packet(c, &status_packet).await?;
+                seqs.push(
+                    deliveries::insert_status(
+                        c,
+                        &NewStatus {
+                            sender: "000.00.00.G22".to_owned(),
+                            document_id: "doc-1".to_owned(),
+                            reporter: reporter.to_owned(),
+                            status_code: code.to_owned(),
+                            description: (code == "02").then(|| "Gửi nhầm cơ quan".to_owned()),
+                            packet_id: status_packet.id.clone(),
+                            at: 10 + i as i64,
+                        },
+                    )
+                    .await?,
+                );
+                deliveries::set_recipient_state(
+                    c,
+                    &RecipientStateRecord {
+                        sender: "000.00.00.G22".to_owned(),
+                        document_id: "doc-1".to_owned(),
+                        recipient: reporter.to_owned(),
+                        state: code.to_owned(),
+                        updated_at: 10 + i as i64,
+                    },
+                )
+                .await?;
+            }
+            Ok(seqs)
+        })
+    })
+    .await;
+    let seqs = result.expect("history");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+
+    // States and statuses need an existing document.
+    let orphan = write(s, (), |c, _| {
+        Box::pin(async move {
+            deliveries::set_recipient_state(
+                c,
+                &RecipientStateRecord {
+                    sender: "000.00.00.G22".to_owned(),
+                    document_id: "doc-404".to_owned(),
+                    recipient: "000.00.00.H49".to_owned(),
+                    state: "01".to_owned(),
+                    updated_at: 0,
+                },
+            )
+            .await
+        })
+    })
+    .await;
+    assert_eq!(orphan.err().map(|e| e.code()), Some("store.conflict"));
+
+    let mut conn = s.acquire().await.expect("conn");
+    let states = deliveries::recipient_states(&mut conn, "000.00.00.G22", "doc-1")
+        .await
+        .expect("states");
+    let pairs: Vec<(String, String)> = states.into_iter().map(|r| (r.recipient, r.state)).collect();
+    assert_eq!(
+        pairs,
+        [
+            ("000.00.00.H08".to_owned(), "02".to_owned()),
+            ("000.00.00.H49".to_owned(), "03".to_owned())
+        ]
+    );
+    let h49 = deliveries::recipient_state(&mut conn, "000.00.00.G22", "doc-1", "000.00.00.H49")
+        .await
+        .expect("state")
+        .expect("row");
+    assert_eq!((h49.state.as_str(), h49.updated_at), ("03", 11));
+    assert!(
+        deliveries::recipient_state(&mut conn, "000.00.00.G22", "doc-1", "vxp.saas.03")
+            .await
+            .expect("state")
+            .is_none()
+    );
+    let history = deliveries::status_history(&mut conn, "000.00.00.G22", "doc-1")
+        .await
+        .expect("history");
+    let codes: Vec<&str> = history.iter().map(|h| h.status_code.as_str()).collect();
+    assert_eq!(codes, ["01", "03", "02"]);
+    assert_eq!(history[2].description.as_deref(), Some("Gửi nhầm cơ quan"));
+    assert_eq!(history[0].description, None);
+    assert_eq!(history[1].packet_id, "s-1");
+    drop(conn);
+    db
+}
+
+async fn concurrent_units_share_commits_and_answer_after_commit(db: Db) -> Db {
+    const SUBMITTERS: usize = 200;
+    let before = db.store.writer_stats();
+    let store = Arc::new(db.store.clone());
+    let mut tasks = Vec::new();
+    for i in 0..SUBMITTERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let code = format!("{i:03}.00.00.H49");
+            let record = agency(&code, None);
+            let outcome = store
+                .write(record, |c, record| {
+                    Box::pin(async move { agencies::upsert(c, record).await })
+                })
+                .await;
+            // The answer means committed: another connection sees the row at once.
+            let mut conn = store.acquire().await.expect("conn");
+            let visible = agencies::exists(&mut conn, &code).await.expect("exists");
+            (outcome, visible)
+        }));
+    }
+    for task in tasks {
+        let (outcome, visible) = task.await.expect("task");
+        assert_eq!(outcome, Ok(Upsert::Inserted));
+        assert!(visible, "a unit was answered before its commit was visible");
+    }
+    let after = db.store.writer_stats();
+    let units = after.units_committed - before.units_committed;
+    let commits = after.commits - before.commits;
+    assert_eq!(units, SUBMITTERS as u64);
+    assert!(
+        commits < SUBMITTERS as u64,
+        "{SUBMITTERS} concurrent units took {commits} commits: no group commit"
+    );
+    let mut conn = db.store.acquire().await.expect("conn");
+    assert_eq!(
+        agencies::count(&mut conn).await.expect("count"),
+        SUBMITTERS as i64
+    );
+    drop(conn);
+    db
+}
+
+async fn a_failing_unit_is_rolled_back_alone(db: Db) -> Db {
+    const SUBMITTERS: usize = 60;
+    let store = Arc::new(db.store.clone());
+    let before = db.store.writer_stats();
+    let mut tasks = Vec::new();
+    for i in 0..SUBMITTERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let code = format!("{i:03}.00.00.G22");
+            let record = agency(&code, None);
+            let fails = i % 3 == 0;
+            let outcome: Result<(), StoreError> = store
+                .write(record, move |c, record| {
+                    Box::pin(async move {
+                        agencies::upsert(c, record).await?;
+                        if fails {
+                            // Written, then refused: the row must not survive.
+                            return Err(StoreError::Conflict(format!("unit {i} refused")));
+                        }
+                        Ok(())
+                    })
+                })
+                .await;
+            (code, fails, outcome)
+        }));
+    }
+    let mut kept = HashSet::new();
+    for task in tasks {
+        let (code, fails, outcome) = task.await.expect("task");
+        if fails {
+            let err = outcome.expect_err("the unit failed");
+            assert!(err.to_string().contains("refused"), "its own error: {err}");
+        } else {
+            assert_eq!(outcome, Ok(()));
+            kept.insert(code);
+        }
+    }
+    // A unit whose statement fails inside the database (PostgreSQL aborts the transaction
+    // until the savepoint is rolled back) does not poison the others either.
+    let bad_then_good = tokio::join!(
+        put_agency(&store, agency("999.00.00.G22", Some("000.00.00.Q99"))),
+        put_agency(&store, agency("998.00.00.G22", None)),
+    );
+    assert_eq!(
+        bad_then_good.0.err().map(|e| e.code()),
+        Some("store.conflict")
+    );
+    assert_eq!(bad_then_good.1, Ok(Upsert::Inserted));
+    kept.insert("998.00.00.G22".to_owned());
+
+    let mut conn = db.store.acquire().await.expect("conn");
+    let stored: HashSet<String> = agencies::list(&mut conn, &AgencyFilter::default())
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|a| a.code)
+        .collect();
+    assert_eq!(stored, kept);
+    drop(conn);
+    let after = db.store.writer_stats();
+    assert_eq!(
+        after.units_failed - before.units_failed,
+        (SUBMITTERS / 3 + 1) as u64
+    );
+    assert!(after.retried_batches > before.retried_batches);
+    db
+}
+
+async fn committed_data_survives_reopening(mut db: Db) -> Db {
+    let store = Arc::new(db.store.clone());
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("packet-{i}");
+            let record = packet(
+                &id,
+                "000.00.00.H49",
+                &format!("doc-{i}"),
+                PacketKind::Message,
+            );
+            store
+                .write(record, |c, record| {
+                    Box::pin(async move {
+                        packets::insert_packet(c, record).await?;
+                        deliveries::insert_delivery(
+                            c,
+                            &NewDelivery {
+                                packet_id: record.id.clone(),
+                                recipient: "000.00.00.G22".to_owned(),
+                                created_at: record.received_at,
+                            },
+                        )
+                        .await
+                    })
+                })
+                .await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("committed");
+    }
+    drop(store);
+    db.reopen().await;
+    // Migrating a current schema changes nothing.
+    assert_eq!(
+        db.store.migrate().await.expect("migrate").applied,
+        Vec::<i64>::new()
+    );
+    let mut conn = db.store.acquire().await.expect("conn");
+    let inbox = deliveries::inbox(
+        &mut conn,
+        &InboxQuery {
+            recipient: "000.00.00.G22".to_owned(),
+            after: 0,
+            limit: 1000,
+            pending_only: true,
+        },
+    )
+    .await
+    .expect("inbox");
+    assert_eq!(inbox.len(), 50);
+    for i in 0..50 {
+        let id = format!("packet-{i}");
+        assert!(
+            packets::packet(&mut conn, &id)
+                .await
+                .expect("get")
+                .is_some(),
+            "{id} lost"
+        );
+    }
+    drop(conn);
+    db
+}
+
+#[tokio::test]
+async fn an_unknown_scheme_or_an_in_memory_database_is_refused() {
+    for url in ["mysql://u:pw@h/db", "sqlite::memory:", "sqlite://:memory:"] {
+        let err = Store::connect(url).await.err();
+        assert_eq!(
+            err.as_ref().map(StoreError::code),
+            Some("store.config"),
+            "{url}"
+        );
+        assert!(!err
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+            .contains("pw"));
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_unavailable() {
+    let options = lienthong::store::StoreOptions {
+        acquire_timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    };
+    // Port 1 on loopback: nothing listens there.
+    let err = Store::connect_with("postgres://lt:secret@127.0.0.1:1/lt", options)
+        .await
+        .err();
+    assert_eq!(
+        err.as_ref().map(StoreError::code),
+        Some("store.unavailable")
+    );
+    assert!(!err
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+        .contains("secret"));
+}
+
+#[test]
+fn database_names_are_swapped_in_urls() {
+    assert_eq!(
+        with_database("postgres://lt@127.0.0.1:5433/postgres", "x"),
+        "postgres://lt@127.0.0.1:5433/x"
+    );
+    assert_eq!(
+        with_database("postgres://lt@127.0.0.1:5433?sslmode=disable", "x"),
+        "postgres://lt@127.0.0.1:5433/x?sslmode=disable"
+    );
+}
