@@ -9,6 +9,7 @@
 
 pub mod algorithm;
 mod certificates;
+mod digest;
 mod error;
 pub mod sign;
 pub mod signature;
@@ -16,8 +17,8 @@ pub mod verify;
 
 pub use algorithm::{AlgorithmPolicy, DigestAlgorithm, KeyFamily, SignatureAlgorithm};
 pub use error::DsigError;
-pub use sign::{sign, SignOptions};
-pub use verify::{verify, verify_document, Algorithms, VerifiedSignature};
+pub use sign::{sign, sign_placed, Placement, SignOptions};
+pub use verify::{verify, verify_document, verify_events, Algorithms, VerifiedSignature};
 
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,11 @@
 //! inside edXMLHeader/DigitalSignature when the packet has that placeholder, else last in
 //! edXMLHeader (or in the SOAP Header of a wrapped status); one Reference URI="".
 //!
+//! [`sign_placed`] with [`Placement::LastChildOfRoot`] signs any other XML document the same
+//! way, with the signature as the root element's last child: how the exchange signs its own
+//! receipts (an XML-DSig tool finds the signature anywhere; only edXML packets have a profile
+//! place).
+//!
 //! The packet's bytes are kept as they are; the signature is spliced in without adding any
 //! whitespace, so the digest of the unsigned packet is the digest the verifier will compute
 //! after removing the signature again.
@@ -45,6 +50,17 @@ impl Default for SignOptions {
     }
 }
 
+/// Where [`sign_placed`] puts the Signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placement {
+    /// The edXML profile's place: edXMLHeader/DigitalSignature, else last in edXMLHeader (or
+    /// the SOAP Header of a wrapped status).
+    #[default]
+    Profile,
+    /// The last child of the root element, for documents that are not edXML packets.
+    LastChildOfRoot,
+}
+
 /// Where the Signature goes in the unsigned packet.
 enum Place {
     /// Insert at this byte offset.
@@ -68,6 +84,19 @@ pub fn sign(
     options: &SignOptions,
     limits: Limits,
 ) -> Result<Vec<u8>, DsigError> {
+    sign_placed(input, key, cert, chain, options, Placement::Profile, limits)
+}
+
+/// [`sign`] with the signature at `placement`.
+pub fn sign_placed(
+    input: &[u8],
+    key: &PKey<Private>,
+    cert: &X509,
+    chain: &[X509],
+    options: &SignOptions,
+    placement: Placement,
+    limits: Limits,
+) -> Result<Vec<u8>, DsigError> {
     if !cert.public_key()?.public_eq(key) {
         return Err(DsigError::BadCertificate {
             reason: "the private key does not belong to the certificate".to_owned(),
@@ -82,7 +111,10 @@ pub fn sign(
         digest: options.digest,
     };
     let document = Document::check(input, limits)?;
-    let place = find_place(input, document, limits)?;
+    let place = match placement {
+        Placement::Profile => find_place(input, document, limits)?,
+        Placement::LastChildOfRoot => root_end(input, document, limits)?,
+    };
     let digest = digest_subset(
         document,
         &options.canonicalization,
@@ -179,6 +211,52 @@ fn find_place(input: &[u8], document: Document<'_>, limits: Limits) -> Result<Pl
         (None, Some(at)) => Ok(Place::At(at)),
         (None, None) => Err(DsigError::NoSignaturePlace),
     }
+}
+
+/// Just before the root's end tag (or, for `<root/>`, the root written open and closed).
+fn root_end(input: &[u8], document: Document<'_>, limits: Limits) -> Result<Place, DsigError> {
+    let mut reader = Reader::of(document, limits);
+    let mut depth = 0usize;
+    let mut root: Option<(usize, bool, String)> = None; // (offset, empty, qname)
+    while let Some(event) = reader.next()? {
+        match event {
+            Event::Start(e) => {
+                if e.is(DSIG_NS, "Signature") {
+                    return Err(DsigError::AlreadySigned);
+                }
+                if root.is_none() {
+                    root = Some((e.offset, e.empty, e.qname.to_owned()));
+                }
+                depth += 1;
+            }
+            Event::End(end) => {
+                depth = depth.saturating_sub(1);
+                if depth > 0 {
+                    continue;
+                }
+                return match &root {
+                    Some((start, true, qname)) => {
+                        let raw = tag_text(input, *start)?;
+                        let open = raw
+                            .trim_end_matches('>')
+                            .trim_end_matches('/')
+                            .trim_end()
+                            .to_owned()
+                            + ">";
+                        Ok(Place::ExpandEmpty {
+                            start: *start,
+                            end: start + raw.len(),
+                            open,
+                            close: format!("</{qname}>"),
+                        })
+                    }
+                    _ => Ok(Place::At(end_tag_start(input, end.end_offset))),
+                };
+            }
+            _ => {}
+        }
+    }
+    Err(DsigError::NoSignaturePlace)
 }
 
 /// The text of the tag starting at `start` (up to and including its `>`).
@@ -290,5 +368,134 @@ fn signature_value(
             raw.extend(sig.s().to_vec_padded(i32::try_from(width).unwrap_or(66))?);
             Ok(raw)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::c14n::canonicalize;
+    use base64::engine::general_purpose::STANDARD;
+    use openssl::bn::BigNum;
+
+    fn dev_pair(stem: &str) -> (PKey<Private>, X509) {
+        let dev = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/dev");
+        let read = |name: String| std::fs::read(dev.join(name)).expect("dev PKI file");
+        let key = PKey::private_key_from_pem(&read(format!("{stem}.key.pem"))).expect("key");
+        let cert = X509::from_pem(&read(format!("{stem}.pem"))).expect("cert");
+        (key, cert)
+    }
+
+    fn text_of<'a>(doc: &'a str, element: &str) -> &'a str {
+        let open = format!("<ds:{element}>");
+        let start = doc.find(&open).expect("element") + open.len();
+        let end = doc[start..].find("</ds:").expect("end") + start;
+        &doc[start..end]
+    }
+
+    fn sign_root(input: &str) -> Result<String, DsigError> {
+        let (key, cert) = dev_pair("server-receipts-p256");
+        let signed = sign_placed(
+            input.as_bytes(),
+            &key,
+            &cert,
+            &[],
+            &SignOptions::default(),
+            Placement::LastChildOfRoot,
+            Limits::default(),
+        )?;
+        Ok(String::from_utf8(signed).expect("UTF-8"))
+    }
+
+    #[test]
+    fn a_signature_as_the_roots_last_child_covers_the_document() {
+        let input = "<?xml version=\"1.0\"?>\n<r:Receipt xmlns:r=\"urn:x\"><r:A>1 &amp; 2</r:A><r:B/></r:Receipt>\n";
+        let signed = sign_root(input).expect("signed");
+        let start = signed.find("<ds:Signature").expect("signature");
+        let end = signed.find("</r:Receipt>").expect("root end");
+        assert!(signed[start..end].ends_with("</ds:Signature>"), "{signed}");
+        assert_eq!(format!("{}{}", &signed[..start], &signed[end..]), input);
+
+        // The digest is the document's without the signature; the value verifies over
+        // SignedInfo with the certificate's key.
+        let c14n = SignOptions::default().canonicalization;
+        let limits = Limits::default();
+        let mut rest = Vec::new();
+        canonicalize(
+            signed.as_bytes(),
+            &c14n,
+            Subset::Without(start),
+            limits,
+            &mut rest,
+        )
+        .expect("c14n");
+        let digest = STANDARD
+            .decode(text_of(&signed, "DigestValue"))
+            .expect("b64");
+        assert_eq!(digest, openssl::sha::sha256(&rest));
+        let info_at = signed.find("<ds:SignedInfo").expect("SignedInfo");
+        let mut info = Vec::new();
+        canonicalize(
+            signed.as_bytes(),
+            &c14n,
+            Subset::Only(info_at),
+            limits,
+            &mut info,
+        )
+        .expect("c14n");
+        let raw = STANDARD
+            .decode(text_of(&signed, "SignatureValue"))
+            .expect("b64");
+        let (r, s) = raw.split_at(raw.len() / 2);
+        let der = EcdsaSig::from_private_components(
+            BigNum::from_slice(r).expect("r"),
+            BigNum::from_slice(s).expect("s"),
+        )
+        .and_then(|sig| sig.to_der())
+        .expect("der");
+        let (_, cert) = dev_pair("server-receipts-p256");
+        let public = cert.public_key().expect("public key");
+        let mut verifier =
+            openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &public)
+                .expect("verifier");
+        assert!(verifier.verify_oneshot(&der, &info).expect("verify"));
+        let tampered = signed.replace("1 &amp; 2", "1 &amp; 3");
+        let mut changed = Vec::new();
+        let at = tampered.find("<ds:Signature").expect("signature");
+        canonicalize(
+            tampered.as_bytes(),
+            &c14n,
+            Subset::Without(at),
+            limits,
+            &mut changed,
+        )
+        .expect("c14n");
+        assert_ne!(digest, openssl::sha::sha256(&changed));
+    }
+
+    #[test]
+    fn an_empty_root_is_opened_and_a_signed_document_refused() {
+        let signed = sign_root("<Receipt xmlns=\"urn:x\" a=\"1\"/>").expect("signed");
+        assert!(
+            signed.starts_with("<Receipt xmlns=\"urn:x\" a=\"1\"><ds:Signature"),
+            "{signed}"
+        );
+        assert!(signed.ends_with("</ds:Signature></Receipt>"), "{signed}");
+        let again = sign_root(&signed).err().map(|e| e.code());
+        assert_eq!(again, Some("dsig.already_signed"));
+        // The profile placement still refuses a document that is not an edXML packet.
+        let (key, cert) = dev_pair("server-receipts-p256");
+        let profile = sign(
+            b"<Receipt/>",
+            &key,
+            &cert,
+            &[],
+            &SignOptions::default(),
+            Limits::default(),
+        );
+        assert_eq!(
+            profile.err().map(|e| e.code()),
+            Some("dsig.no_signature_place")
+        );
     }
 }

@@ -1,13 +1,14 @@
 //! Finds the one ds:Signature of a packet, checks where it sits, and reads its parts.
 //!
-//! This pass reads the whole packet (a second Signature anywhere is refused), but keeps only
-//! the small parts of the Signature itself; the digest pass runs afterwards with the offsets
-//! found here.
+//! This pass walks every event of the packet (a second Signature anywhere is refused), but
+//! keeps only the small parts of the Signature itself; the digest pass runs afterwards, over
+//! the same [`Events`], with the offsets found here.
 
 use std::borrow::Cow;
 
 use crate::edxml::NAMESPACE as EDXML_NS;
-use crate::xml::reader::{Document, Element, Event, Limits, Reader};
+use crate::xml::events::{Events, Walk};
+use crate::xml::reader::{Document, Element, Event, Limits};
 
 use super::DsigError;
 
@@ -62,21 +63,25 @@ enum Capture {
 
 /// Reads the packet and returns its only ds:Signature.
 pub fn locate(input: Document<'_>, limits: Limits) -> Result<SignatureElement, DsigError> {
-    let mut reader = Reader::of(input, limits);
+    locate_in(&Events::read(input, limits)?)
+}
+
+/// [`locate`] over a document read earlier.
+pub fn locate_in(events: &Events<'_>) -> Result<SignatureElement, DsigError> {
     // Ancestors outside the signature: (namespace, local name).
     let mut ancestors: Vec<(Option<Cow<'_, str>>, &str)> = Vec::new();
     // Path of local names inside the current signature (empty when outside).
     let mut inside: Vec<&str> = Vec::new();
     let mut found: Vec<SignatureElement> = Vec::new();
     let mut capture = Capture::None;
-    while let Some(event) = reader.next()? {
+    events.walk(|event| {
         match event {
             Event::Start(e) => {
                 if !inside.is_empty() {
                     let sig = found
                         .last_mut()
                         .ok_or_else(|| DsigError::malformed("internal state"))?;
-                    capture = open_inside(sig, &inside, &e)?;
+                    capture = open_inside(sig, &inside, e)?;
                     inside.push(e.local);
                 } else if e.is(DSIG_NS, "Signature") {
                     check_placement(&ancestors)?;
@@ -107,7 +112,8 @@ pub fn locate(input: Document<'_>, limits: Limits) -> Result<SignatureElement, D
             }
             Event::Comment { .. } | Event::Pi { .. } => {}
         }
-    }
+        Ok::<_, DsigError>(Walk::Continue)
+    })?;
     match found.len() {
         0 => Err(DsigError::Missing),
         1 => found.pop().ok_or(DsigError::Missing),

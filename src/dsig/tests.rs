@@ -400,3 +400,40 @@ fn soap_wrapped_status_packets_are_signed_in_the_soap_header() {
     assert!(doc.contains("</ds:Signature></SOAP-ENV:Header>"));
     assert_eq!(code(&doc), "ok");
 }
+
+#[test]
+fn events_read_again_per_pass_give_the_same_verdicts_as_kept_events() {
+    use crate::xml::events::Events;
+    use crate::xml::reader::Document;
+
+    let (key, cert) = rsa();
+    let doc = signed(PACKET, &key, &cert, &SignOptions::default());
+    let sig_start = doc.find("<ds:Signature").unwrap();
+    let sig_end = doc.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    let sig = &doc[sig_start..sig_end];
+    let cases = [
+        (doc.clone(), "ok"),
+        (
+            doc.replace("thử nghiệm", "thu nghiem"),
+            "dsig.digest_mismatch",
+        ),
+        (
+            doc.replace("<edXMLBody/>", &format!("<edXMLBody>{sig}</edXMLBody>")),
+            "dsig.wrapping",
+        ),
+        (doc.replace("</edXML>", "</edXML><x/>"), "edxml.malformed"),
+    ];
+    for (packet, expected) in cases {
+        for budget in [crate::xml::events::KEPT_EVENTS_BUDGET, 0] {
+            let verdict = Document::check(packet.as_bytes(), Limits::default())
+                .map_err(DsigError::from)
+                .and_then(|d| Ok(Events::read_within(d, Limits::default(), budget)?))
+                .and_then(|events| {
+                    assert_eq!(events.are_kept(), budget > 0);
+                    verify_events(&events, &AlgorithmPolicy::profile())
+                });
+            let code = verdict.map_or_else(|e| e.code(), |_| "ok");
+            assert_eq!(code, expected, "budget {budget}");
+        }
+    }
+}

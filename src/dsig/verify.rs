@@ -1,23 +1,26 @@
 //! Verification of the profile's one enveloped signature over the whole packet.
 //!
-//! Order of work: structure and algorithm policy first (no crypto on a packet we would refuse
-//! anyway), then the SignatureValue over SignedInfo (cheap: a forged packet is refused before we
-//! hash megabytes), then the streamed digest of the packet.
+//! Order of work: the packet is read once into [`Events`] (so a packet that is not well-formed
+//! is refused before anything else), then structure and algorithm policy (no crypto on a packet
+//! we would refuse anyway), then the SignatureValue over SignedInfo (cheap: a forged packet is
+//! refused before we hash megabytes), then the digest of the packet, streamed into the hash.
+//! Every pass walks the same events.
 
 use base64::Engine as _;
 use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
-use openssl::hash::Hasher;
 use openssl::pkey::{PKey, Public};
 use openssl::sign::Verifier;
 use openssl::x509::{X509VerifyResult, X509};
 
 use crate::xml::c14n::{self, Canonicalization, Subset};
+use crate::xml::events::Events;
 use crate::xml::reader::{Document, Limits};
 
 use super::algorithm::{
     AlgorithmPolicy, DigestAlgorithm, KeyFamily, SignatureAlgorithm, ENVELOPED_SIGNATURE,
 };
+use super::digest::RunningDigest;
 use super::signature::{self, AlgorithmRef, SignatureElement};
 use super::DsigError;
 
@@ -59,18 +62,25 @@ pub fn verify_document(
     policy: &AlgorithmPolicy,
     limits: Limits,
 ) -> Result<VerifiedSignature, DsigError> {
-    let sig = signature::locate(input, limits)?;
+    verify_events(&Events::read(input, limits)?, policy)
+}
+
+/// [`verify`] for a document read earlier (see [`Events`]), whose events other passes share.
+pub fn verify_events(
+    input: &Events<'_>,
+    policy: &AlgorithmPolicy,
+) -> Result<VerifiedSignature, DsigError> {
+    let sig = signature::locate_in(input)?;
     let plan = Plan::from_element(&sig, policy)?;
     let (signer, presented) = certificates(&sig.certificates)?;
     let key = signer.public_key()?;
     check_key(&key, plan.signature.family, policy)?;
 
     let mut signed_info = Vec::with_capacity(1024);
-    c14n::canonicalize_document(
+    c14n::canonicalize_events(
         input,
         &plan.signed_info_c14n,
         Subset::Only(sig.signed_info_offset),
-        limits,
         &mut signed_info,
     )?;
     let signature_value = decode_base64(&sig.signature_value, "SignatureValue")?;
@@ -78,7 +88,7 @@ pub fn verify_document(
         return Err(DsigError::SignatureInvalid);
     }
 
-    let digest = packet_digest(input, &plan.reference_c14n, plan.digest, sig.offset, limits)?;
+    let digest = packet_digest(input, &plan.reference_c14n, plan.digest, sig.offset)?;
     if digest.len() != plan.digest_value.len() || !openssl::memcmp::eq(&digest, &plan.digest_value)
     {
         return Err(DsigError::DigestMismatch);
@@ -107,25 +117,21 @@ pub(crate) fn digest_subset(
     limits: Limits,
 ) -> Result<Vec<u8>, DsigError> {
     // The canonicalizer buffers its output, so the hasher sees large writes.
-    let mut hasher = Hasher::new(digest.message_digest())?;
+    let mut hasher = RunningDigest::new(digest);
     c14n::canonicalize_document(input, c14n, subset, limits, &mut hasher)?;
-    Ok(hasher.finish()?.to_vec())
+    Ok(hasher.finish())
 }
 
 fn packet_digest(
-    input: Document<'_>,
+    input: &Events<'_>,
     c14n: &Canonicalization,
     digest: DigestAlgorithm,
     signature_offset: usize,
-    limits: Limits,
 ) -> Result<Vec<u8>, DsigError> {
-    digest_subset(
-        input,
-        c14n,
-        digest,
-        Subset::Without(signature_offset),
-        limits,
-    )
+    // The canonicalizer buffers its output, so the hasher sees large writes.
+    let mut hasher = RunningDigest::new(digest);
+    c14n::canonicalize_events(input, c14n, Subset::Without(signature_offset), &mut hasher)?;
+    Ok(hasher.finish())
 }
 
 /// The checked reading of a SignatureElement: what to compute and compare.
@@ -292,12 +298,14 @@ pub(crate) fn decode_base64(text: &str, what: &str) -> Result<Vec<u8>, DsigError
 fn certificates(encoded: &[String]) -> Result<(X509, Vec<X509>), DsigError> {
     let mut certs = Vec::with_capacity(encoded.len());
     for (i, text) in encoded.iter().enumerate() {
-        let der =
-            decode_base64(text, "X509Certificate").map_err(|e| DsigError::BadCertificate {
-                reason: e.to_string(),
-            })?;
-        let cert = super::certificates::from_der(&der).map_err(|e| DsigError::BadCertificate {
-            reason: format!("certificate #{} in KeyInfo is not DER X.509: {e}", i + 1),
+        let cert = super::certificates::from_text(text, |text| {
+            let der =
+                decode_base64(text, "X509Certificate").map_err(|e| DsigError::BadCertificate {
+                    reason: e.to_string(),
+                })?;
+            X509::from_der(&der).map_err(|e| DsigError::BadCertificate {
+                reason: format!("certificate #{} in KeyInfo is not DER X.509: {e}", i + 1),
+            })
         })?;
         certs.push(cert);
     }

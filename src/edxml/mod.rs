@@ -42,7 +42,7 @@ pub use model::{
     PromulgationInfo, Receiver, ReplacementInfo, ResponseFor, SignerInfo, StaffInfo, StatusPacket,
     TraceHeader, TraceHeaderList,
 };
-pub use reader::{read, read_document};
+pub use reader::{read, read_document, read_events};
 pub use writer::{write, write_message, write_status};
 
 /// The edXML namespace used by every known client (the prefix, usually `edXML`, carries no

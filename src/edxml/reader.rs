@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use crate::xml::events::Events;
 use crate::xml::reader::{Document, Limits};
 
 use super::codes::{shown, BusinessDocType, CodeError, OrganId, Priority, StatusCode};
@@ -27,7 +28,12 @@ pub fn read(input: &[u8], limits: Limits) -> Result<Packet, EdxmlError> {
 
 /// [`read`] for a document already checked (see [`Document`]).
 pub fn read_document(document: Document<'_>, limits: Limits) -> Result<Packet, EdxmlError> {
-    let tree = Tree::build(document, limits)?;
+    read_events(&Events::read(document, limits)?)
+}
+
+/// [`read`] for a document read earlier (see [`Events`]), whose events other passes share.
+pub fn read_events(events: &Events<'_>) -> Result<Packet, EdxmlError> {
+    let tree = Tree::build(events)?;
     let root = El::root(&tree).ok_or_else(|| EdxmlError::NotAPacket {
         root: "an XML-DSig signature".to_owned(),
     })?;
@@ -53,7 +59,7 @@ fn describe_name(node: &Node<'_>) -> String {
 }
 
 /// `edXML` root: the envelope, then (outside it) the encoded attachments.
-fn read_edxml_root(root: &El<'_, '_>) -> Result<Packet, EdxmlError> {
+fn read_edxml_root(root: &El<'_, '_, '_>) -> Result<Packet, EdxmlError> {
     let envelope = root.one("edXMLEnvelope")?;
     let attachments = root.opt("AttachmentEncoded")?;
     read_envelope(root, &envelope, attachments)
@@ -61,9 +67,9 @@ fn read_edxml_root(root: &El<'_, '_>) -> Result<Packet, EdxmlError> {
 
 /// `edXMLEnvelope > edXMLHeader > MessageHeader | Status`.
 fn read_envelope(
-    root: &El<'_, '_>,
-    envelope: &El<'_, '_>,
-    outer_attachments: Option<El<'_, '_>>,
+    root: &El<'_, '_, '_>,
+    envelope: &El<'_, '_, '_>,
+    outer_attachments: Option<El<'_, '_, '_>>,
 ) -> Result<Packet, EdxmlError> {
     let header = envelope.one("edXMLHeader")?;
     let message = header.opt("MessageHeader")?;
@@ -73,7 +79,7 @@ fn read_envelope(
             let inner_attachments = envelope.opt("AttachmentEncoded")?;
             let attachments = match (outer_attachments, inner_attachments) {
                 (Some(_), Some(inner)) => {
-                    return Err(EdxmlError::DuplicateElement { path: inner.path })
+                    return Err(EdxmlError::DuplicateElement { path: inner.path() })
                 }
                 (a, b) => a.or(b),
             };
@@ -81,7 +87,7 @@ fn read_envelope(
         }
         (None, Some(status)) => read_status(&status).map(Packet::from),
         (Some(_), Some(_)) => Err(EdxmlError::InvalidValue {
-            path: header.path.clone(),
+            path: header.path(),
             reason: "it holds both a MessageHeader and a Status; a packet is one or the other"
                 .into(),
         }),
@@ -92,18 +98,18 @@ fn read_envelope(
 }
 
 /// SOAP 1.1 `Envelope > Header > Status` (the Body is empty and ignored).
-fn read_soap(root: &El<'_, '_>) -> Result<Packet, EdxmlError> {
+fn read_soap(root: &El<'_, '_, '_>) -> Result<Packet, EdxmlError> {
     let header = root.one_in(SOAP_ENVELOPE_NAMESPACE, "Header")?;
     let status = header.one("Status")?;
     read_status(&status).map(Packet::from)
 }
 
 fn read_message(
-    root: &El<'_, '_>,
-    envelope: &El<'_, '_>,
-    header: &El<'_, '_>,
-    message: &El<'_, '_>,
-    attachments: Option<El<'_, '_>>,
+    root: &El<'_, '_, '_>,
+    envelope: &El<'_, '_, '_>,
+    header: &El<'_, '_, '_>,
+    message: &El<'_, '_, '_>,
+    attachments: Option<El<'_, '_, '_>>,
 ) -> Result<MessagePacket, EdxmlError> {
     let header_model = read_message_header(message)?;
     let trace = read_trace_list(&header.one("TraceHeaderList")?)?;
@@ -129,11 +135,11 @@ fn read_message(
         trace,
         attachments: pair_attachments(references, encoded)?,
     };
-    packet.check_names_original(&root.path)?;
+    packet.check_names_original(&root.path())?;
     Ok(packet)
 }
 
-fn read_message_header(h: &El<'_, '_>) -> Result<MessageHeader, EdxmlError> {
+fn read_message_header(h: &El<'_, '_, '_>) -> Result<MessageHeader, EdxmlError> {
     let to = h
         .many("To")?
         .iter()
@@ -188,7 +194,7 @@ fn read_message_header(h: &El<'_, '_>) -> Result<MessageHeader, EdxmlError> {
     })
 }
 
-fn read_organization(o: &El<'_, '_>) -> Result<Organization, EdxmlError> {
+fn read_organization(o: &El<'_, '_, '_>) -> Result<Organization, EdxmlError> {
     Ok(Organization {
         organ_id: o.value("OrganId", OrganId::parse)?,
         organization_in_charge: o.opt_string("OrganizationInCharge")?,
@@ -201,7 +207,7 @@ fn read_organization(o: &El<'_, '_>) -> Result<Organization, EdxmlError> {
     })
 }
 
-fn read_other_info(o: &El<'_, '_>) -> Result<OtherInfo, EdxmlError> {
+fn read_other_info(o: &El<'_, '_, '_>) -> Result<OtherInfo, EdxmlError> {
     Ok(OtherInfo {
         priority: o.opt_value("Priority", Priority::parse)?,
         sphere_of_promulgation: o.opt_string("SphereOfPromulgation")?,
@@ -216,7 +222,7 @@ fn read_other_info(o: &El<'_, '_>) -> Result<OtherInfo, EdxmlError> {
     })
 }
 
-fn read_response_for(r: &El<'_, '_>) -> Result<ResponseFor, EdxmlError> {
+fn read_response_for(r: &El<'_, '_, '_>) -> Result<ResponseFor, EdxmlError> {
     Ok(ResponseFor {
         organ_id: r.value("OrganId", OrganId::parse)?,
         code: r.opt_string("Code")?,
@@ -225,7 +231,7 @@ fn read_response_for(r: &El<'_, '_>) -> Result<ResponseFor, EdxmlError> {
     })
 }
 
-fn read_trace_list(t: &El<'_, '_>) -> Result<TraceHeaderList, EdxmlError> {
+fn read_trace_list(t: &El<'_, '_, '_>) -> Result<TraceHeaderList, EdxmlError> {
     let hops = t
         .many("TraceHeader")?
         .iter()
@@ -244,7 +250,7 @@ fn read_trace_list(t: &El<'_, '_>) -> Result<TraceHeaderList, EdxmlError> {
     })
 }
 
-fn read_business(b: &El<'_, '_>) -> Result<Business, EdxmlError> {
+fn read_business(b: &El<'_, '_, '_>) -> Result<Business, EdxmlError> {
     let replacements = match b.opt("ReplacementInfoList")? {
         Some(list) => list
             .many("ReplacementInfo")?
@@ -275,7 +281,7 @@ fn read_business(b: &El<'_, '_>) -> Result<Business, EdxmlError> {
     })
 }
 
-fn read_document_info(d: &El<'_, '_>) -> Result<BusinessDocumentInfo, EdxmlError> {
+fn read_document_info(d: &El<'_, '_, '_>) -> Result<BusinessDocumentInfo, EdxmlError> {
     let receivers = match d.opt("ReceiverList")? {
         Some(list) => list
             .many("Receiver")?
@@ -296,7 +302,7 @@ fn read_document_info(d: &El<'_, '_>) -> Result<BusinessDocumentInfo, EdxmlError
     })
 }
 
-fn read_staff(s: &El<'_, '_>) -> Result<StaffInfo, EdxmlError> {
+fn read_staff(s: &El<'_, '_, '_>) -> Result<StaffInfo, EdxmlError> {
     Ok(StaffInfo {
         department: s.opt_string("Department")?,
         staff: s.opt_string("Staff")?,
@@ -305,7 +311,7 @@ fn read_staff(s: &El<'_, '_>) -> Result<StaffInfo, EdxmlError> {
     })
 }
 
-fn read_reference(r: &El<'_, '_>) -> Result<ManifestReference, EdxmlError> {
+fn read_reference(r: &El<'_, '_, '_>) -> Result<ManifestReference, EdxmlError> {
     Ok(ManifestReference {
         content_id: r.value("ContentId", ContentId::parse)?,
         name: r.string("AttachmentName")?,
@@ -314,7 +320,7 @@ fn read_reference(r: &El<'_, '_>) -> Result<ManifestReference, EdxmlError> {
     })
 }
 
-fn read_encoded_attachment(a: &El<'_, '_>) -> Result<EncodedAttachment, EdxmlError> {
+fn read_encoded_attachment(a: &El<'_, '_, '_>) -> Result<EncodedAttachment, EdxmlError> {
     Ok(EncodedAttachment {
         content_id: a.value("ContentId", ContentId::parse)?,
         name: a.string("AttachmentName")?,
@@ -325,9 +331,9 @@ fn read_encoded_attachment(a: &El<'_, '_>) -> Result<EncodedAttachment, EdxmlErr
 }
 
 /// The one run of base64 text in `ContentTransferEncoded`, located but not copied.
-fn read_encoded_content(e: &El<'_, '_>) -> Result<EncodedContent, EdxmlError> {
+fn read_encoded_content(e: &El<'_, '_, '_>) -> Result<EncodedContent, EdxmlError> {
     e.leaf()?;
-    let mut runs = e.node().text.iter().filter(|p| !p.is_whitespace());
+    let mut runs = e.tree.text(e.id).filter(|p| !p.is_whitespace());
     let run = runs.next();
     if runs.next().is_some() {
         return Err(
@@ -339,12 +345,12 @@ fn read_encoded_content(e: &El<'_, '_>) -> Result<EncodedContent, EdxmlError> {
         None => (b"", 0),
     };
     EncodedContent::scan(text, offset).map_err(|error| EdxmlError::Content {
-        path: e.path.clone(),
+        path: e.path(),
         error,
     })
 }
 
-fn read_status(s: &El<'_, '_>) -> Result<StatusPacket, EdxmlError> {
+fn read_status(s: &El<'_, '_, '_>) -> Result<StatusPacket, EdxmlError> {
     Ok(StatusPacket {
         response_for: read_response_for(&s.one("ResponseFor")?)?,
         from: read_organization(&s.one("From")?)?,
@@ -415,20 +421,29 @@ fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r')
 }
 
-/// An element of the tree with the path that leads to it, for error messages.
-struct El<'t, 'a> {
+/// An element of the tree and how it was reached, from which its path is spelled out (for
+/// error messages) only when one is needed.
+struct El<'p, 't, 'a> {
     tree: &'t Tree<'a>,
     id: usize,
-    path: String,
+    /// The element this one was reached from; `None` for the root.
+    parent: Option<&'p El<'p, 't, 'a>>,
+    /// The last step of the path: the name asked for, or the root's own name.
+    name: &'p str,
+    /// The 1-based position among the children of the same name, when it was reached as one of
+    /// several.
+    index: Option<usize>,
 }
 
-impl<'t, 'a> El<'t, 'a> {
-    fn root(tree: &'t Tree<'a>) -> Option<Self> {
+impl<'p, 't, 'a> El<'p, 't, 'a> {
+    fn root(tree: &'t Tree<'a>) -> Option<El<'t, 't, 'a>> {
         let id = tree.root()?;
         Some(El {
             tree,
             id,
-            path: tree.node(id).local.to_owned(),
+            parent: None,
+            name: tree.node(id).local,
+            index: None,
         })
     }
 
@@ -436,13 +451,28 @@ impl<'t, 'a> El<'t, 'a> {
         self.tree.node(self.id)
     }
 
+    /// The path from the root, e.g. `edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[2]`.
+    fn path(&self) -> String {
+        let mut path = match self.parent {
+            Some(parent) => parent.child_path(self.name),
+            None => self.name.to_owned(),
+        };
+        if let Some(i) = self.index {
+            path.push_str(&format!("[{i}]"));
+        }
+        path
+    }
+
     fn child_path(&self, name: &str) -> String {
-        format!("{}/{}", self.path, name)
+        let mut path = self.path();
+        path.push('/');
+        path.push_str(name);
+        path
     }
 
     fn invalid(&self, reason: impl Into<String>) -> EdxmlError {
         EdxmlError::InvalidValue {
-            path: self.path.clone(),
+            path: self.path(),
             reason: reason.into(),
         }
     }
@@ -461,7 +491,7 @@ impl<'t, 'a> El<'t, 'a> {
             (None, _) => " (check the default namespace declaration xmlns=…)".to_owned(),
         };
         EdxmlError::WrongNamespace {
-            path: self.path.clone(),
+            path: self.path(),
             found,
             expected,
             hint,
@@ -470,68 +500,74 @@ impl<'t, 'a> El<'t, 'a> {
 
     /// Children named `name` in `namespace`. When there are none but a child of that name
     /// sits in another namespace, the packet is refused rather than the child ignored.
-    fn children_in(&self, namespace: &'static str, name: &str) -> Result<Vec<usize>, EdxmlError> {
-        let mut found = Vec::new();
-        let mut stray = None;
-        for &c in &self.node().children {
-            let child = self.tree.node(c);
-            if child.local != name {
-                continue;
-            }
-            if child.in_namespace(namespace) {
-                found.push(c);
-            } else if stray.is_none() {
-                stray = Some(c);
+    fn children_in<'s>(
+        &'s self,
+        namespace: &'static str,
+        name: &'s str,
+    ) -> Result<impl Iterator<Item = usize> + 's, EdxmlError> {
+        let tree = self.tree;
+        let named = move |c: &usize| tree.node(*c).local == name;
+        let mut found = tree
+            .children(self.id)
+            .filter(named)
+            .filter(move |&c| tree.node(c).in_namespace(namespace))
+            .peekable();
+        if found.peek().is_none() {
+            if let Some(stray) = tree.children(self.id).find(named) {
+                return Err(self.child(stray, name, None).wrong_namespace(namespace));
             }
         }
-        match (found.is_empty(), stray) {
-            (true, Some(c)) => Err(self.child(c, name, None).wrong_namespace(namespace)),
-            _ => Ok(found),
-        }
+        Ok(found)
     }
 
-    fn child(&self, id: usize, name: &str, index: Option<usize>) -> El<'t, 'a> {
-        let path = match index {
-            Some(i) => format!("{}/{}[{}]", self.path, name, i),
-            None => self.child_path(name),
-        };
+    fn child<'s>(&'s self, id: usize, name: &'s str, index: Option<usize>) -> El<'s, 't, 'a> {
         El {
             tree: self.tree,
             id,
-            path,
+            parent: Some(self),
+            name,
+            index,
         }
     }
 
-    fn opt_in(&self, namespace: &'static str, name: &str) -> Result<Option<Self>, EdxmlError> {
-        match self.children_in(namespace, name)?.as_slice() {
-            [] => Ok(None),
-            [one] => Ok(Some(self.child(*one, name, None))),
-            [_, second, ..] => Err(EdxmlError::DuplicateElement {
-                path: self.child(*second, name, None).path,
+    fn opt_in<'s>(
+        &'s self,
+        namespace: &'static str,
+        name: &'s str,
+    ) -> Result<Option<El<'s, 't, 'a>>, EdxmlError> {
+        let mut found = self.children_in(namespace, name)?;
+        match (found.next(), found.next()) {
+            (None, _) => Ok(None),
+            (Some(one), None) => Ok(Some(self.child(one, name, None))),
+            (Some(_), Some(second)) => Err(EdxmlError::DuplicateElement {
+                path: self.child(second, name, None).path(),
             }),
         }
     }
 
-    fn one_in(&self, namespace: &'static str, name: &str) -> Result<Self, EdxmlError> {
+    fn one_in<'s>(
+        &'s self,
+        namespace: &'static str,
+        name: &'s str,
+    ) -> Result<El<'s, 't, 'a>, EdxmlError> {
         self.opt_in(namespace, name)?
             .ok_or_else(|| EdxmlError::MissingElement {
                 path: self.child_path(name),
             })
     }
 
-    fn opt(&self, name: &str) -> Result<Option<Self>, EdxmlError> {
+    fn opt<'s>(&'s self, name: &'s str) -> Result<Option<El<'s, 't, 'a>>, EdxmlError> {
         self.opt_in(NAMESPACE, name)
     }
 
-    fn one(&self, name: &str) -> Result<Self, EdxmlError> {
+    fn one<'s>(&'s self, name: &'s str) -> Result<El<'s, 't, 'a>, EdxmlError> {
         self.one_in(NAMESPACE, name)
     }
 
     /// All children named `name`, paths indexed from 1.
-    fn many(&self, name: &str) -> Result<Vec<Self>, EdxmlError> {
+    fn many<'s>(&'s self, name: &'s str) -> Result<Vec<El<'s, 't, 'a>>, EdxmlError> {
         Ok(self
             .children_in(NAMESPACE, name)?
-            .into_iter()
             .enumerate()
             .map(|(i, c)| self.child(c, name, Some(i + 1)))
             .collect())
@@ -539,9 +575,9 @@ impl<'t, 'a> El<'t, 'a> {
 
     /// Refuses child elements where only text belongs.
     fn leaf(&self) -> Result<(), EdxmlError> {
-        match self.node().children.first() {
+        match self.tree.children(self.id).next() {
             None => Ok(()),
-            Some(&c) => Err(self.invalid(format!(
+            Some(c) => Err(self.invalid(format!(
                 "it must hold text only, but holds the element {}",
                 shown(self.tree.node(c).local)
             ))),
@@ -551,11 +587,17 @@ impl<'t, 'a> El<'t, 'a> {
     /// The element's text, trimmed of surrounding XML whitespace.
     fn text(&self) -> Result<Cow<'a, str>, EdxmlError> {
         self.leaf()?;
-        let pieces = &self.node().text;
-        let value = match pieces.as_slice() {
-            [] => Cow::Borrowed(""),
-            [one] => one.value(),
-            many => Cow::Owned(many.iter().map(Piece::value).collect::<String>()),
+        let mut pieces = self.tree.text(self.id);
+        let value = match (pieces.next(), pieces.next()) {
+            (None, _) => Cow::Borrowed(""),
+            (Some(one), None) => one.value(),
+            (Some(first), Some(second)) => Cow::Owned(
+                [first, second]
+                    .into_iter()
+                    .chain(pieces)
+                    .map(Piece::value)
+                    .collect::<String>(),
+            ),
         };
         Ok(match value {
             Cow::Borrowed(s) => Cow::Borrowed(s.trim_matches(is_xml_space)),
@@ -593,7 +635,7 @@ impl<'t, 'a> El<'t, 'a> {
         parse: impl Fn(&str) -> Result<T, E>,
     ) -> Result<T, EdxmlError> {
         let text = self.text()?;
-        parse(&text).map_err(|e| e.at(self.path.clone()))
+        parse(&text).map_err(|e| e.at(self.path()))
     }
 
     /// A required typed element; empty text is handed to the parser (and refused by it).

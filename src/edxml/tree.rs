@@ -1,11 +1,12 @@
-//! A compact element tree over the packet bytes, built in one pass of the hardened XML reader.
+//! A compact element tree over the packet bytes, built in one walk of the packet's [`Events`].
 //! Names and text borrow the input; nothing is decoded until a value is asked for, so an
 //! attachment's base64 text is never copied. Signature subtrees are left out: they belong to
 //! the dsig module.
 
 use std::borrow::Cow;
 
-use crate::xml::reader::{normalize_line_ends, Document, Event, Limits, Reader, Text, XmlError};
+use crate::xml::events::{Events, Walk};
+use crate::xml::reader::{normalize_line_ends, Event, Text, XmlError};
 
 use super::{NAMESPACE, XMLDSIG_NAMESPACE};
 
@@ -55,8 +56,12 @@ pub(crate) struct Node<'a> {
     pub local: &'a str,
     pub prefix: Option<&'a str>,
     pub namespace: Option<Cow<'a, str>>,
-    pub children: Vec<usize>,
-    pub text: Vec<Piece<'a>>,
+    first_child: Option<usize>,
+    last_child: Option<usize>,
+    next_sibling: Option<usize>,
+    /// The element's runs of character data, as a list threaded through [`Tree::pieces`].
+    first_piece: Option<usize>,
+    last_piece: Option<usize>,
 }
 
 impl Node<'_> {
@@ -66,19 +71,25 @@ impl Node<'_> {
 }
 
 /// All elements of the packet except signature subtrees; the root, if kept, is node 0.
+/// Children and text runs are linked lists over two flat vectors, so building the tree costs
+/// two growing allocations rather than two per element.
 #[derive(Debug)]
 pub(crate) struct Tree<'a> {
     nodes: Vec<Node<'a>>,
+    /// Every run of character data, with the index of the next run of the same element.
+    pieces: Vec<(Piece<'a>, Option<usize>)>,
 }
 
 impl<'a> Tree<'a> {
-    pub(crate) fn build(document: Document<'a>, limits: Limits) -> Result<Tree<'a>, XmlError> {
-        let mut reader = Reader::of(document, limits);
-        let mut nodes: Vec<Node<'a>> = Vec::new();
-        let mut open: Vec<usize> = Vec::new();
+    pub(crate) fn build(events: &Events<'a>) -> Result<Tree<'a>, XmlError> {
+        let mut tree = Tree {
+            nodes: Vec::with_capacity(64),
+            pieces: Vec::with_capacity(64),
+        };
+        let mut open: Vec<usize> = Vec::with_capacity(16);
         // Depth of the signature element being skipped, if any.
         let mut skipping: Option<usize> = None;
-        while let Some(event) = reader.next()? {
+        events.walk(|event| {
             match (event, skipping) {
                 (Event::End(end), Some(depth)) => {
                     if end.depth == depth {
@@ -93,32 +104,71 @@ impl<'a> Tree<'a> {
                             && e.namespace.as_deref() == Some(NAMESPACE));
                     if is_signature {
                         skipping = Some(e.depth);
-                        continue;
+                    } else {
+                        let id = tree.add_node(open.last().copied(), e.local, e.prefix);
+                        if let Some(node) = tree.nodes.get_mut(id) {
+                            node.namespace = e.namespace.clone();
+                        }
+                        open.push(id);
                     }
-                    let id = nodes.len();
-                    nodes.push(Node {
-                        local: e.local,
-                        prefix: e.prefix,
-                        namespace: e.namespace,
-                        children: Vec::new(),
-                        text: Vec::new(),
-                    });
-                    if let Some(parent) = open.last().and_then(|&p| nodes.get_mut(p)) {
-                        parent.children.push(id);
-                    }
-                    open.push(id);
                 }
                 (Event::End(_), None) => {
                     open.pop();
                 }
-                (Event::Text(t), None) => push_piece(&mut nodes, &open, Piece::Text(t)),
-                (Event::CData { offset, raw }, None) => {
-                    push_piece(&mut nodes, &open, Piece::CData { offset, raw })
+                (Event::Text(t), None) => tree.add_piece(open.last().copied(), Piece::Text(*t)),
+                (&Event::CData { offset, raw }, None) => {
+                    tree.add_piece(open.last().copied(), Piece::CData { offset, raw })
                 }
                 (Event::Comment { .. } | Event::Pi { .. }, None) => {}
             }
+            Ok::<_, XmlError>(Walk::Continue)
+        })?;
+        Ok(tree)
+    }
+
+    fn add_node(
+        &mut self,
+        parent: Option<usize>,
+        local: &'a str,
+        prefix: Option<&'a str>,
+    ) -> usize {
+        let id = self.nodes.len();
+        self.nodes.push(Node {
+            local,
+            prefix,
+            namespace: None,
+            first_child: None,
+            last_child: None,
+            next_sibling: None,
+            first_piece: None,
+            last_piece: None,
+        });
+        let previous = parent.and_then(|p| self.nodes.get_mut(p)).map(|p| {
+            p.last_child
+                .replace(id)
+                .or_else(|| p.first_child.replace(id))
+        });
+        if let Some(Some(previous)) = previous {
+            if let Some(sibling) = self.nodes.get_mut(previous) {
+                sibling.next_sibling = Some(id);
+            }
         }
-        Ok(Tree { nodes })
+        id
+    }
+
+    fn add_piece(&mut self, owner: Option<usize>, piece: Piece<'a>) {
+        let Some(node) = owner.and_then(|id| self.nodes.get_mut(id)) else {
+            return;
+        };
+        let id = self.pieces.len();
+        self.pieces.push((piece, None));
+        let previous = node
+            .last_piece
+            .replace(id)
+            .or_else(|| node.first_piece.replace(id));
+        if let Some((_, next)) = previous.and_then(|p| self.pieces.get_mut(p)) {
+            *next = Some(id);
+        }
     }
 
     /// `None` when the root element was itself a signature (and so left out).
@@ -130,50 +180,81 @@ impl<'a> Tree<'a> {
         // Ids come only from this tree's own child lists.
         &self.nodes[id]
     }
-}
 
-fn push_piece<'a>(nodes: &mut [Node<'a>], open: &[usize], piece: Piece<'a>) {
-    if let Some(node) = open.last().and_then(|&id| nodes.get_mut(id)) {
-        node.text.push(piece);
+    /// The element children of `id`, in document order.
+    pub(crate) fn children(&self, id: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(self.node(id).first_child, |&c| self.node(c).next_sibling)
+    }
+
+    /// The runs of character data directly inside `id`, in document order.
+    pub(crate) fn text(&self, id: usize) -> impl Iterator<Item = &Piece<'a>> + '_ {
+        std::iter::successors(
+            self.node(id).first_piece.and_then(|p| self.pieces.get(p)),
+            |(_, next)| next.and_then(|p| self.pieces.get(p)),
+        )
+        .map(|(piece, _)| piece)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xml::reader::{Document, Limits};
+
+    fn events(doc: &str) -> Events<'_> {
+        Events::read(
+            Document::check(doc.as_bytes(), Limits::default()).unwrap(),
+            Limits::default(),
+        )
+        .unwrap()
+    }
 
     #[test]
     fn skips_signatures_and_keeps_text_borrowed() {
         let doc = r#"<a xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016" xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
   <b>x&amp;y</b><ds:Signature><ds:SignedInfo><b/></ds:SignedInfo></ds:Signature>
   <DigitalSignature><ds:Signature/></DigitalSignature><c><![CDATA[z]]></c></a>"#;
-        let tree = Tree::build(
-            Document::check(doc.as_bytes(), Limits::default()).unwrap(),
-            Limits::default(),
-        )
-        .unwrap();
-        let root = tree.node(tree.root().unwrap());
-        let names: Vec<&str> = root.children.iter().map(|&c| tree.node(c).local).collect();
+        let tree = Tree::build(&events(doc)).unwrap();
+        let root = tree.root().unwrap();
+        let children: Vec<usize> = tree.children(root).collect();
+        let names: Vec<&str> = children.iter().map(|&c| tree.node(c).local).collect();
         assert_eq!(names, ["b", "c"]);
-        let b = tree.node(root.children[0]);
-        assert_eq!(b.text[0].value(), "x&y");
-        assert!(matches!(b.text[0].value(), Cow::Owned(_)));
-        let c = tree.node(root.children[1]);
-        assert_eq!(&doc[c.text[0].offset()..c.text[0].offset() + 1], "z");
+        let b: Vec<&Piece> = tree.text(children[0]).collect();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].value(), "x&y");
+        assert!(matches!(b[0].value(), Cow::Owned(_)));
+        let c = tree.text(children[1]).next().unwrap();
+        assert_eq!(&doc[c.offset()..c.offset() + 1], "z");
+        let around: Vec<&str> = tree.text(root).map(|p| p.raw()).collect();
+        assert_eq!(around, ["\n  ", "\n  "]);
+    }
+
+    #[test]
+    fn events_read_again_build_the_same_tree() {
+        let doc =
+            r#"<a xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016"><b>x</b><c><d>y</d></c>z</a>"#;
+        let shape = |events: &Events<'_>| {
+            let tree = Tree::build(events).unwrap();
+            let mut seen = Vec::new();
+            let mut stack = vec![tree.root().unwrap()];
+            while let Some(id) = stack.pop() {
+                let text: String = tree.text(id).map(|p| p.raw()).collect();
+                seen.push(format!("{}:{text}", tree.node(id).local));
+                stack.extend(tree.children(id));
+            }
+            seen
+        };
+        let document = Document::check(doc.as_bytes(), Limits::default()).unwrap();
+        let streamed = Events::read_within(document, Limits::default(), 0).unwrap();
+        assert!(!streamed.are_kept());
+        assert_eq!(shape(&events(doc)), shape(&streamed));
+        assert_eq!(shape(&streamed), ["a:z", "c:", "d:y", "b:x"]);
     }
 
     #[test]
     fn a_signature_as_root_leaves_no_root() {
         let doc =
             r#"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><a/></ds:Signature>"#;
-        assert_eq!(
-            Tree::build(
-                Document::check(doc.as_bytes(), Limits::default()).unwrap(),
-                Limits::default()
-            )
-            .unwrap()
-            .root(),
-            None
-        );
+        assert_eq!(Tree::build(&events(doc)).unwrap().root(), None);
     }
 }

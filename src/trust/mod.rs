@@ -17,6 +17,7 @@ use crate::edxml::{self, EdxmlError, OrganId, Packet};
 use crate::pki::{
     Bindings, PkiError, RevocationStatus, TrustStore, ValidatedPath, ValidationPolicy,
 };
+use crate::xml::events::Events;
 use crate::xml::reader::{Document, Limits};
 
 /// Everything a deployment decides about trust, besides the trust material itself.
@@ -92,10 +93,12 @@ pub fn verify_packet(
     policy: &TrustPolicy,
 ) -> Result<Verdict, Refusal> {
     // The whole-input checks (size, UTF-8, forbidden characters) run once for all passes.
+    // The document is read once; the model and the signature walk the same events.
     let document = Document::check(input, policy.limits).map_err(EdxmlError::from)?;
-    let packet = edxml::read_document(document, policy.limits)?;
+    let events = Events::read(document, policy.limits).map_err(EdxmlError::from)?;
+    let packet = edxml::read_events(&events)?;
     check_agency_codes(&packet, bindings)?;
-    let signature = dsig::verify_document(document, &policy.algorithms, policy.limits)?;
+    let signature = dsig::verify_events(&events, &policy.algorithms)?;
     let path = store.validate(&signature.signer, &signature.presented, &policy.validation)?;
     let binding = match bindings {
         Some(b) => {

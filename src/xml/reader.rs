@@ -8,13 +8,16 @@
 //!   whitespace, comments and processing instructions outside it, every element closed;
 //! - size, nesting depth, attributes per element and name length are bounded by [`Limits`].
 //!
-//! quick-xml is used only as the tokenizer that finds event boundaries. Names, attributes,
-//! namespaces and character data are sliced from the input and checked here, so every
-//! string an event hands out borrows the caller's bytes (`'a`), with no copies on the hot path.
+//! Text runs, start tags and end tags, nearly every token of a packet, are cut out of the
+//! input here, at exactly the boundaries quick-xml's tokenizer would find; quick-xml reads
+//! everything that starts with `<!` or `<?` (comments, CDATA sections, DTDs, processing
+//! instructions, the XML declaration). Names, attributes, namespaces and character data are
+//! sliced from the input and checked here, so every string an event hands out borrows the
+//! caller's bytes (`'a`), with no copies on the hot path.
 
 use std::borrow::Cow;
 
-use memchr::{memchr, memchr2, memchr3};
+use memchr::{memchr, memchr2, memchr3, memchr3_iter};
 use quick_xml::events::Event as QxEvent;
 
 /// The namespace bound to the `xml` prefix by definition.
@@ -207,6 +210,34 @@ pub enum Event<'a> {
     },
 }
 
+/// A token of the input, as cut by [`Reader::token`].
+enum Token<'a> {
+    Start,
+    /// `<x/>`
+    Empty,
+    End,
+    Text,
+    /// Comments, CDATA sections, DTDs, processing instructions and the XML declaration.
+    Markup(QxEvent<'a>),
+    Eof,
+}
+
+/// Where a start or end tag ends: the offset in `tag` (the bytes after its `<`) of the first
+/// `>` outside single or double quotes, as quick-xml's element parser finds it.
+fn tag_end(tag: &[u8]) -> Option<usize> {
+    let mut quote = None;
+    for i in memchr3_iter(b'>', b'\'', b'"', tag) {
+        let b = *tag.get(i)?;
+        match quote {
+            None if b == b'>' => return Some(i),
+            None => quote = Some(b),
+            Some(q) if q == b => quote = None,
+            Some(_) => {}
+        }
+    }
+    None
+}
+
 /// One namespace binding in force, innermost last.
 #[derive(Debug, Clone)]
 struct Binding<'a> {
@@ -220,7 +251,10 @@ pub struct Reader<'a> {
     input: &'a str,
     /// Offset of `input` in the caller's slice (non-zero when a BOM was skipped).
     base: usize,
-    tokens: quick_xml::Reader<&'a [u8]>,
+    /// Where the next token starts in `input`.
+    pos: usize,
+    /// The current start tag's raw attributes; kept to reuse its allocation.
+    raw_attributes: Vec<(&'a str, &'a str)>,
     limits: Limits,
     /// Open elements: (qname, start offset).
     open: Vec<(&'a str, usize)>,
@@ -296,17 +330,11 @@ impl<'a> Reader<'a> {
     /// Streams events out of a document checked earlier.
     pub fn of(document: Document<'a>, limits: Limits) -> Self {
         let Document { text: input, base } = document;
-        let mut tokens = quick_xml::Reader::from_reader(input.as_bytes());
-        let config = tokens.config_mut();
-        config.trim_text(false);
-        config.expand_empty_elements = false;
-        config.check_end_names = true;
-        config.check_comments = true;
-        config.allow_unmatched_ends = false;
         Reader {
             input,
             base,
-            tokens,
+            pos: 0,
+            raw_attributes: Vec::new(),
             limits,
             open: Vec::new(),
             bindings: Vec::new(),
@@ -343,21 +371,64 @@ impl<'a> Reader<'a> {
             if self.finished {
                 return Ok(None);
             }
-            let before = self.position();
-            let event = self.tokens.read_event().map_err(|e| {
-                let at = self.base + usize::try_from(self.tokens.error_position()).unwrap_or(0);
-                XmlError::malformed(at, e.to_string())
-            })?;
-            let after = self.position();
-            if let Some(event) = self.translate(event, before, after)? {
+            let before = self.pos;
+            let (token, after) = self.token()?;
+            self.pos = after;
+            if let Some(event) = self.translate(token, before, after)? {
                 self.seen_anything = true;
                 return Ok(Some(event));
             }
         }
     }
 
-    fn position(&self) -> usize {
-        usize::try_from(self.tokens.buffer_position()).unwrap_or(usize::MAX)
+    /// Cuts the next token out of the input, exactly where quick-xml would: text runs up to
+    /// the next `<`; a start or end tag up to the first `>` outside quotes. Those three make up
+    /// nearly every token of a packet and are cut here without quick-xml's own bookkeeping;
+    /// everything that starts with `<!` or `<?` (comments, CDATA sections, DTDs, processing
+    /// instructions, the XML declaration) is handed to quick-xml. Returns the token and where
+    /// it ends.
+    fn token(&self) -> Result<(Token<'a>, usize), XmlError> {
+        let before = self.pos;
+        let rest = self.input.as_bytes().get(before..).unwrap_or_default();
+        match rest {
+            [] => Ok((Token::Eof, before)),
+            [b'<', b'!' | b'?', ..] => self.markup(before),
+            [b'<', tag @ ..] => {
+                let close = tag_end(tag).ok_or_else(|| {
+                    XmlError::malformed(
+                        self.base + before,
+                        quick_xml::Error::Syntax(quick_xml::errors::SyntaxError::UnclosedTag)
+                            .to_string(),
+                    )
+                })?;
+                let after = before + 1 + close + 1;
+                let token = match tag.first() {
+                    Some(b'/') => Token::End,
+                    _ if close > 0 && tag.get(close - 1) == Some(&b'/') => Token::Empty,
+                    _ => Token::Start,
+                };
+                Ok((token, after))
+            }
+            _ => {
+                let len = memchr(b'<', rest).unwrap_or(rest.len());
+                Ok((Token::Text, before + len))
+            }
+        }
+    }
+
+    /// A token starting with `<!` or `<?`, read by quick-xml from `at`.
+    fn markup(&self, at: usize) -> Result<(Token<'a>, usize), XmlError> {
+        let rest = self.input.as_bytes().get(at..).unwrap_or_default();
+        let mut tokens = quick_xml::Reader::from_reader(rest);
+        let config = tokens.config_mut();
+        config.trim_text(false);
+        config.check_comments = true;
+        let event = tokens.read_event().map_err(|e| {
+            let offset = usize::try_from(tokens.error_position()).unwrap_or(0);
+            XmlError::malformed(self.base + at + offset, e.to_string())
+        })?;
+        let used = usize::try_from(tokens.buffer_position()).unwrap_or(usize::MAX);
+        Ok((Token::Markup(event), at.saturating_add(used)))
     }
 
     /// Slice of the input between two positions relative to `input`.
@@ -369,11 +440,19 @@ impl<'a> Reader<'a> {
 
     fn translate(
         &mut self,
-        event: QxEvent<'a>,
+        token: Token<'a>,
         before: usize,
         after: usize,
     ) -> Result<Option<Event<'a>>, XmlError> {
         let at = self.base + before;
+        let event = match token {
+            Token::Start => return self.start_tag(false, before, after),
+            Token::Empty => return self.start_tag(true, before, after),
+            Token::End => return self.end_tag(before, after),
+            Token::Text => return self.text(before, after),
+            Token::Eof => return self.eof(at),
+            Token::Markup(event) => event,
+        };
         match event {
             QxEvent::DocType(_) => Err(XmlError::DtdForbidden { offset: at }),
             QxEvent::Decl(_) => {
@@ -387,58 +466,12 @@ impl<'a> Reader<'a> {
                 self.seen_anything = true;
                 Ok(None)
             }
-            QxEvent::Start(_) | QxEvent::Empty(_) => {
-                let empty = matches!(event, QxEvent::Empty(_));
-                let inner_end = if empty { after - 2 } else { after - 1 };
-                let tag = self.slice(before + 1, inner_end)?;
-                let element = self.open_element(tag, at, empty)?;
-                if empty {
-                    self.pending_end = Some(EndTag {
-                        start_offset: at,
-                        end_offset: self.base + after,
-                        depth: element.depth,
-                        qname: element.qname,
-                    });
-                }
-                Ok(Some(Event::Start(element)))
-            }
-            QxEvent::End(_) => {
-                let qname = self
-                    .slice(before + 2, after - 1)?
-                    .trim_end_matches(is_xml_space_char);
-                let (open_name, start_offset) = self.open.last().copied().ok_or_else(|| {
-                    XmlError::malformed(at, format!("end tag </{qname}> without a start tag"))
-                })?;
-                if open_name != qname {
-                    return Err(XmlError::malformed(
-                        at,
-                        format!("end tag </{qname}> does not match <{open_name}>"),
-                    ));
-                }
-                let end = EndTag {
-                    start_offset,
-                    end_offset: self.base + after,
-                    depth: self.open.len(),
-                    qname,
-                };
-                Ok(Some(self.close(end)))
-            }
-            QxEvent::Text(_) => {
-                let raw = self.slice(before, after)?;
-                if self.open.is_empty() {
-                    if !raw.bytes().all(is_xml_space) {
-                        let what = if self.root_closed {
-                            "text after the root element"
-                        } else {
-                            "text before the root element"
-                        };
-                        return Err(XmlError::malformed(at, what));
-                    }
-                    return Ok(None);
-                }
-                check_text(raw, at)?;
-                Ok(Some(Event::Text(Text { offset: at, raw })))
-            }
+            // A slice that starts with `<!` or `<?` yields none of these.
+            QxEvent::Start(_)
+            | QxEvent::Empty(_)
+            | QxEvent::End(_)
+            | QxEvent::Text(_)
+            | QxEvent::Eof => Err(XmlError::malformed(at, "unexpected markup")),
             QxEvent::CData(_) => {
                 if self.open.is_empty() {
                     return Err(XmlError::malformed(
@@ -470,23 +503,81 @@ impl<'a> Reader<'a> {
                     data,
                 }))
             }
-            QxEvent::Eof => {
-                if let Some((name, offset)) = self.open.last() {
-                    return Err(XmlError::malformed(
-                        self.base + self.input.len(),
-                        format!(
-                            "the document ends before element <{name}> (opened at byte {}) is closed: truncated input",
-                            offset
-                        ),
-                    ));
-                }
-                if !self.seen_root {
-                    return Err(XmlError::malformed(at, "the document has no root element"));
-                }
-                self.finished = true;
-                Ok(None)
-            }
         }
+    }
+
+    /// A start tag (`empty`: written `<x/>`) between `before` and `after`.
+    fn start_tag(
+        &mut self,
+        empty: bool,
+        before: usize,
+        after: usize,
+    ) -> Result<Option<Event<'a>>, XmlError> {
+        let at = self.base + before;
+        let inner_end = if empty { after - 2 } else { after - 1 };
+        let tag = self.slice(before + 1, inner_end)?;
+        let end_offset = empty.then_some(self.base + after);
+        self.open_element(tag, at, end_offset)
+    }
+
+    fn end_tag(&mut self, before: usize, after: usize) -> Result<Option<Event<'a>>, XmlError> {
+        let at = self.base + before;
+        let qname = self
+            .slice(before + 2, after - 1)?
+            .trim_end_matches(is_xml_space_char);
+        let (open_name, start_offset) = self.open.last().copied().ok_or_else(|| {
+            XmlError::malformed(at, format!("end tag </{qname}> without a start tag"))
+        })?;
+        if open_name != qname {
+            return Err(XmlError::malformed(
+                at,
+                format!("end tag </{qname}> does not match <{open_name}>"),
+            ));
+        }
+        let end = EndTag {
+            start_offset,
+            end_offset: self.base + after,
+            depth: self.open.len(),
+            qname,
+        };
+        Ok(Some(self.close(end)))
+    }
+
+    /// Character data; `None` for whitespace outside the root element, which is dropped.
+    fn text(&mut self, before: usize, after: usize) -> Result<Option<Event<'a>>, XmlError> {
+        let at = self.base + before;
+        let raw = self.slice(before, after)?;
+        if self.open.is_empty() {
+            if !raw.bytes().all(is_xml_space) {
+                let what = if self.root_closed {
+                    "text after the root element"
+                } else {
+                    "text before the root element"
+                };
+                return Err(XmlError::malformed(at, what));
+            }
+            return Ok(None);
+        }
+        check_text(raw, at)?;
+        Ok(Some(Event::Text(Text { offset: at, raw })))
+    }
+
+    /// The end of the input: fine only after a complete root element.
+    fn eof(&mut self, at: usize) -> Result<Option<Event<'a>>, XmlError> {
+        if let Some((name, offset)) = self.open.last() {
+            return Err(XmlError::malformed(
+                self.base + self.input.len(),
+                format!(
+                    "the document ends before element <{name}> (opened at byte {}) is closed: truncated input",
+                    offset
+                ),
+            ));
+        }
+        if !self.seen_root {
+            return Err(XmlError::malformed(at, "the document has no root element"));
+        }
+        self.finished = true;
+        Ok(None)
     }
 
     fn close(&mut self, end: EndTag<'a>) -> Event<'a> {
@@ -501,12 +592,15 @@ impl<'a> Reader<'a> {
         Event::End(end)
     }
 
+    /// The start tag `tag` at `at` as a [`Event::Start`]; `empty_end` is where an empty-element
+    /// tag ends, for the end event that follows it. The event is built where it is returned:
+    /// events are large, and every move of one is a copy.
     fn open_element(
         &mut self,
         tag: &'a str,
         at: usize,
-        empty: bool,
-    ) -> Result<Element<'a>, XmlError> {
+        empty_end: Option<usize>,
+    ) -> Result<Option<Event<'a>>, XmlError> {
         if self.root_closed {
             return Err(XmlError::malformed(at, "a second root element"));
         }
@@ -530,11 +624,81 @@ impl<'a> Reader<'a> {
         let name_end = tag.bytes().position(is_xml_space).unwrap_or(tag.len());
         let (qname, rest) = tag.split_at(name_end);
         let (prefix, local) = self.qualified_name(qname, at)?;
-        let raw_attributes = parse_attributes(rest, at, self.limits)?;
+        // The raw (name, value) pairs go to a buffer kept across elements.
+        let mut raw_attributes = std::mem::take(&mut self.raw_attributes);
+        let parsed = parse_attributes(rest, at, self.limits, &mut raw_attributes)
+            .and_then(|()| self.attributes_and_declarations(&raw_attributes, at));
+        self.raw_attributes = raw_attributes;
+        let (mut attributes, namespace_decls) = parsed?;
+        for decl in &namespace_decls {
+            if decl.prefix.is_none() && (decl.uri == XML_NAMESPACE || decl.uri == XMLNS_NAMESPACE) {
+                return Err(XmlError::malformed(
+                    at,
+                    "the default namespace may not be the xml or xmlns namespace",
+                ));
+            }
+            self.bindings.push(Binding {
+                prefix: decl.prefix,
+                uri: decl.uri.clone(),
+                depth,
+            });
+        }
+        self.open.push((qname, at));
 
+        let namespace = self.resolve(prefix, true, at)?;
+        for i in 0..attributes.len() {
+            let Some((done, rest)) = attributes.split_at_mut_checked(i) else {
+                break;
+            };
+            let Some(attribute) = rest.first_mut() else {
+                break;
+            };
+            attribute.namespace = self.resolve(attribute.prefix, false, at)?;
+            if done
+                .iter()
+                .any(|a| a.local == attribute.local && a.namespace == attribute.namespace)
+            {
+                return Err(XmlError::malformed(
+                    at,
+                    format!(
+                        "attribute {} is given twice (after namespace resolution)",
+                        attribute.qname
+                    ),
+                ));
+            }
+        }
+        if let Some(end_offset) = empty_end {
+            self.pending_end = Some(EndTag {
+                start_offset: at,
+                end_offset,
+                depth,
+                qname,
+            });
+        }
+        Ok(Some(Event::Start(Element {
+            offset: at,
+            depth,
+            qname,
+            prefix,
+            local,
+            namespace,
+            namespace_decls,
+            attributes,
+            empty: empty_end.is_some(),
+        })))
+    }
+
+    /// Checks each raw attribute (name, value) in document order and sorts it into the
+    /// ordinary attributes (namespace not yet resolved) and the namespace declarations.
+    #[allow(clippy::type_complexity)]
+    fn attributes_and_declarations(
+        &self,
+        raw_attributes: &[(&'a str, &'a str)],
+        at: usize,
+    ) -> Result<(Vec<Attribute<'a>>, Vec<NamespaceDecl<'a>>), XmlError> {
         let mut namespace_decls = Vec::new();
         let mut plain = Vec::with_capacity(raw_attributes.len());
-        for (name, raw_value) in raw_attributes {
+        for &(name, raw_value) in raw_attributes {
             let (attribute_prefix, attribute_local) = self.qualified_name(name, at)?;
             let value = decode_attribute(raw_value, at)?;
             if name == "xmlns" {
@@ -555,56 +719,16 @@ impl<'a> Reader<'a> {
                     uri: value,
                 });
             } else {
-                plain.push((name, attribute_prefix, attribute_local, value));
+                plain.push(Attribute {
+                    qname: name,
+                    prefix: attribute_prefix,
+                    local: attribute_local,
+                    namespace: None,
+                    value,
+                });
             }
         }
-        for decl in &namespace_decls {
-            if decl.prefix.is_none() && (decl.uri == XML_NAMESPACE || decl.uri == XMLNS_NAMESPACE) {
-                return Err(XmlError::malformed(
-                    at,
-                    "the default namespace may not be the xml or xmlns namespace",
-                ));
-            }
-            self.bindings.push(Binding {
-                prefix: decl.prefix,
-                uri: decl.uri.clone(),
-                depth,
-            });
-        }
-        self.open.push((qname, at));
-
-        let namespace = self.resolve(prefix, true, at)?;
-        let mut attributes: Vec<Attribute<'a>> = Vec::with_capacity(plain.len());
-        for (name, prefix, local, value) in plain {
-            let namespace = self.resolve(prefix, false, at)?;
-            if attributes
-                .iter()
-                .any(|a| a.local == local && a.namespace == namespace)
-            {
-                return Err(XmlError::malformed(
-                    at,
-                    format!("attribute {name} is given twice (after namespace resolution)"),
-                ));
-            }
-            attributes.push(Attribute {
-                qname: name,
-                prefix,
-                local,
-                namespace,
-                value,
-            });
-        }
-        Ok(Element {
-            offset: at,
-            depth,
-            qname,
-            prefix,
-            local,
-            namespace,
-            namespace_decls,
-            attributes,
-            empty,
-        })
+        Ok((plain, namespace_decls))
     }
 
     /// Checks a name (length, XML Name characters, at most one colon with text on both
@@ -620,6 +744,9 @@ impl<'a> Reader<'a> {
                 actual: name.len(),
                 limit: self.limits.max_name_len,
             });
+        }
+        if let Some(split) = ascii_qname(name) {
+            return Ok(split);
         }
         if !is_xml_name(name) {
             return Err(XmlError::malformed(
@@ -668,7 +795,9 @@ impl<'a> Reader<'a> {
 fn check_declaration(decl: &str, at: usize) -> Result<(), XmlError> {
     // decl is `<?xml … ?>`; find encoding="…" if any.
     let inner = decl.trim_start_matches("<?xml").trim_end_matches("?>");
-    for (name, value) in parse_attributes(inner, at, Limits::default())? {
+    let mut pseudo_attributes = Vec::new();
+    parse_attributes(inner, at, Limits::default(), &mut pseudo_attributes)?;
+    for (name, value) in pseudo_attributes {
         match name {
             "version" if value != "1.0" => {
                 return Err(XmlError::malformed(
@@ -714,6 +843,44 @@ fn check_prefix_binding(prefix: &str, uri: &str, at: usize) -> Result<(), XmlErr
     Ok(())
 }
 
+/// Bytes allowed in an ASCII name besides the colon: letters, digits, `_`, `-`, `.`.
+const ASCII_NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.';
+        b += 1;
+    }
+    table
+};
+
+/// The common case of [`Reader::qualified_name`] in one pass over the bytes: an ASCII name
+/// that passes both [`is_xml_name`] and [`split_qname`], split into prefix and local part.
+/// `None` for anything else, which the full checks then examine (and report).
+fn ascii_qname(name: &str) -> Option<(Option<&str>, &str)> {
+    let bytes = name.as_bytes();
+    let first = *bytes.first()?;
+    if first.is_ascii_digit() || matches!(first, b'-' | b'.' | b':') {
+        return None;
+    }
+    let mut colon = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b':' {
+            if colon.replace(i).is_some() {
+                return None;
+            }
+        } else if !ASCII_NAME_BYTE[usize::from(b)] {
+            return None;
+        }
+    }
+    match colon {
+        None => Some((None, name)),
+        Some(i) if i + 1 < bytes.len() => Some((name.get(..i), name.get(i + 1..)?)),
+        Some(_) => None,
+    }
+}
+
 fn split_qname(qname: &str, at: usize) -> Result<(Option<&str>, &str), XmlError> {
     let bytes = qname.as_bytes();
     match bytes.iter().position(|&b| b == b':') {
@@ -728,17 +895,18 @@ fn split_qname(qname: &str, at: usize) -> Result<(Option<&str>, &str), XmlError>
     }
 }
 
-/// Splits the attribute part of a start tag into (name, raw value) pairs.
-fn parse_attributes(
-    mut rest: &str,
+/// Splits the attribute part of a start tag into (name, raw value) pairs, into `out`.
+fn parse_attributes<'t>(
+    mut rest: &'t str,
     at: usize,
     limits: Limits,
-) -> Result<Vec<(&str, &str)>, XmlError> {
-    let mut out: Vec<(&str, &str)> = Vec::new();
+    out: &mut Vec<(&'t str, &'t str)>,
+) -> Result<(), XmlError> {
+    out.clear();
     loop {
         let trimmed = rest.trim_start_matches(is_xml_space_char);
         if trimmed.is_empty() {
-            return Ok(out);
+            return Ok(());
         }
         if trimmed.len() == rest.len() {
             return Err(XmlError::malformed(
@@ -821,25 +989,43 @@ pub fn decode_attribute(raw: &str, at: usize) -> Result<Cow<'_, str>, XmlError> 
     Ok(Cow::Owned(out))
 }
 
-/// Checks the references in character data without decoding it.
+/// Checks the references in character data without decoding it, and refuses `]]>`. One pass
+/// for both; when both problems occur, the `]]>` is reported, wherever it is.
 fn check_text(raw: &str, at: usize) -> Result<(), XmlError> {
     let bytes = raw.as_bytes();
+    // Indentation between tags, the most common text of all, needs no search.
+    if bytes.iter().all(|&b| is_xml_space(b)) {
+        return Ok(());
+    }
     // memchr for '>' rather than memmem for "]]>": no searcher to build per text node.
     let mut from = 0;
-    while let Some(i) = memchr(b'>', &bytes[from..]) {
-        let gt = from + i;
-        if gt >= 2 && &bytes[gt - 2..gt] == b"]]" {
-            return Err(XmlError::malformed(
-                at + gt - 2,
-                "\"]]>\" is not allowed in character data",
-            ));
+    while let Some(i) = memchr2(b'>', b'&', bytes.get(from..).unwrap_or_default()) {
+        let found = from + i;
+        if bytes.get(found) == Some(&b'>') {
+            cdata_end(bytes, found, at)?;
+            from = found + 1;
+            continue;
         }
-        from = gt + 1;
+        match decode_reference(raw.get(found..).unwrap_or_default(), at + found) {
+            Ok((_, used)) => from = found + used,
+            Err(bad_reference) => {
+                for gt in memchr::memchr_iter(b'>', bytes) {
+                    cdata_end(bytes, gt, at)?;
+                }
+                return Err(bad_reference);
+            }
+        }
     }
-    let mut from = 0;
-    while let Some(i) = memchr(b'&', &bytes[from..]) {
-        let (_, used) = decode_reference(&raw[from + i..], at + from + i)?;
-        from += i + used;
+    Ok(())
+}
+
+/// Refuses the `>` at `gt` in character data if it ends a `]]>`.
+fn cdata_end(bytes: &[u8], gt: usize, at: usize) -> Result<(), XmlError> {
+    if gt >= 2 && bytes.get(gt - 2..gt) == Some(b"]]") {
+        return Err(XmlError::malformed(
+            at + gt - 2,
+            "\"]]>\" is not allowed in character data",
+        ));
     }
     Ok(())
 }
@@ -929,8 +1115,10 @@ fn first_forbidden_character(bytes: &[u8]) -> Option<(usize, String)> {
         }
         offset += block.len();
     }
-    memchr::memmem::find_iter(bytes, b"\xEF\xBF")
-        .find(|&i| matches!(bytes.get(i + 2), Some(0xBE | 0xBF)))
+    // 0xEF starts only U+F000..U+FFFF, rare in Vietnamese text: a byte search beats building
+    // a substring searcher for every (small) packet.
+    memchr::memchr_iter(0xEF, bytes)
+        .find(|&i| bytes.get(i + 1) == Some(&0xBF) && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)))
         .map(|i| (i, "the non-character U+FFFE or U+FFFF".to_owned()))
 }
 
@@ -1137,6 +1325,90 @@ mod tests {
             "limits.too_large"
         );
         assert!(run("<a><b><c/></b></a>").is_ok());
+    }
+
+    #[test]
+    fn the_ascii_fast_path_agrees_with_the_full_name_checks() {
+        let names = [
+            "a",
+            "edXML:From",
+            "ds:Signature",
+            "_x",
+            "a-b.c",
+            "a1",
+            "1a",
+            "-a",
+            ".a",
+            ":a",
+            "a:",
+            "a:b:c",
+            "a::b",
+            "a b",
+            "a>b",
+            "xmlns:p",
+            "p:1",
+            "p:-x",
+            "Ủy",
+            "p:Ủy",
+            "",
+            "a=b",
+        ];
+        for name in names {
+            let full = is_xml_name(name)
+                .then(|| split_qname(name, 0).ok())
+                .flatten();
+            match ascii_qname(name) {
+                Some(split) => assert_eq!(Some(split), full, "{name}"),
+                // Left to the full checks: either refused there or not ASCII.
+                None => assert!(full.is_none() || !name.is_ascii(), "{name}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_fast_path_never_accepts_what_the_full_checks_refuse(name in "[a-z0-9:._<> -]{0,8}") {
+            if let Some(split) = ascii_qname(&name) {
+                proptest::prop_assert!(is_xml_name(&name));
+                proptest::prop_assert_eq!(Some(split), split_qname(&name, 0).ok());
+            } else if name.is_ascii() {
+                proptest::prop_assert!(!is_xml_name(&name) || split_qname(&name, 0).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn tags_end_at_the_first_unquoted_gt() {
+        let pad = "x".repeat(100);
+        for lead in ["", pad.as_str()] {
+            let tag = format!("a{lead} b='>' c=\"'>\">rest>");
+            let end = tag_end(tag.as_bytes()).unwrap();
+            assert_eq!(&tag[end..], ">rest>");
+            assert_eq!(tag_end(format!("a{lead} b='>").as_bytes()), None);
+        }
+        let long_text = format!("<r>{pad}]]>{pad}</r>");
+        assert_eq!(code(&long_text), "edxml.malformed");
+        let long_ref = format!("<r>{pad}&bogus;</r>");
+        assert_eq!(code(&long_ref), "edxml.malformed");
+        assert_eq!(code(&format!("<r a='{pad}>'>{pad}&amp;</r>")), "ok");
+    }
+
+    #[test]
+    fn text_problems_are_reported_cdata_end_first() {
+        let offset_of = |doc: &str| match events(doc) {
+            Err(XmlError::Malformed { offset, reason }) => (offset, reason),
+            other => panic!("{other:?}"),
+        };
+        let (at, reason) = offset_of("<r>a&bogus;b]]>c</r>");
+        assert_eq!(at, 12);
+        assert!(reason.contains("]]>"), "{reason}");
+        let (at, reason) = offset_of("<r>a&amp;b]]>c&bogus;</r>");
+        assert_eq!(at, 10);
+        assert!(reason.contains("]]>"), "{reason}");
+        let (at, reason) = offset_of("<r>a&gt;b>c&bogus;</r>");
+        assert_eq!(at, 11);
+        assert!(reason.contains("undefined entity"), "{reason}");
+        assert_eq!(code("<r>]]&gt; ]> ]]</r>"), "ok");
     }
 
     #[test]

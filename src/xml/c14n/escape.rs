@@ -16,6 +16,11 @@ use crate::xml::reader::XmlError;
 /// `&`, `<`, `>`, `\r` escaped.
 pub(super) fn text<W: Write>(out: &mut W, raw: &str, offset: usize) -> Result<(), TextError> {
     let mut rest = raw.as_bytes();
+    // Indentation between tags, the most common text of all, is written as it is.
+    if rest.iter().all(|&b| matches!(b, b' ' | b'\t' | b'\n')) {
+        out.write_all(rest)?;
+        return Ok(());
+    }
     while let Some(i) = memchr3(b'&', b'>', b'\r', rest) {
         // `i` comes from memchr over `rest`, so it is in bounds.
         let (plain, special) = rest.split_at(i);

@@ -41,6 +41,7 @@ mod namespaces;
 use std::borrow::Cow;
 use std::io::{self, BufWriter, Write};
 
+use crate::xml::events::{Events, Walk};
 use crate::xml::reader::{
     Attribute, Document, Element, Event, Limits, Reader, XmlError, XML_NAMESPACE,
 };
@@ -57,7 +58,9 @@ pub const EXC_C14N_WITH_COMMENTS: &str = "http://www.w3.org/2001/10/xml-exc-c14n
 
 /// Writing buffer between the canonicalizer and the caller's writer: many small pieces (tags,
 /// attributes) are gathered into one write, while large text is passed through unbuffered.
-const OUTPUT_BUFFER: usize = 64 * 1024;
+/// Kept under glibc's 64 KiB threshold, above which every free of the buffer consolidates the
+/// heap (a measurable cost per small packet).
+const OUTPUT_BUFFER: usize = 16 * 1024;
 
 /// Which canonicalization algorithm.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,10 +188,24 @@ pub fn canonicalize_document<W: Write>(
     let mut canonicalizer =
         Canonicalizer::new(c14n, subset, BufWriter::with_capacity(OUTPUT_BUFFER, out));
     while let Some(event) = reader.next()? {
-        if let Flow::Stop = canonicalizer.event(event)? {
+        if let Walk::Stop = canonicalizer.event(&event)? {
             break;
         }
     }
+    canonicalizer.finish()
+}
+
+/// [`canonicalize`] for a document read earlier (see [`Events`]): no re-reading when its
+/// events were kept.
+pub fn canonicalize_events<W: Write>(
+    events: &Events<'_>,
+    c14n: &Canonicalization,
+    subset: Subset,
+    out: &mut W,
+) -> Result<(), C14nError> {
+    let mut canonicalizer =
+        Canonicalizer::new(c14n, subset, BufWriter::with_capacity(OUTPUT_BUFFER, out));
+    events.walk(|event| canonicalizer.event(event))?;
     canonicalizer.finish()
 }
 
@@ -202,13 +219,6 @@ pub fn canonicalize_to_vec(
     let mut out = Vec::new();
     canonicalize(input, c14n, subset, limits, &mut out)?;
     Ok(out)
-}
-
-/// Whether to keep reading.
-enum Flow {
-    Continue,
-    /// The subset has been written completely.
-    Stop,
 }
 
 /// Where the reader stands relative to the subset being output.
@@ -239,10 +249,6 @@ struct Inheritable<'a> {
     value: Cow<'a, str>,
 }
 
-/// An attribute as it is sorted and written: namespace URI (`""` for none), local name,
-/// name as written, normalized value.
-type OutputAttribute<'x> = (&'x str, &'x str, &'x str, &'x str);
-
 /// The state of one canonicalization pass.
 struct Canonicalizer<'a, 'c, W: Write> {
     out: W,
@@ -260,6 +266,12 @@ struct Canonicalizer<'a, 'c, W: Write> {
     /// Depth of the current element (0 outside the root).
     depth: usize,
     root_seen: bool,
+    /// Scratch space kept across elements, so that writing a start tag allocates nothing once
+    /// the first few elements have been written: the declarations it renders, the prefixes it
+    /// utilizes (exclusive C14N), the order of its attributes.
+    declarations: Vec<(Option<&'a str>, Cow<'a, str>)>,
+    prefixes: Vec<Option<&'a str>>,
+    order: Vec<usize>,
 }
 
 impl<'a, 'c, W: Write> Canonicalizer<'a, 'c, W> {
@@ -292,14 +304,18 @@ impl<'a, 'c, W: Write> Canonicalizer<'a, 'c, W> {
             inheritable: Vec::new(),
             depth: 0,
             root_seen: false,
+            declarations: Vec::new(),
+            prefixes: Vec::new(),
+            order: Vec::new(),
         }
     }
 
-    fn event(&mut self, event: Event<'a>) -> Result<Flow, C14nError> {
-        match event {
-            Event::Start(element) => self.start(element)?,
-            Event::End(end) => return self.end(end.depth, end.qname),
-            Event::Text(text) if self.window.shows_content() => {
+    /// Writes what `event` contributes; [`Walk::Stop`] once the subset is written completely.
+    fn event(&mut self, event: &Event<'a>) -> Result<Walk, C14nError> {
+        match *event {
+            Event::Start(ref element) => self.start(element)?,
+            Event::End(ref end) => return self.end(end.depth, end.qname),
+            Event::Text(ref text) if self.window.shows_content() => {
                 escape::text(&mut self.out, text.raw, text.offset)?;
             }
             Event::CData { raw, .. } if self.window.shows_content() => {
@@ -327,7 +343,7 @@ impl<'a, 'c, W: Write> Canonicalizer<'a, 'c, W> {
             }
             Event::Text(_) | Event::CData { .. } | Event::Comment { .. } | Event::Pi { .. } => {}
         }
-        Ok(Flow::Continue)
+        Ok(Walk::Continue)
     }
 
     /// Writes a comment or PI; outside the root it is separated from the root by a line break
@@ -348,23 +364,23 @@ impl<'a, 'c, W: Write> Canonicalizer<'a, 'c, W> {
         }
     }
 
-    fn start(&mut self, element: Element<'a>) -> Result<(), C14nError> {
+    fn start(&mut self, element: &Element<'a>) -> Result<(), C14nError> {
         let Element {
             offset,
             depth,
             qname,
             prefix,
-            namespace_decls,
-            attributes,
+            ref namespace_decls,
+            ref attributes,
             ..
-        } = element;
+        } = *element;
         self.depth = depth;
         self.root_seen = true;
         for decl in namespace_decls {
-            self.scope.push(decl.prefix, decl.uri, depth);
+            self.scope.push(decl.prefix, decl.uri.clone(), depth);
         }
         match self.enter(offset, depth) {
-            Some(apex) => self.write_start(qname, prefix, &attributes, depth, apex)?,
+            Some(apex) => self.write_start(qname, prefix, attributes, depth, apex)?,
             None => self.remember_inheritable(attributes, depth),
         }
         Ok(())
@@ -390,7 +406,7 @@ impl<'a, 'c, W: Write> Canonicalizer<'a, 'c, W> {
         }
     }
 
-    fn remember_inheritable(&mut self, attributes: Vec<Attribute<'a>>, depth: usize) {
+    fn remember_inheritable(&mut self, attributes: &[Attribute<'a>], depth: usize) {
         let wanted = matches!(self.window, Window::BeforeApex)
             && matches!(self.c14n.method, Method::Inclusive);
         if !wanted {
@@ -402,13 +418,13 @@ impl<'a, 'c, W: Write> Canonicalizer<'a, 'c, W> {
                     depth,
                     qname: a.qname,
                     local: a.local,
-                    value: a.value,
+                    value: a.value.clone(),
                 });
             }
         }
     }
 
-    fn end(&mut self, depth: usize, qname: &str) -> Result<Flow, C14nError> {
+    fn end(&mut self, depth: usize, qname: &str) -> Result<Walk, C14nError> {
         let (visible, last) = match self.window {
             Window::Open => (true, false),
             Window::Excluded(d) => {
@@ -431,7 +447,7 @@ impl<'a, 'c, W: Write> Canonicalizer<'a, 'c, W> {
             self.inheritable.pop();
         }
         self.depth = depth.saturating_sub(1);
-        Ok(if last { Flow::Stop } else { Flow::Continue })
+        Ok(if last { Walk::Stop } else { Walk::Continue })
     }
 
     fn write_start(
@@ -442,7 +458,8 @@ impl<'a, 'c, W: Write> Canonicalizer<'a, 'c, W> {
         depth: usize,
         apex: bool,
     ) -> io::Result<()> {
-        let declarations = self.declarations_to_render(prefix, attributes, depth, apex);
+        let mut declarations = std::mem::take(&mut self.declarations);
+        self.declarations_to_render(&mut declarations, prefix, attributes, depth, apex);
         self.out.write_all(b"<")?;
         self.out.write_all(qname.as_bytes())?;
         for (prefix, uri) in &declarations {
@@ -457,78 +474,90 @@ impl<'a, 'c, W: Write> Canonicalizer<'a, 'c, W> {
             escape::attribute_value(&mut self.out, uri)?;
             self.out.write_all(b"\"")?;
         }
-        for (prefix, uri) in declarations {
+        for (prefix, uri) in declarations.drain(..) {
             self.rendered.push(prefix, uri, depth);
         }
+        self.declarations = declarations;
         let inherited = if apex && matches!(self.c14n.method, Method::Inclusive) {
             self.inheritable.as_slice()
         } else {
             &[]
         };
-        for (_, _, qname, value) in sorted_attributes(attributes, inherited) {
-            self.out.write_all(b" ")?;
-            self.out.write_all(qname.as_bytes())?;
-            self.out.write_all(b"=\"")?;
-            escape::attribute_value(&mut self.out, value)?;
-            self.out.write_all(b"\"")?;
+        let mut order = std::mem::take(&mut self.order);
+        sort_attributes(&mut order, attributes, inherited);
+        let mut written = Ok(());
+        for &i in &order {
+            let (qname, value) = match attributes.get(i) {
+                Some(a) => (a.qname, a.value.as_ref()),
+                None => match inherited.get(i - attributes.len()) {
+                    Some(a) => (a.qname, a.value.as_ref()),
+                    None => continue,
+                },
+            };
+            written = write_attribute(&mut self.out, qname, value);
+            if written.is_err() {
+                break;
+            }
         }
+        self.order = order;
+        written?;
         self.out.write_all(b">")
     }
 
-    /// The namespace declarations an output element carries, sorted by prefix (default first).
+    /// Fills `chosen` with the namespace declarations an output element carries, sorted by
+    /// prefix (default first).
     fn declarations_to_render(
-        &self,
+        &mut self,
+        chosen: &mut Vec<(Option<&'a str>, Cow<'a, str>)>,
         prefix: Option<&'a str>,
         attributes: &[Attribute<'a>],
         depth: usize,
         apex: bool,
-    ) -> Vec<(Option<&'a str>, Cow<'a, str>)> {
-        let candidates: Vec<Binding<'a>> = match &self.c14n.method {
-            // Below the apex, an inclusive element's other bindings were rendered above it.
-            Method::Inclusive if apex => self.scope.in_force().into_iter().cloned().collect(),
-            Method::Inclusive => self.scope.made_at(depth).cloned().collect(),
-            Method::Exclusive { .. } => self.exclusive_candidates(prefix, attributes),
+    ) {
+        chosen.clear();
+        let rendered = &self.rendered;
+        let mut take = |b: &Binding<'a>| {
+            if must_render(rendered, b.prefix, &b.uri) {
+                chosen.push((b.prefix, b.uri.clone()));
+            }
         };
-        let mut chosen: Vec<(Option<&'a str>, Cow<'a, str>)> = candidates
-            .into_iter()
-            .filter(|b| must_render(&self.rendered, b.prefix, &b.uri))
-            .map(|b| (b.prefix, b.uri))
-            .collect();
-        chosen.sort_unstable_by(|a, b| a.0.unwrap_or("").cmp(b.0.unwrap_or("")));
-        chosen
-    }
-
-    /// Exclusive C14N: the bindings of the prefixes the element visibly utilizes (its own
-    /// prefix or the default namespace, its attributes' prefixes) and of the listed prefixes.
-    fn exclusive_candidates(
-        &self,
-        prefix: Option<&'a str>,
-        attributes: &[Attribute<'a>],
-    ) -> Vec<Binding<'a>> {
-        let mut wanted: Vec<Option<&str>> = std::iter::once(prefix)
-            .chain(
-                attributes
+        match &self.c14n.method {
+            // Below the apex, an inclusive element's other bindings were rendered above it.
+            Method::Inclusive if apex => self.scope.in_force().into_iter().for_each(take),
+            Method::Inclusive => self.scope.made_at(depth).for_each(take),
+            Method::Exclusive { .. } => {
+                // The prefixes it visibly utilizes, then the listed ones, each once.
+                let mut wanted = std::mem::take(&mut self.prefixes);
+                wanted.clear();
+                wanted.push(prefix);
+                wanted.extend(
+                    attributes
+                        .iter()
+                        .filter(|a| a.prefix.is_some())
+                        .map(|a| a.prefix),
+                );
+                wanted.sort_unstable();
+                wanted.dedup();
+                let scope = &self.scope;
+                let mut render = |p: Option<&str>| match (scope.find(p), p) {
+                    (Some(binding), _) => take(binding),
+                    // No default namespace in force: still decides whether xmlns="" is needed.
+                    (None, None) => take(&Binding {
+                        prefix: None,
+                        uri: Cow::Borrowed(""),
+                        depth: 0,
+                    }),
+                    (None, Some(_)) => {}
+                };
+                wanted.iter().for_each(|&p| render(p));
+                self.listed
                     .iter()
-                    .filter(|a| a.prefix.is_some())
-                    .map(|a| a.prefix),
-            )
-            .chain(self.listed.iter().copied())
-            .collect();
-        wanted.sort_unstable();
-        wanted.dedup();
-        wanted
-            .into_iter()
-            .filter_map(|p| match (self.scope.find(p), p) {
-                (Some(binding), _) => Some(binding.clone()),
-                // No default namespace in force: still decides whether xmlns="" is needed.
-                (None, None) => Some(Binding {
-                    prefix: None,
-                    uri: Cow::Borrowed(""),
-                    depth: 0,
-                }),
-                (None, Some(_)) => None,
-            })
-            .collect()
+                    .filter(|&&p| !wanted.contains(&p))
+                    .for_each(|&p| render(p));
+                self.prefixes = wanted;
+            }
+        }
+        chosen.sort_unstable_by(|a, b| a.0.unwrap_or("").cmp(b.0.unwrap_or("")));
     }
 
     /// Checks that the named element was met and hands the buffered output on.
@@ -544,30 +573,49 @@ impl<'a, 'c, W: Write> Canonicalizer<'a, 'c, W> {
     }
 }
 
-/// Attributes in canonical order: no-namespace attributes first, then by namespace URI, then
-/// by local name. `inherited` (`xml:*` attributes of ancestors, outermost first) fill in those
-/// the element does not set itself, the nearest ancestor winning.
-fn sorted_attributes<'x>(
-    attributes: &'x [Attribute<'_>],
-    inherited: &'x [Inheritable<'_>],
-) -> Vec<OutputAttribute<'x>> {
-    let mut list: Vec<OutputAttribute<'x>> = attributes
-        .iter()
-        .map(|a| {
-            let namespace = a.namespace.as_deref().unwrap_or("");
-            (namespace, a.local, a.qname, a.value.as_ref())
-        })
-        .collect();
-    for a in inherited.iter().rev() {
-        if !list
-            .iter()
-            .any(|(ns, local, _, _)| *ns == XML_NAMESPACE && *local == a.local)
-        {
-            list.push((XML_NAMESPACE, a.local, a.qname, a.value.as_ref()));
+/// Fills `order` with the attributes in canonical order: no-namespace attributes first, then
+/// by namespace URI, then by local name. Indices below `attributes.len()` name the element's
+/// own attributes; the others name `inherited` (`xml:*` attributes of ancestors, outermost
+/// first), which fill in those the element does not set itself, the nearest ancestor winning.
+fn sort_attributes(
+    order: &mut Vec<usize>,
+    attributes: &[Attribute<'_>],
+    inherited: &[Inheritable<'_>],
+) {
+    order.clear();
+    order.extend(0..attributes.len());
+    for (i, a) in inherited.iter().enumerate().rev() {
+        let set = |j: &usize| match attributes.get(*j) {
+            Some(own) => own.namespace.as_deref() == Some(XML_NAMESPACE) && own.local == a.local,
+            None => inherited
+                .get(*j - attributes.len())
+                .is_some_and(|b| b.local == a.local),
+        };
+        if !order.iter().any(set) {
+            order.push(attributes.len() + i);
         }
     }
-    list.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    list
+    if order.len() < 2 {
+        return;
+    }
+    let key = |i: &usize| -> (&str, &str) {
+        match attributes.get(*i) {
+            Some(a) => (a.namespace.as_deref().unwrap_or(""), a.local),
+            None => inherited
+                .get(*i - attributes.len())
+                .map_or(("", ""), |a| (XML_NAMESPACE, a.local)),
+        }
+    };
+    order.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+}
+
+/// Writes ` qname="value"`, the value escaped.
+fn write_attribute<W: Write>(out: &mut W, qname: &str, value: &str) -> io::Result<()> {
+    out.write_all(b" ")?;
+    out.write_all(qname.as_bytes())?;
+    out.write_all(b"=\"")?;
+    escape::attribute_value(out, value)?;
+    out.write_all(b"\"")
 }
 
 #[cfg(test)]

@@ -63,7 +63,13 @@ impl<'a> Bindings<'a> {
 /// output ancestors already rendered: it must if the nearest rendering of the same prefix
 /// differs. `xmlns=""` is only written to cancel a non-empty default rendered above.
 pub(super) fn must_render(rendered: &Bindings<'_>, prefix: Option<&str>, uri: &str) -> bool {
-    prefix != Some("xml") && rendered.uri(prefix) != uri
+    prefix != Some("xml") && !same_uri(rendered.uri(prefix), uri)
+}
+
+/// URI equality, answered without comparing bytes in the usual case: the binding in force and
+/// the one rendered above come from the same declaration, so they are the same slice.
+fn same_uri(a: &str, b: &str) -> bool {
+    (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || a == b
 }
 
 #[cfg(test)]
