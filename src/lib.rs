@@ -8,6 +8,7 @@ pub mod directory;
 pub mod dsig;
 pub mod edxml;
 pub mod exchange;
+pub mod http;
 pub mod pki;
 pub mod store;
 pub mod trust;

@@ -1,4 +1,5 @@
-//! The `lienthong` command: build, sign and verify edXML packets (the server comes next).
+//! The `lienthong` command: the exchange server (`serve`), building, signing and verifying
+//! edXML packets, and the administration of the database and the directory.
 //!
 //! Failures print `error[CODE]: sentence` on stderr and exit 1; CODE is one of docs/ERRORS.md.
 
@@ -32,6 +33,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the exchange server (dev mode when nothing is configured).
+    Serve(ServeArgs),
     /// Build, sign and verify edXML packets.
     #[command(subcommand)]
     Packet(PacketCommand),
@@ -166,12 +169,19 @@ impl Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(a) => serve(a),
         Command::Packet(PacketCommand::Build(a)) => build(a),
         Command::Packet(PacketCommand::Sign(a)) => sign(a),
         Command::Packet(PacketCommand::Verify(a)) => verify(a),
         Command::Migrate(a) => migrate(a),
         Command::Agency(AgencyCommand::Import(a)) => agency_import(a),
         Command::Agency(AgencyCommand::List(a)) => agency_list(a),
+        Command::Agency(AgencyCommand::Credential(CredentialCommand::Create(a))) => {
+            credential_create(a)
+        }
+        Command::Agency(AgencyCommand::Credential(CredentialCommand::Revoke(a))) => {
+            credential_revoke(a)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -360,6 +370,48 @@ enum AgencyCommand {
     Import(ImportArgs),
     /// List the agencies of the directory.
     List(ListArgs),
+    /// API credentials (system id + secret) of an agency's system.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+}
+
+#[derive(Subcommand)]
+enum CredentialCommand {
+    /// Create a credential and print its secret (the only time it is shown) as JSON.
+    Create(CredentialCreateArgs),
+    /// Revoke a credential: the system can no longer log in with it.
+    Revoke(CredentialRevokeArgs),
+}
+
+#[derive(Args)]
+struct CredentialCreateArgs {
+    /// The agency's code.
+    code: String,
+    /// The system id (default: CODE-<8 random hex digits>).
+    #[arg(long)]
+    system_id: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct CredentialRevokeArgs {
+    system_id: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Configuration file (TOML); see src/config.rs for every setting.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Database URL (overrides the configuration).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Plain HTTP listener, e.g. 127.0.0.1:8080 (port 0: any free port; overrides the configuration).
+    #[arg(long)]
+    bind: Option<std::net::SocketAddr>,
 }
 
 #[derive(Args)]
@@ -558,4 +610,87 @@ async fn list_agencies(store: &lienthong::store::Store, a: &ListArgs) -> Result<
     }
     out.push_str(&format!("{} agencies\n", rows.len()));
     Ok(out)
+}
+
+// ---- The server -------------------------------------------------------------------------------
+
+fn serve(a: ServeArgs) -> Result<(), Failure> {
+    let mut config = lienthong::config::Config::load(a.config.as_deref())
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    if let Some(url) = a.database_url {
+        config.database_url = url;
+    }
+    if let Some(bind) = a.bind {
+        config.http_bind = bind;
+    }
+    actix_web::rt::System::new()
+        .block_on(lienthong::http::serve(config))
+        .map_err(|e| Failure::new(e.code(), e.to_string()))
+}
+
+fn credential_create(a: CredentialCreateArgs) -> Result<(), Failure> {
+    let code = organ(&a.code, "CODE")?;
+    let system_id = match &a.system_id {
+        Some(id) => id.clone(),
+        None => {
+            let mut random = [0u8; 4];
+            openssl::rand::rand_bytes(&mut random)
+                .map_err(|e| Failure::new("internal.crypto", e.to_string()))?;
+            format!("{}-{}", code.as_str(), hex::encode(random))
+        }
+    };
+    let system_id = lienthong::directory::SystemId::parse(&system_id)
+        .map_err(|e| Failure::new("cli.usage", format!("--system-id: {e}")))?;
+    run_async(async move {
+        let store = open_store(&a.database).await?;
+        let outcome = async {
+            store
+                .migrate()
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            lienthong::directory::Directory::new(store.clone())
+                .create_credential(&code, &system_id)
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))
+        }
+        .await;
+        store.close().await;
+        let created = outcome?;
+        let line = serde_json::json!({
+            "agency": created.agency.as_str(),
+            "system_id": created.system_id.as_str(),
+            "secret": created.secret.expose(),
+        });
+        println!("{line}");
+        Ok(())
+    })
+}
+
+fn credential_revoke(a: CredentialRevokeArgs) -> Result<(), Failure> {
+    let system_id = lienthong::directory::SystemId::parse(&a.system_id)
+        .map_err(|e| Failure::new("cli.usage", format!("SYSTEM_ID: {e}")))?;
+    run_async(async move {
+        let store = open_store(&a.database).await?;
+        let outcome = async {
+            store
+                .migrate()
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            lienthong::directory::Directory::new(store.clone())
+                .revoke_credential(&system_id)
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))
+        }
+        .await;
+        store.close().await;
+        if outcome? {
+            println!("revoked {system_id}");
+            Ok(())
+        } else {
+            Err(Failure::new(
+                "directory.unknown_credential",
+                format!("{system_id} has no credential that is not revoked already"),
+            ))
+        }
+    })
 }

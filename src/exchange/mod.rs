@@ -1,6 +1,172 @@
-//! The exchange rules: who may send what to whom, idempotency, and the per-recipient state
-//! machine. See docs/EXCHANGE.md. This module decides; `store` keeps; `http` talks.
+//! The exchange rules: who may send what to whom, idempotency, routing, and the per-recipient
+//! state machine. See docs/EXCHANGE.md. This module decides; `store` keeps; `http` talks.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use lienthong::directory::Directory;
+//! use lienthong::exchange::{Exchange, ReceiptSigner, TrustSettings};
+//! use lienthong::pki::TrustStore;
+//! use lienthong::store::{BlobStore, Store};
+//! # async fn demo(agency: lienthong::edxml::OrganId, body: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+//! let dev = std::path::Path::new("certs/dev");
+//! let store = Store::connect("sqlite://./data/lienthong.db?mode=rwc").await?;
+//! store.migrate().await?;
+//! let exchange = Exchange::new(
+//!     store.clone(),
+//!     Directory::new(store),
+//!     BlobStore::open(std::path::Path::new("./data"))?,
+//!     TrustSettings::new(TrustStore::from_pem_files(
+//!         &[dev.join("trust.pem")],
+//!         &[dev.join("intermediates.pem")],
+//!         &[dev.join("root-ca.crl.pem"), dev.join("issuing-ca.crl.pem")],
+//!     )?),
+//!     ReceiptSigner::load(&dev.join("server-receipts-p256.pem"), &dev.join("server-receipts-p256.key.pem"))?,
+//!     64 * 1024 * 1024,
+//! );
+//! let mut spool = exchange.spool(Some(body.len() as u64)).await?; // the body, as it arrives
+//! spool.write(body)?;
+//! let accepted = exchange.accept(&agency, spool.finish()).await?; // after the commit
+//! println!("{} {}", accepted.id, accepted.receipt);
+//! # Ok(()) }
+//! ```
 
+mod accept;
+mod directory_cache;
+mod error;
+mod query;
+pub mod receipt;
+mod spool;
 pub mod state;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::directory::Directory;
+use crate::dsig::AlgorithmPolicy;
+use crate::pki::{RevocationMode, TrustStore, ValidationPolicy};
+use crate::store::{BlobStore, Store};
+use crate::trust::TrustPolicy;
+use crate::xml::reader::Limits;
+
+pub use accept::Accepted;
+pub use error::ExchangeError;
+pub use query::{AckOutcome, DocumentStatus, StoredPacket};
+pub use receipt::{Evidence, ReceiptSigner};
+pub use spool::{InFlight, Spool, Spooled, IN_FLIGHT_BUDGET};
 pub use state::{Actor, Handling, PendingChange, RecipientState, StateError, Transition};
+
+use directory_cache::DirectoryCache;
+
+/// How long the directory snapshot (bindings, active agencies) is used before it is reloaded.
+pub const DIRECTORY_TTL: Duration = Duration::from_secs(10);
+
+/// The trust material and the operator's choices that every packet is verified with; the
+/// verification time is the moment each packet is received.
+#[derive(Debug, Clone)]
+pub struct TrustSettings {
+    pub store: TrustStore,
+    pub limits: Limits,
+    pub algorithms: AlgorithmPolicy,
+    pub crl_grace: Duration,
+    pub revocation: RevocationMode,
+}
+
+impl TrustSettings {
+    /// The profile's defaults: SHA-1 refused, revocation required, no CRL grace.
+    pub fn new(store: TrustStore) -> TrustSettings {
+        TrustSettings {
+            store,
+            limits: Limits::default(),
+            algorithms: AlgorithmPolicy::profile(),
+            crl_grace: Duration::ZERO,
+            revocation: RevocationMode::Require,
+        }
+    }
+
+    /// Certificate validation as of now, with the configured grace and revocation mode.
+    pub fn validation_now(&self) -> ValidationPolicy {
+        ValidationPolicy::now()
+            .with_crl_grace(self.crl_grace)
+            .with_revocation(self.revocation)
+    }
+
+    fn policy_now(&self) -> TrustPolicy {
+        TrustPolicy {
+            limits: self.limits,
+            algorithms: self.algorithms,
+            validation: self.validation_now(),
+        }
+    }
+}
+
+/// The exchange: accepts packets and answers what agencies may read. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Store,
+    directory: Directory,
+    blobs: BlobStore,
+    trust: TrustSettings,
+    receipts: ReceiptSigner,
+    cache: DirectoryCache,
+    in_flight: InFlight,
+    max_packet_bytes: u64,
+}
+
+impl Exchange {
+    pub fn new(
+        store: Store,
+        directory: Directory,
+        blobs: BlobStore,
+        trust: TrustSettings,
+        receipts: ReceiptSigner,
+        max_packet_bytes: u64,
+    ) -> Exchange {
+        Exchange {
+            inner: Arc::new(Inner {
+                store,
+                directory,
+                blobs,
+                trust,
+                receipts,
+                cache: DirectoryCache::new(DIRECTORY_TTL),
+                in_flight: InFlight::new(IN_FLIGHT_BUDGET, max_packet_bytes),
+                max_packet_bytes,
+            }),
+        }
+    }
+
+    /// Starts receiving a packet; `announced` is its Content-Length when known. Waits while
+    /// the packets in flight hold the memory budget ([`IN_FLIGHT_BUDGET`]).
+    pub async fn spool(&self, announced: Option<u64>) -> Result<Spool, ExchangeError> {
+        Spool::reserved(
+            &self.inner.blobs,
+            &self.inner.in_flight,
+            self.inner.max_packet_bytes,
+            announced,
+        )
+        .await
+    }
+
+    /// The packet size limit.
+    pub fn max_packet_bytes(&self) -> u64 {
+        self.inner.max_packet_bytes
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.inner.directory
+    }
+
+    /// The trust material packets (and mTLS client certificates) are checked against.
+    pub fn trust(&self) -> &TrustSettings {
+        &self.inner.trust
+    }
+}

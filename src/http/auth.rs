@@ -1,0 +1,231 @@
+//! Who is calling: the agency behind a request, from its TLS client certificate (the mTLS
+//! listener) or from a system id and secret (HTTP Basic, or the `X-Lienthong-System` and
+//! `X-Lienthong-Secret` headers, for systems behind a TLS-terminating proxy).
+//!
+//! A client certificate must chain to the trust anchors, be valid and unrevoked now (the same
+//! checks as a signing certificate, except key usage) and be bound to an active agency in the
+//! directory. A secret is checked with argon2 by the directory. Either way the answer to a
+//! failure does not say which part was wrong.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{HeaderMap, AUTHORIZATION};
+use actix_web::{web, FromRequest, HttpRequest};
+use base64::Engine as _;
+use openssl::x509::X509;
+
+use crate::edxml::OrganId;
+use crate::pki::Fingerprint;
+
+use super::{ApiError, AppState};
+
+/// Header naming the calling system (with [`SECRET_HEADER`]).
+pub const SYSTEM_HEADER: &str = "x-lienthong-system";
+/// Header carrying the calling system's secret.
+pub const SECRET_HEADER: &str = "x-lienthong-secret";
+
+/// The authenticated agency of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub OrganId);
+
+/// The certificate a TLS client presented, kept with its connection.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    pub leaf: X509,
+    /// The other certificates the client sent (intermediates).
+    pub chain: Vec<X509>,
+}
+
+/// A system id and secret as presented.
+#[derive(Debug, PartialEq, Eq)]
+struct Presented {
+    system_id: String,
+    secret: String,
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let certificate = req.conn_data::<ClientCertificate>().cloned();
+        let presented = presented(req.headers());
+        Box::pin(async move {
+            let state = state.ok_or_else(|| {
+                ApiError::new(
+                    actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal.state",
+                    "the application state is missing",
+                )
+            })?;
+            let agency = match certificate {
+                Some(certificate) => by_certificate(&state, certificate).await?,
+                None => by_secret(&state, presented?).await?,
+            };
+            tracing::Span::current().record("agency", agency.as_str());
+            Ok(Caller(agency))
+        })
+    }
+}
+
+async fn by_secret(state: &AppState, presented: Presented) -> Result<OrganId, ApiError> {
+    state
+        .exchange
+        .directory()
+        .check_credential(&presented.system_id, &presented.secret)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "auth.invalid",
+                "the system id and secret do not match an active credential of an active agency",
+            )
+        })
+}
+
+async fn by_certificate(
+    state: &AppState,
+    certificate: ClientCertificate,
+) -> Result<OrganId, ApiError> {
+    let refused = |why: String| ApiError::unauthorized("auth.certificate", why);
+    let exchange = state.exchange.clone();
+    let fingerprint = tokio::task::spawn_blocking(move || {
+        let trust = exchange.trust();
+        trust
+            .store
+            .validate(
+                &certificate.leaf,
+                &certificate.chain,
+                &trust.validation_now(),
+            )
+            .map(|path| path.fingerprint())
+            .map_err(|e| format!("the client certificate is refused ({}): {e}", e.code()))
+    })
+    .await
+    .map_err(|e| refused(format!("the client certificate could not be checked: {e}")))?
+    .map_err(refused)?;
+    agency_of(state, &fingerprint).await
+}
+
+async fn agency_of(state: &AppState, fingerprint: &Fingerprint) -> Result<OrganId, ApiError> {
+    state
+        .exchange
+        .directory()
+        .agency_of_certificate(fingerprint)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "auth.certificate",
+                format!(
+                    "the client certificate {fingerprint} is not bound to an active agency of the directory"
+                ),
+            )
+        })
+}
+
+/// The credentials of the request: HTTP Basic, else the two headers.
+fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
+    let text = |name| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().map(str::to_owned))
+            .transpose()
+            .map_err(|_| {
+                ApiError::unauthorized(
+                    "auth.invalid",
+                    format!("the {name} header is not ASCII text"),
+                )
+            })
+    };
+    if let Some(value) = text(AUTHORIZATION.as_str())? {
+        return basic(&value);
+    }
+    match (text(SYSTEM_HEADER)?, text(SECRET_HEADER)?) {
+        (Some(system_id), Some(secret)) => Ok(Presented { system_id, secret }),
+        (None, None) => Err(ApiError::unauthorized(
+            "auth.required",
+            "authenticate with HTTP Basic (system id and secret), the X-Lienthong-System and \
+             X-Lienthong-Secret headers, or a client certificate on the TLS port",
+        )),
+        _ => Err(ApiError::unauthorized(
+            "auth.invalid",
+            "X-Lienthong-System and X-Lienthong-Secret must be sent together",
+        )),
+    }
+}
+
+fn basic(value: &str) -> Result<Presented, ApiError> {
+    let malformed = || {
+        ApiError::unauthorized(
+            "auth.invalid",
+            "the Authorization header must be `Basic base64(system id:secret)`",
+        )
+    };
+    let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(malformed());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| malformed())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (system_id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    Ok(Presented {
+        system_id: system_id.to_owned(),
+        secret: secret.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        map
+    }
+
+    #[test]
+    fn basic_and_header_credentials_are_read() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode("sys-1:s3:cret");
+        let got = presented(&headers(&[("authorization", &format!("Basic {encoded}"))]));
+        assert_eq!(
+            got,
+            Ok(Presented {
+                system_id: "sys-1".into(),
+                secret: "s3:cret".into()
+            })
+        );
+        let got = presented(&headers(&[
+            ("x-lienthong-system", "sys-2"),
+            ("x-lienthong-secret", "abc"),
+        ]));
+        assert_eq!(got.map(|p| p.system_id), Ok("sys-2".to_owned()));
+    }
+
+    #[test]
+    fn missing_and_malformed_credentials_have_their_codes() {
+        let code = |pairs: &[(&str, &str)]| presented(&headers(pairs)).err().map(|e| e.code);
+        assert_eq!(code(&[]), Some("auth.required"));
+        assert_eq!(code(&[("x-lienthong-system", "s")]), Some("auth.invalid"));
+        assert_eq!(code(&[("authorization", "Bearer x")]), Some("auth.invalid"));
+        assert_eq!(
+            code(&[("authorization", "Basic !!!")]),
+            Some("auth.invalid")
+        );
+        let no_colon = base64::engine::general_purpose::STANDARD.encode("nocolon");
+        assert_eq!(
+            code(&[("authorization", &format!("Basic {no_colon}"))]),
+            Some("auth.invalid")
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! The HTTP edge: an actix-web app over [`crate::exchange`] — routes, authentication, the one
+//! `ApiError` → `{code, message}` mapping, metrics, the OpenAPI description — and `serve`,
+//! which opens everything the configuration names and runs the listeners.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = lienthong::config::Config::load(None)?; // dev mode when nothing is configured
+//! actix_web::rt::System::new().block_on(lienthong::http::serve(config))?;
+//! # Ok(()) }
+//! ```
+//!
+//! Each request runs in a `request` tracing span (method, path, authenticated agency,
+//! DocumentId once known); secrets and packet bodies are never logged. Verification, blob
+//! fsyncs and receipt signatures run on blocking threads, never on the actix workers.
+
+mod auth;
+mod error;
+mod metrics;
+mod routes;
+mod tls;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Service as _;
+use actix_web::{web, App, HttpServer};
+use tracing::Instrument as _;
+
+use crate::config::{Config, ConfigError, TrustConfig, DEV_PKI_DIR};
+use crate::directory::{Directory, DirectoryError, SystemId};
+use crate::exchange::{Exchange, ExchangeError, ReceiptSigner, TrustSettings};
+use crate::pki::{CrlFetcher, FetchConfig, PkiError, TrustStore};
+use crate::store::{AgencyFilter, BlobStore, Store, StoreError};
+
+pub use auth::{Caller, ClientCertificate, SECRET_HEADER, SYSTEM_HEADER};
+pub use error::{status_of, ApiError};
+pub use metrics::Metrics;
+pub use routes::{OPENAPI, ROUTES};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub exchange: Exchange,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Why the server could not start (or stopped with an error).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    /// A listener cannot be opened.
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+    /// The TLS listener's certificate, key or client CAs cannot be used.
+    #[error("cannot set up the TLS listener: {0}")]
+    Tls(String),
+    /// The server stopped with an I/O error.
+    #[error("the server failed: {0}")]
+    Io(String),
+}
+
+impl ServeError {
+    /// Stable dotted code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServeError::Config(e) => e.code(),
+            ServeError::Store(e) => e.code(),
+            ServeError::Directory(e) => e.code(),
+            ServeError::Pki(e) => e.code(),
+            ServeError::Exchange(e) => e.code(),
+            ServeError::Bind { .. } => "http.bind",
+            ServeError::Tls(_) => "http.tls",
+            ServeError::Io(_) => "http.io",
+        }
+    }
+}
+
+/// Opens the database (migrating it), the blob store, the trust material and the receipt
+/// key, seeds the demo directory in dev mode, and serves until SIGINT/SIGTERM. Prints
+/// `listening on SCHEME://ADDR` on stdout for each listener once bound (port 0 picks a free
+/// port). Must run inside an actix system (`actix_web::rt::System`).
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    init_tracing(&config.log);
+    if config.dev_mode {
+        tracing::warn!(
+            "DEV MODE: the dev PKI of {DEV_PKI_DIR} (whose private keys are public) is trusted and \
+             signs receipts; never use dev mode with real agencies"
+        );
+    }
+    let store = Store::connect(&config.database_url).await?;
+    let outcome = run(&config, store.clone()).await;
+    store.close().await;
+    outcome
+}
+
+async fn run(config: &Config, store: Store) -> Result<(), ServeError> {
+    let migrated = store.migrate().await?;
+    tracing::info!(
+        database = %config.database_url_redacted(),
+        schema = migrated.version,
+        applied = ?migrated.applied,
+        "database ready"
+    );
+    let blobs = BlobStore::open(&config.data_dir)?;
+    let swept = blobs.remove_temporary_files()?;
+    if swept > 0 {
+        tracing::info!(swept, "removed unfinished uploads left by an earlier run");
+    }
+    let directory = Directory::new(store.clone());
+    if config.dev_mode {
+        seed_dev_directory(&directory).await?;
+    }
+    let exchange = Exchange::new(
+        store,
+        directory,
+        blobs,
+        trust_settings(&config.trust)?,
+        ReceiptSigner::load(&config.receipts.cert, &config.receipts.key)?,
+        config.max_packet_bytes,
+    );
+    let state = web::Data::new(AppState {
+        exchange,
+        metrics: Arc::new(Metrics::default()),
+    });
+    let mut server = HttpServer::new(move || app(state.clone()))
+        .on_connect(tls::keep_client_certificate)
+        .bind(config.http_bind)
+        .map_err(|e| ServeError::Bind {
+            addr: config.http_bind.to_string(),
+            reason: e.to_string(),
+        })?;
+    if let Some(tls) = &config.tls {
+        server = server
+            .bind_openssl(tls.bind, tls::acceptor(tls, &config.trust)?)
+            .map_err(|e| ServeError::Bind {
+                addr: tls.bind.to_string(),
+                reason: e.to_string(),
+            })?;
+    }
+    for (addr, scheme) in server.addrs_with_scheme() {
+        println!("listening on {scheme}://{addr}");
+        tracing::info!(%addr, scheme, "listening");
+    }
+    server
+        .run()
+        .await
+        .map_err(|e| ServeError::Io(e.to_string()))
+}
+
+/// The application: routes, shared state, error answers for bad parameters, a span per request.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<actix_web::body::BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let metrics = state.metrics.clone();
+    let bad_parameter = |message: String| -> actix_web::Error {
+        ApiError::bad_request("http.bad_request", message).into()
+    };
+    App::new()
+        .app_data(state)
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(move |e, _| bad_parameter(format!("query parameters: {e}"))),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(move |e, _| bad_parameter(format!("path: {e}"))),
+        )
+        .wrap_fn(move |req, srv| {
+            let span = tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.path(),
+                agency = tracing::field::Empty,
+                document_id = tracing::field::Empty,
+            );
+            let started = Instant::now();
+            let metrics = metrics.clone();
+            let call = span.in_scope(|| srv.call(req));
+            async move {
+                let response = call.await;
+                if let Ok(response) = &response {
+                    let status = response.status().as_u16();
+                    metrics.responded(status);
+                    tracing::info!(
+                        status,
+                        micros = started.elapsed().as_micros() as u64,
+                        "answered"
+                    );
+                }
+                response
+            }
+            .instrument(span)
+        })
+        .configure(routes::configure)
+        .default_service(web::to(routes::not_found))
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second server in the same process keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+fn trust_settings(config: &TrustConfig) -> Result<TrustSettings, ServeError> {
+    let mut store =
+        TrustStore::from_pem_files(&config.anchors, &config.intermediates, &config.crls)?;
+    if config.fetch_crls {
+        store = store.with_crl_fetcher(CrlFetcher::new(FetchConfig::default()));
+    }
+    let mut settings = TrustSettings::new(store);
+    settings.algorithms.allow_sha1 = config.allow_sha1;
+    settings.crl_grace =
+        std::time::Duration::from_secs(config.crl_grace_hours.saturating_mul(3600));
+    Ok(settings)
+}
+
+/// Dev mode, first start: the demo directory, and one API credential per demo agency, printed
+/// (`dev credential: CODE SYSTEM_ID SECRET`) because this is the only time the secret exists.
+async fn seed_dev_directory(directory: &Directory) -> Result<(), ServeError> {
+    if directory.count().await? > 0 {
+        return Ok(());
+    }
+    let report = directory.seed_demo(Path::new(DEV_PKI_DIR)).await?;
+    tracing::warn!(%report, "DEV MODE: seeded the demo directory");
+    for agency in directory.list(&AgencyFilter::default()).await? {
+        let system_id = SystemId::parse(&format!("dev-{}", agency.code.as_str()))
+            .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
+        let credential = directory
+            .create_credential(&agency.code, &system_id)
+            .await?;
+        println!(
+            "dev credential: {} {} {}",
+            agency.code.as_str(),
+            credential.system_id,
+            credential.secret.expose()
+        );
+    }
+    Ok(())
+}

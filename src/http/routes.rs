@@ -1,0 +1,459 @@
+//! The routes of API v1 and the operational endpoints. Handlers only translate: HTTP in,
+//! `exchange` or `directory` call, JSON (or the packet's bytes) out. docs/API.md and
+//! `openapi.json` describe the same routes; a test checks they agree.
+
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+use crate::edxml::OrganId;
+use crate::exchange::receipt::rfc3339_micros;
+use crate::exchange::{Accepted, AckOutcome, DocumentStatus, ExchangeError, RecipientState};
+use crate::store::{AgencyFilter, InboxEntry};
+
+use super::auth::Caller;
+use super::{ApiError, AppState};
+
+/// The OpenAPI 3 description served at `/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Default and largest inbox page.
+const DEFAULT_PAGE: u32 = 100;
+/// Largest page of `/v1/agencies`.
+const MAX_AGENCY_PAGE: u32 = 1000;
+
+/// Every route, as (method, path pattern) — the list docs/API.md and openapi.json must match.
+pub const ROUTES: [(&str, &str); 12] = [
+    ("post", "/v1/packets"),
+    ("get", "/v1/packets/{id}"),
+    ("get", "/v1/packets/{id}/receipt"),
+    ("get", "/v1/inbox"),
+    ("post", "/v1/inbox/{delivery}/ack"),
+    ("get", "/v1/documents/{sender}/{document_id}/status"),
+    ("get", "/v1/agencies"),
+    ("get", "/v1/agencies/{code}"),
+    ("get", "/v1/openapi.json"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/packets", web::post().to(submit))
+        .route("/v1/packets/{id}", web::get().to(packet))
+        .route("/v1/packets/{id}/receipt", web::get().to(receipt))
+        .route("/v1/inbox", web::get().to(inbox))
+        .route("/v1/inbox/{delivery}/ack", web::post().to(ack))
+        // A DocumentId may contain '/', sent as is or as %2F.
+        .route(
+            "/v1/documents/{sender}/{document_id:.+}/status",
+            web::get().to(document_status),
+        )
+        .route("/v1/agencies", web::get().to(agencies))
+        .route("/v1/agencies/{code}", web::get().to(agency))
+        .route("/v1/openapi.json", web::get().to(openapi))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// The answer for paths that are not routes.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    use actix_web::ResponseError as _;
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "http.not_found",
+        format!(
+            "{} {} is not a route of this API (see /v1/openapi.json)",
+            req.method(),
+            req.path()
+        ),
+    )
+    .error_response()
+}
+
+#[derive(Serialize)]
+struct AcceptedBody<'a> {
+    id: &'a str,
+    receipt: &'a str,
+    kind: &'a str,
+    document_id: &'a str,
+    replayed: bool,
+}
+
+async fn submit(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    match receive(&state, &caller.0, &req, body).await {
+        Ok(accepted) => {
+            state.metrics.accepted(accepted.kind, accepted.replayed);
+            tracing::info!(packet = %accepted.id, replayed = accepted.replayed, "accepted");
+            Ok(HttpResponse::Accepted().json(AcceptedBody {
+                id: &accepted.id,
+                receipt: &accepted.receipt,
+                kind: accepted.kind.as_str(),
+                document_id: &accepted.document_id,
+                replayed: accepted.replayed,
+            }))
+        }
+        Err(error) => {
+            state.metrics.refused(error.code());
+            tracing::info!(code = error.code(), "refused");
+            Err(error.into())
+        }
+    }
+}
+
+async fn receive(
+    state: &AppState,
+    agency: &OrganId,
+    req: &HttpRequest,
+    mut body: web::Payload,
+) -> Result<Accepted, ExchangeError> {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut spool = state.exchange.spool(announced).await?;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ExchangeError::Body(e.to_string()))?;
+        spool.write(&chunk)?;
+    }
+    state.exchange.accept(agency, spool.finish()).await
+}
+
+async fn packet(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let stored = state.exchange.packet(&caller.0, &id).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/xml")
+        .insert_header((
+            header::ETAG,
+            format!("\"{}\"", stored.record.content_sha256),
+        ))
+        .insert_header(("X-Lienthong-Sender", stored.record.sender.as_str()))
+        .insert_header(("X-Lienthong-Kind", stored.record.kind.as_str()))
+        .insert_header((
+            "X-Lienthong-Content-Sha256",
+            stored.record.content_sha256.as_str(),
+        ))
+        .body(stored.bytes))
+}
+
+async fn receipt(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let xml = state.exchange.receipt(&caller.0, &id).await?;
+    Ok(HttpResponse::Ok().content_type("application/xml").body(xml))
+}
+
+#[derive(Deserialize)]
+struct InboxParams {
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct Delivery {
+    delivery: i64,
+    packet_id: String,
+    kind: &'static str,
+    sender: String,
+    document_id: String,
+    content_sha256: String,
+    size: i64,
+    received_at: String,
+    acked_at: Option<String>,
+    href: String,
+}
+
+impl From<InboxEntry> for Delivery {
+    fn from(e: InboxEntry) -> Self {
+        Delivery {
+            delivery: e.delivery.seq,
+            href: format!("/v1/packets/{}", e.delivery.packet_id),
+            packet_id: e.delivery.packet_id,
+            kind: e.kind.as_str(),
+            sender: e.sender,
+            document_id: e.document_id,
+            content_sha256: e.content_sha256,
+            size: e.size,
+            received_at: rfc3339_micros(e.received_at),
+            acked_at: e.delivery.acked_at.map(rfc3339_micros),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct InboxBody {
+    deliveries: Vec<Delivery>,
+    /// Pass as `after` to get the next page.
+    next_after: i64,
+}
+
+async fn inbox(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<InboxParams>,
+) -> Result<HttpResponse, ApiError> {
+    let after = params.after.unwrap_or(0);
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    let entries = state.exchange.inbox(&caller.0, after, limit).await?;
+    let next_after = entries.last().map_or(after, |e| e.delivery.seq);
+    Ok(HttpResponse::Ok().json(InboxBody {
+        deliveries: entries.into_iter().map(Delivery::from).collect(),
+        next_after,
+    }))
+}
+
+#[derive(Serialize)]
+struct AckBody {
+    delivery: i64,
+    acked_at: String,
+    already_acked: bool,
+}
+
+async fn ack(
+    state: web::Data<AppState>,
+    caller: Caller,
+    delivery: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let seq = delivery.into_inner();
+    let (at, already_acked) = match state.exchange.ack(&caller.0, seq).await? {
+        AckOutcome::Acked(at) => (at, false),
+        AckOutcome::AlreadyAcked(at) => (at, true),
+    };
+    Ok(HttpResponse::Ok().json(AckBody {
+        delivery: seq,
+        acked_at: rfc3339_micros(at),
+        already_acked,
+    }))
+}
+
+#[derive(Serialize)]
+struct RecipientBody {
+    recipient: String,
+    /// `submitted`, `delivered`, `01` … `06`, `withdrawn`.
+    state: String,
+    /// `take_back` or `update` while the recipient owes an answer (15/16).
+    pending: Option<&'static str>,
+    updated_at: String,
+}
+
+#[derive(Serialize)]
+struct StatusEntry {
+    seq: i64,
+    reporter: String,
+    status_code: String,
+    description: Option<String>,
+    packet_id: String,
+    at: String,
+}
+
+#[derive(Serialize)]
+struct DocumentBody {
+    sender: String,
+    document_id: String,
+    subject: String,
+    business_type: String,
+    first_packet_id: String,
+    created_at: String,
+    recipients: Vec<RecipientBody>,
+    history: Vec<StatusEntry>,
+}
+
+impl From<DocumentStatus> for DocumentBody {
+    fn from(s: DocumentStatus) -> Self {
+        let recipients = s
+            .recipients
+            .into_iter()
+            .map(|r| {
+                let parsed = RecipientState::parse(&r.state);
+                RecipientBody {
+                    recipient: r.recipient,
+                    state: parsed.map_or(r.state.clone(), |p| p.handling.as_str().to_owned()),
+                    pending: parsed.and_then(|p| p.pending).map(|p| match p {
+                        crate::exchange::PendingChange::TakeBack => "take_back",
+                        crate::exchange::PendingChange::Update => "update",
+                    }),
+                    updated_at: rfc3339_micros(r.updated_at),
+                }
+            })
+            .collect();
+        let history = s
+            .history
+            .into_iter()
+            .map(|h| StatusEntry {
+                seq: h.seq,
+                reporter: h.reporter,
+                status_code: h.status_code,
+                description: h.description,
+                packet_id: h.packet_id,
+                at: rfc3339_micros(h.at),
+            })
+            .collect();
+        DocumentBody {
+            sender: s.document.sender,
+            document_id: s.document.document_id,
+            subject: s.document.subject,
+            business_type: s.document.business_type,
+            first_packet_id: s.document.first_packet_id,
+            created_at: rfc3339_micros(s.document.created_at),
+            recipients,
+            history,
+        }
+    }
+}
+
+async fn document_status(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (sender, document_id) = path.into_inner();
+    tracing::Span::current().record("document_id", document_id.as_str());
+    let status = state
+        .exchange
+        .document_status(&caller.0, &sender, &document_id)
+        .await?;
+    Ok(HttpResponse::Ok().json(DocumentBody::from(status)))
+}
+
+#[derive(Deserialize)]
+struct AgencyParams {
+    parent: Option<String>,
+    prefix: Option<String>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct AgencyBody {
+    code: String,
+    name: String,
+    parent: Option<String>,
+    active: bool,
+    /// Whether packets are pushed to the agency (else it pulls its inbox).
+    push: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificates: Option<Vec<CertificateBody>>,
+}
+
+#[derive(Serialize)]
+struct CertificateBody {
+    sha256: String,
+    subject: Option<String>,
+    serial: Option<String>,
+    not_after: Option<String>,
+}
+
+fn agency_body(agency: crate::directory::Agency) -> AgencyBody {
+    AgencyBody {
+        code: agency.code.as_str().to_owned(),
+        name: agency.name.as_str().to_owned(),
+        parent: agency.parent.map(|p| p.as_str().to_owned()),
+        active: agency.active,
+        push: agency.push_endpoint.is_some(),
+        certificates: None,
+    }
+}
+
+async fn agencies(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    params: web::Query<AgencyParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = params.into_inner();
+    let filter = AgencyFilter {
+        parent: params.parent,
+        prefix: params.prefix,
+        after: params.after,
+        limit: Some(
+            params
+                .limit
+                .unwrap_or(MAX_AGENCY_PAGE)
+                .clamp(1, MAX_AGENCY_PAGE),
+        ),
+        active_only: false,
+    };
+    let list = state.exchange.directory().list(&filter).await?;
+    let body: Vec<AgencyBody> = list.into_iter().map(agency_body).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn agency(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "directory.unknown_agency",
+            format!("agency {} is not in the directory", code.as_str()),
+        )
+    };
+    let parsed = OrganId::parse(&code).map_err(|_| unknown())?;
+    let directory = state.exchange.directory();
+    let found = directory.get(&parsed).await?.ok_or_else(unknown)?;
+    let certificates = directory
+        .certificates(&parsed)
+        .await?
+        .into_iter()
+        .map(|c| CertificateBody {
+            sha256: c.fingerprint.to_string(),
+            subject: c.subject,
+            serial: c.serial,
+            not_after: c.not_after.map(rfc3339_micros),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(AgencyBody {
+        certificates: Some(certificates),
+        ..agency_body(found)
+    }))
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(OPENAPI)
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when a transaction runs through the group-commit writer (database reachable,
+/// writer alive).
+async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state
+        .exchange
+        .store()
+        .write((), |conn, ()| {
+            Box::pin(async move {
+                sqlx::query("SELECT 1").execute(&mut *conn).await?;
+                Ok::<(), crate::store::StoreError>(())
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let text = state.metrics.render(state.exchange.store().writer_stats());
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text)
+}
