@@ -476,6 +476,30 @@ async fn open_store(args: &DatabaseArgs) -> Result<lienthong::store::Store, Fail
     Ok(store)
 }
 
+/// Opens the store, applies pending migrations, runs `work` on the directory, and closes the
+/// store whatever `work` returned (so SQLite's WAL is checkpointed on every path).
+async fn with_directory<T, F, Fut>(database: &DatabaseArgs, work: F) -> Result<T, Failure>
+where
+    F: FnOnce(lienthong::directory::Directory) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let store = open_store(database).await?;
+    let outcome = async {
+        store
+            .migrate()
+            .await
+            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+        work(lienthong::directory::Directory::new(store.clone())).await
+    }
+    .await;
+    store.close().await;
+    outcome
+}
+
+fn directory_failure(e: lienthong::directory::DirectoryError) -> Failure {
+    Failure::new(e.code(), e.to_string())
+}
+
 fn migrate(a: DatabaseArgs) -> Result<(), Failure> {
     run_async(async move {
         let store = open_store(&a).await?;
@@ -501,20 +525,13 @@ fn migrate(a: DatabaseArgs) -> Result<(), Failure> {
 
 fn agency_import(a: ImportArgs) -> Result<(), Failure> {
     run_async(async move {
-        let store = open_store(&a.database).await?;
-        let outcome = async {
-            store
-                .migrate()
-                .await
-                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-            lienthong::directory::Directory::new(store.clone())
+        let report = with_directory(&a.database, |directory| async move {
+            directory
                 .import_file(&a.file)
                 .await
-                .map_err(|e| Failure::new(e.code(), e.to_string()))
-        }
-        .await;
-        store.close().await;
-        let report = outcome?;
+                .map_err(directory_failure)
+        })
+        .await?;
         println!("{report}");
         Ok(())
     })
@@ -642,20 +659,13 @@ fn credential_create(a: CredentialCreateArgs) -> Result<(), Failure> {
     let system_id = lienthong::directory::SystemId::parse(&system_id)
         .map_err(|e| Failure::new("cli.usage", format!("--system-id: {e}")))?;
     run_async(async move {
-        let store = open_store(&a.database).await?;
-        let outcome = async {
-            store
-                .migrate()
-                .await
-                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-            lienthong::directory::Directory::new(store.clone())
+        let created = with_directory(&a.database, |directory| async move {
+            directory
                 .create_credential(&code, &system_id)
                 .await
-                .map_err(|e| Failure::new(e.code(), e.to_string()))
-        }
-        .await;
-        store.close().await;
-        let created = outcome?;
+                .map_err(directory_failure)
+        })
+        .await?;
         let line = serde_json::json!({
             "agency": created.agency.as_str(),
             "system_id": created.system_id.as_str(),
@@ -670,20 +680,15 @@ fn credential_revoke(a: CredentialRevokeArgs) -> Result<(), Failure> {
     let system_id = lienthong::directory::SystemId::parse(&a.system_id)
         .map_err(|e| Failure::new("cli.usage", format!("SYSTEM_ID: {e}")))?;
     run_async(async move {
-        let store = open_store(&a.database).await?;
-        let outcome = async {
-            store
-                .migrate()
+        let id = &system_id;
+        let revoked = with_directory(&a.database, |directory| async move {
+            directory
+                .revoke_credential(id)
                 .await
-                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-            lienthong::directory::Directory::new(store.clone())
-                .revoke_credential(&system_id)
-                .await
-                .map_err(|e| Failure::new(e.code(), e.to_string()))
-        }
-        .await;
-        store.close().await;
-        if outcome? {
+                .map_err(directory_failure)
+        })
+        .await?;
+        if revoked {
             println!("revoked {system_id}");
             Ok(())
         } else {
