@@ -7,6 +7,7 @@
 //! Packets are built and signed with the library and the committed dev PKI (certs/dev).
 
 mod common;
+mod common_pg;
 mod common_server;
 
 use common::DevKey;

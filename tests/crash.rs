@@ -8,6 +8,7 @@
 //! kill its process and start another on the same storage.
 
 mod common;
+mod common_pg;
 mod common_server;
 
 use std::collections::{BTreeMap, HashMap};
@@ -418,6 +419,7 @@ fn a_killed_server_loses_and_duplicates_nothing_on_postgres() {
 
 /// A PostgreSQL database of its own under `LIENTHONG_TEST_POSTGRES_URL`, dropped at the end.
 mod postgres {
+    use crate::common_pg::with_database;
     use sqlx::{Connection, Executor};
 
     pub struct Database {
@@ -464,18 +466,5 @@ mod postgres {
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
             let _ = conn.close().await;
         });
-    }
-
-    /// `postgres://u@h:p/postgres?x=y` with another database name.
-    fn with_database(url: &str, name: &str) -> String {
-        let (base, query) = match url.split_once('?') {
-            Some((b, q)) => (b, format!("?{q}")),
-            None => (url, String::new()),
-        };
-        let after_scheme = base.find("://").map_or(0, |i| i + 3);
-        let authority_end = base[after_scheme..]
-            .find('/')
-            .map_or(base.len(), |i| after_scheme + i);
-        format!("{}/{name}{query}", &base[..authority_end])
     }
 }

@@ -2,10 +2,14 @@
 //! imports, refusals that name the line and apply nothing, the listing, idempotent migrations,
 //! on SQLite and (one round trip) on PostgreSQL from `LIENTHONG_TEST_POSTGRES_URL`.
 
+mod common_pg;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
+
+use common_pg::with_database;
 
 const H49_RSA: &str = "984abdf8458226db178f9b2d848a51076c60259aadc51f30b721ad0bb7c30bd6";
 const H49_P384: &str = "2dca88edbde2f6c59ace1b210ba8fc94f76a65a9c7a8951df0fd1edb3d988220";
@@ -422,17 +426,4 @@ fn the_commands_work_on_postgresql() {
         &admin,
         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
     );
-}
-
-/// `postgres://u@h:p/postgres?x=y` with another database name.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[after_scheme..]
-        .find('/')
-        .map_or(base.len(), |i| after_scheme + i);
-    format!("{}/{name}{query}", &base[..authority_end])
 }

@@ -6,6 +6,8 @@
 //! PostgreSQL comes from `LIENTHONG_TEST_POSTGRES_URL` (a role that may create databases);
 //! the tests fail when it is unset. `scripts/start-test-postgres.sh` starts one and prints it.
 
+mod common_pg;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -15,6 +17,8 @@ use lienthong::store::{
     PacketRecord, ReceiptRecord, RecipientStateRecord, Store, StoreError, Upsert,
 };
 use sqlx::{Connection, Executor};
+
+use common_pg::with_database;
 
 /// A fresh database on one engine, dropped at the end of a passing test.
 struct Db {
@@ -93,19 +97,6 @@ impl Db {
             }
         }
     }
-}
-
-/// `postgres://u@h:p/postgres?x=y` with another database name.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[after_scheme..]
-        .find('/')
-        .map_or(base.len(), |i| after_scheme + i);
-    format!("{}/{name}{query}", &base[..authority_end])
 }
 
 /// Runs one scenario on SQLite and on PostgreSQL.

@@ -16,6 +16,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::common_pg::with_database;
+
 /// Which database a server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -356,17 +358,4 @@ fn run_postgres(admin: &str, sql: &str) {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
         let _ = conn.close().await;
     });
-}
-
-/// `postgres://u@h:p/postgres?x=y` with another database name.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let after_scheme = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[after_scheme..]
-        .find('/')
-        .map_or(base.len(), |i| after_scheme + i);
-    format!("{}/{name}{query}", &base[..authority_end])
 }
