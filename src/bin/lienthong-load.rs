@@ -1,0 +1,504 @@
+//! Load generator for `POST /v1/packets`: pre-signs distinct packets with the dev PKI, sends
+//! them over keep-alive HTTP/1.1 connections at a chosen concurrency (optionally at a target
+//! rate) and prints one JSON line of counts, throughput and latency percentiles.
+//!
+//!     cargo run --release --bin lienthong-load -- --url http://127.0.0.1:8080 \
+//!         --system-id ID --secret SECRET --packets 20000 --concurrency 64 [--rate 2500]
+//!
+//! Run it from the repository root (the dev PKI is read from `certs/dev`, or `--certs`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context as _};
+use base64::Engine as _;
+use clap::Parser;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use lienthong::dsig::{self, SignOptions};
+use lienthong::edxml::{self, MessagePacket, NonEmpty, OrganId, Organization};
+use lienthong::xml::reader::Limits;
+
+/// Response headers larger than this are refused (a server gone wrong, not a load result).
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Response bodies larger than this are refused.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Parser, Debug)]
+#[command(about = "Sends pre-signed edXML packets to POST /v1/packets and reports latency")]
+struct Args {
+    /// Base URL of the server, `http://host:port` (plain HTTP only).
+    #[arg(long)]
+    url: String,
+    /// System id of the G22 demo agency (printed as a `dev credential` line on first start).
+    #[arg(long)]
+    system_id: String,
+    /// Secret that goes with the system id.
+    #[arg(long)]
+    secret: String,
+    /// Number of distinct packets to sign and send.
+    #[arg(long, default_value_t = 1000)]
+    packets: usize,
+    /// Connections sending in parallel (each keeps one request in flight).
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Target send rate, e.g. `2500` or `2500/s`; without it, as fast as the server answers.
+    #[arg(long, value_parser = parse_rate)]
+    rate: Option<f64>,
+    /// Approximate packet size in bytes (an attachment pads it).
+    #[arg(long, default_value_t = 2048)]
+    size: usize,
+    /// Directory of the dev PKI.
+    #[arg(long, default_value = "certs/dev")]
+    certs: PathBuf,
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let number = text.strip_suffix("/s").unwrap_or(text);
+    match number.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a positive rate; write e.g. 2500 or 2500/s"
+        )),
+    }
+}
+
+/// Where to connect and what to put in the request head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    authority: String,
+    path: String,
+}
+
+impl Target {
+    fn parse(url: &str) -> anyhow::Result<Target> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow!("--url must start with http:// (got `{url}`)"))?;
+        let (authority, prefix) = match rest.find('/') {
+            Some(at) => rest.split_at(at),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            bail!("--url `{url}` names no host");
+        }
+        let authority = if authority.contains(':') {
+            authority.to_owned()
+        } else {
+            format!("{authority}:80")
+        };
+        Ok(Target {
+            authority,
+            path: format!("{}/v1/packets", prefix.trim_end_matches('/')),
+        })
+    }
+}
+
+/// The signing identity of the G22 demo agency.
+struct Signer {
+    key: PKey<Private>,
+    cert: X509,
+    chain: Vec<X509>,
+}
+
+impl Signer {
+    fn load(dir: &Path) -> anyhow::Result<Signer> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        Ok(Signer {
+            key: PKey::private_key_from_pem(&read("agency-000.00.00.G22-rsa2048.key.pem")?)?,
+            cert: X509::from_pem(&read("agency-000.00.00.G22-rsa2048.pem")?)?,
+            chain: X509::stack_from_pem(&read("intermediates.pem")?)?,
+        })
+    }
+
+    /// One signed packet with a fresh DocumentId, about `size` bytes before signing.
+    fn packet(&self, size: usize, seed: u64) -> anyhow::Result<Vec<u8>> {
+        let org = |code: &str, name: &str| -> anyhow::Result<Organization> {
+            Ok(Organization::new(OrganId::parse(code)?, name))
+        };
+        let mut letter = MessagePacket::new_document(
+            org("000.00.00.G22", "Bộ Thử nghiệm Liên thông")?,
+            NonEmpty::from_vec(vec![
+                org("000.00.00.H49", "Ủy ban nhân dân tỉnh Quảng Ninh")?,
+                org(
+                    "000.01.01.H49",
+                    "Sở Thông tin và Truyền thông tỉnh Quảng Ninh",
+                )?,
+                org("000.00.00.H08", "Ủy ban nhân dân tỉnh thử nghiệm")?,
+            ])
+            .ok_or_else(|| anyhow!("no recipients"))?,
+            "Về việc triển khai gửi, nhận văn bản điện tử giữa các cơ quan nhà nước",
+        );
+        let bare = edxml::write(&letter.clone().into())?.len();
+        // As benches/verify.rs: the attachment (base64, 4/3) pads the unsigned packet to `size`.
+        let payload = size.saturating_sub(bare + 600) * 3 / 4;
+        letter.attach(
+            "van-ban.pdf",
+            "application/pdf",
+            noise(payload.max(16), seed),
+        );
+        let unsigned = edxml::write(&letter.into())?;
+        Ok(dsig::sign(
+            &unsigned,
+            &self.key,
+            &self.cert,
+            &self.chain,
+            &SignOptions::default(),
+            Limits::default(),
+        )?)
+    }
+}
+
+/// Pseudo-random bytes (xorshift) so that the attachment looks like a compressed file.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Signs `count` packets on all cores.
+fn sign_all(signer: &Signer, count: usize, size: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = count.div_ceil(threads).max(1);
+    let parts: Vec<anyhow::Result<Vec<Vec<u8>>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..count)
+            .step_by(per)
+            .map(|start| {
+                let end = (start + per).min(count);
+                scope.spawn(move || {
+                    (start..end)
+                        .map(|i| signer.packet(size, 0x9E37_79B9_7F4A_7C15 ^ i as u64))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a signing thread panicked")))
+            })
+            .collect()
+    });
+    let mut packets = Vec::with_capacity(count);
+    for part in parts {
+        packets.extend(part?);
+    }
+    Ok(packets)
+}
+
+/// One keep-alive connection.
+struct Connection {
+    stream: BufReader<TcpStream>,
+}
+
+impl Connection {
+    async fn open(target: &Target) -> anyhow::Result<Connection> {
+        let stream = TcpStream::connect(&target.authority)
+            .await
+            .with_context(|| format!("cannot connect to {}", target.authority))?;
+        stream.set_nodelay(true)?;
+        Ok(Connection {
+            stream: BufReader::new(stream),
+        })
+    }
+
+    /// Sends one POST and reads the whole answer; returns the status and whether the
+    /// connection may be reused.
+    async fn post(&mut self, head: &str, body: &[u8]) -> anyhow::Result<(u16, bool)> {
+        let stream = self.stream.get_mut();
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(body).await?;
+        let (status, length, chunked, keep) = self.read_head().await?;
+        if chunked {
+            self.skip_chunked().await?;
+        } else {
+            self.skip(length.unwrap_or(0)).await?;
+        }
+        Ok((status, keep && (length.is_some() || chunked)))
+    }
+
+    async fn read_head(&mut self) -> anyhow::Result<(u16, Option<usize>, bool, bool)> {
+        let mut line = String::new();
+        let mut seen = 0;
+        self.read_line(&mut line, &mut seen).await?;
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| anyhow!("malformed status line `{}`", line.trim_end()))?;
+        let (mut length, mut chunked, mut keep) = (None, false, true);
+        loop {
+            line.clear();
+            self.read_line(&mut line, &mut seen).await?;
+            let header = line.trim_end();
+            if header.is_empty() {
+                return Ok((status, length, chunked, keep));
+            }
+            let Some((name, value)) = header.split_once(':') else {
+                bail!("malformed header line `{header}`");
+            };
+            let value = value.trim();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => {
+                    let n: usize = value.parse().context("malformed Content-Length")?;
+                    if n > MAX_BODY_BYTES {
+                        bail!("response body of {n} bytes is too large");
+                    }
+                    length = Some(n);
+                }
+                "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
+                "connection" => keep = !value.eq_ignore_ascii_case("close"),
+                _ => {}
+            }
+        }
+    }
+
+    async fn read_line(&mut self, line: &mut String, seen: &mut usize) -> anyhow::Result<()> {
+        let n = self.stream.read_line(line).await?;
+        if n == 0 {
+            bail!("the server closed the connection");
+        }
+        *seen += n;
+        if *seen > MAX_HEAD_BYTES {
+            bail!("response head over {MAX_HEAD_BYTES} bytes");
+        }
+        Ok(())
+    }
+
+    async fn skip(&mut self, len: usize) -> anyhow::Result<()> {
+        let copied = tokio::io::copy(
+            &mut (&mut self.stream).take(len as u64),
+            &mut tokio::io::sink(),
+        )
+        .await?;
+        if copied != len as u64 {
+            bail!("the server closed the connection mid-body");
+        }
+        Ok(())
+    }
+
+    async fn skip_chunked(&mut self) -> anyhow::Result<()> {
+        let mut total = 0usize;
+        loop {
+            let mut line = String::new();
+            let mut seen = 0;
+            self.read_line(&mut line, &mut seen).await?;
+            let size_text = line.trim_end().split(';').next().unwrap_or_default();
+            let size = usize::from_str_radix(size_text.trim(), 16)
+                .with_context(|| format!("malformed chunk size `{size_text}`"))?;
+            total = total.saturating_add(size);
+            if total > MAX_BODY_BYTES {
+                bail!("chunked response body too large");
+            }
+            // Each chunk (and the final zero chunk) ends with CRLF.
+            self.skip(size + 2).await?;
+            if size == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// What one worker observed.
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u64>,
+    statuses: BTreeMap<u16, u64>,
+    errors: u64,
+    last_error: Option<String>,
+}
+
+struct Shared {
+    target: Target,
+    auth: String,
+    packets: Vec<Vec<u8>>,
+    next: AtomicUsize,
+    start: Instant,
+    rate: Option<f64>,
+}
+
+async fn worker(shared: Arc<Shared>) -> Tally {
+    let mut tally = Tally::default();
+    let mut connection: Option<Connection> = None;
+    loop {
+        let i = shared.next.fetch_add(1, Ordering::Relaxed);
+        let Some(body) = shared.packets.get(i) else {
+            return tally;
+        };
+        if let Some(rate) = shared.rate {
+            let due = shared.start + Duration::from_secs_f64(i as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\n\
+             Content-Type: application/xml\r\nContent-Length: {}\r\n\r\n",
+            shared.target.path,
+            shared.target.authority,
+            shared.auth,
+            body.len()
+        );
+        let began = Instant::now();
+        let result = async {
+            if connection.is_none() {
+                connection = Some(Connection::open(&shared.target).await?);
+            }
+            match connection.as_mut() {
+                Some(c) => c.post(&head, body).await,
+                None => bail!("no connection"),
+            }
+        }
+        .await;
+        match result {
+            Ok((status, keep)) => {
+                tally
+                    .latencies_us
+                    .push(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX));
+                *tally.statuses.entry(status).or_default() += 1;
+                if !keep {
+                    connection = None;
+                }
+            }
+            Err(e) => {
+                tally.errors += 1;
+                tally.last_error = Some(format!("{e:#}"));
+                connection = None;
+            }
+        }
+    }
+}
+
+/// The value at quantile `q` of sorted latencies, in milliseconds.
+fn percentile_ms(sorted_us: &[u64], q: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted_us.len() as f64).ceil() as usize;
+    let index = rank.saturating_sub(1).min(sorted_us.len() - 1);
+    sorted_us.get(index).map_or(0.0, |us| *us as f64 / 1000.0)
+}
+
+fn report(tallies: Vec<Tally>, elapsed: Duration, sent: usize) -> serde_json::Value {
+    let mut latencies = Vec::new();
+    let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut errors = 0;
+    let mut last_error = None;
+    for t in tallies {
+        latencies.extend(t.latencies_us);
+        for (status, n) in t.statuses {
+            *statuses.entry(status).or_default() += n;
+        }
+        errors += t.errors;
+        last_error = t.last_error.or(last_error);
+    }
+    latencies.sort_unstable();
+    let accepted = statuses.get(&202).copied().unwrap_or(0);
+    let refused: serde_json::Map<String, serde_json::Value> = statuses
+        .iter()
+        .filter(|(status, _)| **status != 202)
+        .map(|(status, n)| (status.to_string(), (*n).into()))
+        .collect();
+    let secs = elapsed.as_secs_f64();
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    serde_json::json!({
+        "sent": sent,
+        "accepted": accepted,
+        "refused": refused,
+        "errors": errors,
+        "last_error": last_error,
+        "elapsed_s": round(secs),
+        "accepts_per_s": round(if secs > 0.0 { accepted as f64 / secs } else { 0.0 }),
+        "latency_ms": {
+            "p50": round(percentile_ms(&latencies, 0.50)),
+            "p90": round(percentile_ms(&latencies, 0.90)),
+            "p99": round(percentile_ms(&latencies, 0.99)),
+            "max": round(latencies.last().map_or(0.0, |us| *us as f64 / 1000.0)),
+        },
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.concurrency == 0 {
+        bail!("--concurrency must be at least 1");
+    }
+    let target = Target::parse(&args.url)?;
+    let signer = Signer::load(&args.certs)?;
+    let signing = Instant::now();
+    let packets = tokio::task::block_in_place(|| sign_all(&signer, args.packets, args.size))?;
+    eprintln!(
+        "signed {} packets of ~{} bytes in {:.1} s",
+        packets.len(),
+        packets.first().map_or(0, Vec::len),
+        signing.elapsed().as_secs_f64()
+    );
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", args.system_id, args.secret));
+    let sent = packets.len();
+    let shared = Arc::new(Shared {
+        target,
+        auth,
+        packets,
+        next: AtomicUsize::new(0),
+        start: Instant::now(),
+        rate: args.rate,
+    });
+    let workers: Vec<_> = (0..args.concurrency.min(sent.max(1)))
+        .map(|_| tokio::spawn(worker(Arc::clone(&shared))))
+        .collect();
+    let mut tallies = Vec::with_capacity(workers.len());
+    for w in workers {
+        tallies.push(w.await.context("a load worker panicked")?);
+    }
+    let elapsed = shared.start.elapsed();
+    println!("{}", report(tallies, elapsed, sent));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_accepts_plain_and_per_second() {
+        assert_eq!(parse_rate("2500"), Ok(2500.0));
+        assert_eq!(parse_rate("12.5/s"), Ok(12.5));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn target_defaults_port_and_keeps_prefix() {
+        let t = Target::parse("http://example.org/api/").expect("valid");
+        assert_eq!(t.authority, "example.org:80");
+        assert_eq!(t.path, "/api/v1/packets");
+        let t = Target::parse("http://127.0.0.1:8080").expect("valid");
+        assert_eq!(t.path, "/v1/packets");
+        assert!(Target::parse("https://x").is_err());
+        assert!(Target::parse("http:///x").is_err());
+    }
+
+    #[test]
+    fn percentiles_pick_nearest_rank() {
+        let us: Vec<u64> = (1..=100).map(|ms| ms * 1000).collect();
+        assert_eq!(percentile_ms(&us, 0.50), 50.0);
+        assert_eq!(percentile_ms(&us, 0.99), 99.0);
+        assert_eq!(percentile_ms(&[], 0.5), 0.0);
+    }
+}
