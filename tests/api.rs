@@ -16,12 +16,10 @@ use openssl::pkey::PKey;
 use openssl::x509::X509;
 use serde_json::Value;
 
-use lienthong::dsig::{self, SignOptions};
 use lienthong::edxml::{
     self, Business, BusinessDocType, DocumentId, EdxmlTimestamp, MessagePacket, NonEmpty, OrganId,
     Organization, ReplacementInfo, ResponseFor, StatusCode, StatusPacket,
 };
-use lienthong::xml::reader::Limits;
 
 /// Agency A (a ministry), B (a province) and C (a unit under the province).
 const A: &str = "000.00.00.G22";
@@ -44,23 +42,6 @@ fn organ(code: &str) -> OrganId {
     OrganId::parse(code).expect("agency code")
 }
 
-/// Signs packet bytes with the agency's dev key, embedding the intermediates.
-fn sign(unsigned: &[u8], key: DevKey) -> Vec<u8> {
-    let private = PKey::private_key_from_pem(&common::read(&key.key())).expect("key");
-    let cert = X509::from_pem(&common::read(&key.cert())).expect("cert");
-    let chain =
-        X509::stack_from_pem(&common::read(&common::dev("intermediates.pem"))).expect("chain");
-    dsig::sign(
-        unsigned,
-        &private,
-        &cert,
-        &chain,
-        &SignOptions::default(),
-        Limits::default(),
-    )
-    .expect("sign")
-}
-
 fn letter_packet(from: &str, to: &[&str], subject: &str, document_id: &str) -> MessagePacket {
     let recipients: Vec<Organization> = to
         .iter()
@@ -78,7 +59,7 @@ fn letter_packet(from: &str, to: &[&str], subject: &str, document_id: &str) -> M
 /// A signed new document from `from` to `to`.
 fn letter(from: &str, to: &[&str], subject: &str, document_id: &str) -> Vec<u8> {
     let packet = letter_packet(from, to, subject, document_id);
-    sign(&edxml::write(&packet.into()).expect("write"), key_of(from))
+    common::sign_bytes(&edxml::write(&packet.into()).expect("write"), key_of(from))
 }
 
 /// A signed revoke/update/replace of `original` (the sender's own) sent to `to`.
@@ -99,7 +80,7 @@ fn change(
         }],
         ..Business::default()
     });
-    sign(&edxml::write(&packet.into()).expect("write"), key_of(from))
+    common::sign_bytes(&edxml::write(&packet.into()).expect("write"), key_of(from))
 }
 
 /// A signed revoke that names another agency's document in ResponseFor.
@@ -115,7 +96,7 @@ fn revoke_of_others(from: &str, to: &[&str], owner: &str, document_id: &str) -> 
         promulgation_date: None,
         document_id: DocumentId::parse(document_id).expect("id"),
     }];
-    sign(&edxml::write(&packet.into()).expect("write"), key_of(from))
+    common::sign_bytes(&edxml::write(&packet.into()).expect("write"), key_of(from))
 }
 
 /// A signed status from `from` about `sender`'s document.
@@ -139,7 +120,7 @@ fn status(
         timestamp: EdxmlTimestamp::now(),
         staff_info: None,
     };
-    sign(&edxml::write(&packet.into()).expect("write"), key_of(from))
+    common::sign_bytes(&edxml::write(&packet.into()).expect("write"), key_of(from))
 }
 
 fn accepted(reply: &common_server::Reply) -> (String, String) {

@@ -20,14 +20,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use openssl::pkey::PKey;
-use openssl::x509::X509;
 
 use common::DevKey;
 use common_server::{Engine, Reply, MAX_PACKET_BYTES};
-use lienthong::dsig::{self, SignOptions};
 use lienthong::edxml::{self, DocumentId, MessagePacket, NonEmpty, OrganId, Organization};
-use lienthong::xml::reader::Limits;
 
 /// The demo agencies that send and receive, with their dev signing keys.
 const AGENCIES: [(&str, DevKey); 4] = [
@@ -169,22 +165,6 @@ fn call(
     })
 }
 
-fn sign(unsigned: &[u8], key: DevKey) -> Vec<u8> {
-    let private = PKey::private_key_from_pem(&common::read(&key.key())).expect("key");
-    let cert = X509::from_pem(&common::read(&key.cert())).expect("cert");
-    let chain =
-        X509::stack_from_pem(&common::read(&common::dev("intermediates.pem"))).expect("chain");
-    dsig::sign(
-        unsigned,
-        &private,
-        &cert,
-        &chain,
-        &SignOptions::default(),
-        Limits::default(),
-    )
-    .expect("sign")
-}
-
 /// Packet i: sent by agency i mod 4 to two or three of the others, under a DocumentId of its own.
 fn packets() -> Vec<Packet> {
     (0..PACKETS)
@@ -209,7 +189,7 @@ fn packets() -> Vec<Packet> {
             );
             packet.header.document_id =
                 DocumentId::parse(&format!("{sender},2026/06/01,{i}/CV-CRASH")).expect("id");
-            let bytes = sign(&edxml::write(&packet.into()).expect("write"), key);
+            let bytes = common::sign_bytes(&edxml::write(&packet.into()).expect("write"), key);
             Packet {
                 sender,
                 recipients,

@@ -284,6 +284,23 @@ pub fn attachment(dir: &Path) -> PathBuf {
 }
 
 /// `packet sign IN --key --cert [extra…] -o OUT`.
+/// Signs packet bytes in process (the library, not the CLI) with the agency's dev key,
+/// embedding the intermediates.
+pub fn sign_bytes(unsigned: &[u8], key: DevKey) -> Vec<u8> {
+    let private = openssl::pkey::PKey::private_key_from_pem(&read(&key.key())).expect("key");
+    let cert = X509::from_pem(&read(&key.cert())).expect("cert");
+    let chain = X509::stack_from_pem(&read(&dev("intermediates.pem"))).expect("chain");
+    lienthong::dsig::sign(
+        unsigned,
+        &private,
+        &cert,
+        &chain,
+        &lienthong::dsig::SignOptions::default(),
+        lienthong::xml::reader::Limits::default(),
+    )
+    .expect("sign")
+}
+
 pub fn sign_with(input: &Path, key: DevKey, extra: &[&str], out: &Path) -> Outcome {
     let mut args: Vec<OsString> = vec![
         "packet".into(),
