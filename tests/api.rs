@@ -448,7 +448,7 @@ fn authentication_is_required_and_checked() {
     );
     assert_eq!(right.status, 200, "{}", right.text());
 
-    // A credential made with the CLI works at once; revoked, it stops working.
+    // A credential made with the CLI works at once; revoked, it stops working within a second.
     let made = server.cli(&[
         "agency",
         "credential",
@@ -481,6 +481,8 @@ fn authentication_is_required_and_checked() {
         "{}",
         String::from_utf8_lossy(&revoked.stderr)
     );
+    // Revoked by another process: the server reads the row again within a second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     server
         .send("GET", "/v1/agencies", None, &headers, None)
         .assert_refused(401, "auth.invalid");

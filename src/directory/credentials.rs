@@ -4,8 +4,12 @@
 //! Checking costs one argon2 evaluation (tens of milliseconds, on a blocking thread), whether
 //! the system id exists or not, so that timing tells nothing about which ids exist. A secret
 //! that verified is remembered as a keyed SHA-256 (never in clear) for the life of the process,
-//! so that an agency system sending thousands of requests pays argon2 once; the stored row
-//! is still read on every check, so revocation and deactivation take effect at once.
+//! so that an agency system sending thousands of requests pays argon2 once. The usable row
+//! (hash and agency) is memoized for at most `CREDENTIAL_RECHECK` (one second, see
+//! `usable.rs`) so that such a system does not read the database on every request either:
+//! revocation and deactivation through this process take effect at once, those made by
+//! another process (the CLI, an import) within that second. Unknown, revoked and inactive ids
+//! are never memoized.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

@@ -27,9 +27,11 @@ mod import;
 mod records;
 #[cfg(test)]
 mod tests;
+mod usable;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::edxml::OrganId;
 use crate::pki::{Binding, Bindings, Fingerprint};
@@ -46,12 +48,15 @@ pub use import::{parse as parse_import, Format, ImportReport, ImportRow, MAX_FIL
 
 use credentials::VerifiedSecrets;
 use records::{agency_from_record, certificate_from_record, certificate_record};
+use usable::{Lookup, UsableCredential, UsableCredentials, CREDENTIAL_RECHECK};
 
 /// The directory over a store. Cheap to clone.
 #[derive(Clone)]
 pub struct Directory {
     store: Store,
     verified: Arc<VerifiedSecrets>,
+    /// Usable credential rows read less than [`CREDENTIAL_RECHECK`] ago.
+    usable: Arc<UsableCredentials>,
     /// argon2 runs at most this many at once (one per core): each takes 19 MiB and tens of
     /// milliseconds, so a flood of wrong secrets must queue rather than exhaust the machine.
     hashing: Arc<tokio::sync::Semaphore>,
@@ -77,8 +82,17 @@ impl Directory {
         Directory {
             store,
             verified: Arc::new(VerifiedSecrets::new()),
+            usable: Arc::new(UsableCredentials::new(CREDENTIAL_RECHECK)),
             hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
+    }
+
+    /// The same directory believing credential rows for `recheck` instead of
+    /// [`CREDENTIAL_RECHECK`], so that tests need not wait a second.
+    #[cfg(test)]
+    pub(crate) fn with_recheck(mut self, recheck: std::time::Duration) -> Directory {
+        self.usable = Arc::new(UsableCredentials::new(recheck));
+        self
     }
 
     /// The store underneath.
@@ -112,17 +126,22 @@ impl Directory {
     /// Creates or replaces one agency (its certificates are left as they are). Its parent must
     /// be in the directory and must not lead back to it.
     pub async fn upsert(&self, agency: &Agency) -> Result<Upsert, DirectoryError> {
-        self.store
+        let done = self
+            .store
             .write((agency.clone(), now_micros()), |conn, (agency, now)| {
                 Box::pin(async move { import::upsert_one(conn, agency, *now).await })
             })
-            .await
+            .await;
+        // The agency may have been deactivated: its credentials must stop at once.
+        self.usable.forget_all();
+        done
     }
 
     /// Activates or deactivates an agency.
     pub async fn set_active(&self, code: &OrganId, active: bool) -> Result<(), DirectoryError> {
         let input = (code.as_str().to_owned(), active, now_micros());
-        self.store
+        let done = self
+            .store
             .write(input, |conn, (code, active, at)| {
                 Box::pin(async move {
                     if agencies::set_active(conn, code, *active, *at).await? {
@@ -132,7 +151,9 @@ impl Directory {
                     }
                 })
             })
-            .await
+            .await;
+        self.usable.forget_all();
+        done
     }
 
     /// Binds a certificate to an agency (`store.conflict` when it is bound to another one).
@@ -236,7 +257,8 @@ impl Directory {
             created_at: now_micros(),
             revoked_at: None,
         };
-        self.store
+        let done = self
+            .store
             .write(record, |conn, record| {
                 Box::pin(async move {
                     if !agencies::exists(conn, &record.agency_code).await? {
@@ -252,7 +274,9 @@ impl Directory {
                     Ok(())
                 })
             })
-            .await?;
+            .await;
+        self.usable.forget(system_id.as_str());
+        done?;
         Ok(NewCredential {
             system_id: system_id.clone(),
             agency: code.clone(),
@@ -261,7 +285,13 @@ impl Directory {
     }
 
     /// The agency whose system this is, when the secret is right, the credential not revoked
-    /// and the agency active; `None` otherwise, after the same work in every case.
+    /// and the agency active; `None` otherwise, after one argon2 evaluation in every case but a
+    /// secret that verified before.
+    ///
+    /// The credential row is read from the database at most once per [`CREDENTIAL_RECHECK`]
+    /// for a usable credential, so a revocation or deactivation made by another process takes
+    /// effect within that time; one made through this directory takes effect at once. Unknown,
+    /// revoked and inactive ids are read on every check.
     pub async fn check_credential(
         &self,
         system_id: &str,
@@ -269,8 +299,8 @@ impl Directory {
     ) -> Result<Option<OrganId>, DirectoryError> {
         let usable = self.usable_credential(system_id).await?;
         let (phc, agency) = match usable {
-            Some((phc, agency)) => (phc, Some(agency)),
-            None => (credentials::decoy_hash().to_owned(), None),
+            Some(usable) => (usable.phc, Some(usable.agency)),
+            None => (Arc::from(credentials::decoy_hash()), None),
         };
         if let Some(agency) = &agency {
             if self.verified.recall(system_id, &phc, secret).as_ref() == Some(agency) {
@@ -314,11 +344,26 @@ impl Directory {
             .map_err(|e| DirectoryError::Hashing(e.to_string()))
     }
 
-    /// The stored hash and agency of a credential that may be used now.
+    /// The stored hash and agency of a credential that may be used now, from the memory when
+    /// they were read less than the recheck time ago.
     async fn usable_credential(
         &self,
         system_id: &str,
-    ) -> Result<Option<(String, OrganId)>, DirectoryError> {
+    ) -> Result<Option<UsableCredential>, DirectoryError> {
+        let ticket = match self.usable.lookup(system_id, Instant::now()) {
+            Lookup::Fresh(usable) => return Ok(Some(usable)),
+            Lookup::Read(ticket) => ticket,
+        };
+        let read = self.read_usable_credential(system_id).await?;
+        self.usable.record(ticket, system_id, read.as_ref());
+        Ok(read)
+    }
+
+    /// [`Directory::usable_credential`] from the database.
+    async fn read_usable_credential(
+        &self,
+        system_id: &str,
+    ) -> Result<Option<UsableCredential>, DirectoryError> {
         let mut conn = self.store.acquire().await?;
         let Some(record) = agencies::credential(&mut conn, system_id).await? else {
             return Ok(None);
@@ -328,7 +373,10 @@ impl Directory {
         }
         let agency = agencies::get(&mut conn, &record.agency_code).await?;
         match agency {
-            Some(a) if a.active => Ok(Some((record.secret_hash, parse_stored_code(&a.code)?))),
+            Some(a) if a.active => Ok(Some(UsableCredential {
+                phc: Arc::from(record.secret_hash),
+                agency: parse_stored_code(&a.code)?,
+            })),
             _ => Ok(None),
         }
     }
@@ -336,12 +384,15 @@ impl Directory {
     /// Revokes a credential; false when it does not exist or was revoked already.
     pub async fn revoke_credential(&self, system_id: &SystemId) -> Result<bool, DirectoryError> {
         let input = (system_id.as_str().to_owned(), now_micros());
-        self.store
+        let done = self
+            .store
             .write(input, |conn, (system_id, at)| {
                 Box::pin(async move { agencies::revoke_credential(conn, system_id, *at).await })
             })
-            .await
-            .map_err(DirectoryError::from)
+            .await;
+        // After the write, so that no check can read the row as it was and keep it again.
+        self.usable.forget(system_id.as_str());
+        done.map_err(DirectoryError::from)
     }
 
     /// Imports rows parsed by [`parse_import`]: checked against the directory and applied in
@@ -352,11 +403,15 @@ impl Directory {
         source_name: &str,
     ) -> Result<ImportReport, DirectoryError> {
         let input = (rows, source_name.to_owned(), now_micros());
-        self.store
+        let done = self
+            .store
             .write(input, |conn, (rows, source_name, now)| {
                 Box::pin(async move { import::apply(conn, rows, source_name, *now).await })
             })
-            .await
+            .await;
+        // Agencies may have been deactivated.
+        self.usable.forget_all();
+        done
     }
 
     /// Reads, checks and imports a CSV or JSON file (format by extension).
