@@ -17,7 +17,7 @@ pub mod verify;
 
 pub use algorithm::{AlgorithmPolicy, DigestAlgorithm, KeyFamily, SignatureAlgorithm};
 pub use error::DsigError;
-pub use sign::{sign, sign_placed, Placement, SignOptions};
+pub use sign::{sign, sign_placed, Placement, PreparedSigner, SignOptions};
 pub use verify::{verify, verify_document, verify_events, Algorithms, VerifiedSignature};
 
 #[cfg(test)]

@@ -97,56 +97,143 @@ pub fn sign_placed(
     placement: Placement,
     limits: Limits,
 ) -> Result<Vec<u8>, DsigError> {
-    if !cert.public_key()?.public_eq(key) {
-        return Err(DsigError::BadCertificate {
-            reason: "the private key does not belong to the certificate".to_owned(),
-        });
-    }
-    let family = KeyFamily::of(key.id()).ok_or_else(|| DsigError::UnsupportedAlgorithm {
-        uri: format!("{:?}", key.id()),
-        reason: "only RSA and EC keys can sign".to_owned(),
-    })?;
-    let algorithm = SignatureAlgorithm {
-        family,
-        digest: options.digest,
-    };
-    let document = Document::check(input, limits)?;
-    let place = match placement {
-        Placement::Profile => find_place(input, document, limits)?,
-        Placement::LastChildOfRoot => root_end(input, document, limits)?,
-    };
-    let digest = digest_subset(
-        document,
-        &options.canonicalization,
-        options.digest,
-        Subset::Document,
-        limits,
-    )?;
-
-    let (skeleton, signed_info_at, value_at) = skeleton(
-        algorithm,
-        &options.canonicalization,
-        options.digest,
-        &digest,
-        cert,
-        chain,
-    )?;
-    let (mut doc, sig_start) = splice(input, &place, &skeleton);
-
-    let mut signed_info = Vec::with_capacity(1024);
-    crate::xml::c14n::canonicalize(
-        &doc,
-        &options.canonicalization,
-        Subset::Only(sig_start + signed_info_at),
-        limits,
-        &mut signed_info,
-    )?;
-    let value = signature_value(key, algorithm, &signed_info)?;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(value);
-    let at = sig_start + value_at;
-    doc.splice(at..at, encoded.into_bytes());
-    Ok(doc)
+    PreparedSigner::new(key.clone(), cert, chain, options.clone())?.sign(input, placement, limits)
 }
+
+/// A key and its certificates ready to sign many documents: the key is checked against the
+/// certificate and KeyInfo is encoded once, not per document (the exchange signs a receipt
+/// for every packet it accepts).
+pub struct PreparedSigner {
+    key: PKey<Private>,
+    algorithm: SignatureAlgorithm,
+    options: SignOptions,
+    /// `<ds:KeyInfo>…</ds:KeyInfo>`, certificates in base64.
+    key_info: String,
+}
+
+impl std::fmt::Debug for PreparedSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedSigner")
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreparedSigner {
+    /// Refuses a key that does not belong to `cert`, or of a family that cannot sign.
+    pub fn new(
+        key: PKey<Private>,
+        cert: &X509,
+        chain: &[X509],
+        options: SignOptions,
+    ) -> Result<PreparedSigner, DsigError> {
+        if !cert.public_key()?.public_eq(&key) {
+            return Err(DsigError::BadCertificate {
+                reason: "the private key does not belong to the certificate".to_owned(),
+            });
+        }
+        let family = KeyFamily::of(key.id()).ok_or_else(|| DsigError::UnsupportedAlgorithm {
+            uri: format!("{:?}", key.id()),
+            reason: "only RSA and EC keys can sign".to_owned(),
+        })?;
+        let algorithm = SignatureAlgorithm {
+            family,
+            digest: options.digest,
+        };
+        let mut key_info = String::from("<ds:KeyInfo><ds:X509Data>");
+        for c in std::iter::once(cert).chain(chain.iter()) {
+            key_info.push_str("<ds:X509Certificate>");
+            key_info.push_str(&base64::engine::general_purpose::STANDARD.encode(c.to_der()?));
+            key_info.push_str("</ds:X509Certificate>");
+        }
+        key_info.push_str("</ds:X509Data></ds:KeyInfo>");
+        Ok(PreparedSigner {
+            key,
+            algorithm,
+            options,
+            key_info,
+        })
+    }
+
+    /// Signs `input`, with the signature at `placement`.
+    pub fn sign(
+        &self,
+        input: &[u8],
+        placement: Placement,
+        limits: Limits,
+    ) -> Result<Vec<u8>, DsigError> {
+        let document = Document::check(input, limits)?;
+        let place = match placement {
+            Placement::Profile => find_place(input, document, limits)?,
+            Placement::LastChildOfRoot => root_end(input, document, limits)?,
+        };
+        let c14n = &self.options.canonicalization;
+        let digest = digest_subset(
+            document,
+            c14n,
+            self.options.digest,
+            Subset::Document,
+            limits,
+        )?;
+        let (skeleton, signed_info_at, value_at) = skeleton(
+            self.algorithm,
+            c14n,
+            self.options.digest,
+            &digest,
+            &self.key_info,
+        );
+        let (mut doc, sig_start) = splice(input, &place, &skeleton);
+        let signed_info = match standalone_signed_info(c14n, &skeleton, signed_info_at, value_at) {
+            Some(canonical) => canonical,
+            None => {
+                let mut canonical = Vec::with_capacity(1024);
+                crate::xml::c14n::canonicalize(
+                    &doc,
+                    c14n,
+                    Subset::Only(sig_start + signed_info_at),
+                    limits,
+                    &mut canonical,
+                )?;
+                canonical
+            }
+        };
+        let value = signature_value(&self.key, self.algorithm, &signed_info)?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        let at = sig_start + value_at;
+        doc.splice(at..at, encoded.into_bytes());
+        Ok(doc)
+    }
+}
+
+/// The canonical SignedInfo without reading the document again, when the canonicalization
+/// makes it independent of its context: exclusive C14N without an InclusiveNamespaces list
+/// renders SignedInfo exactly as [`skeleton`] wrote it (in canonical form already: end tags
+/// written out, one attribute per element, nothing to escape), plus the `ds` namespace
+/// declaration it uses. Inclusive C14N would add whatever the document declares around the
+/// signature, so that case canonicalizes the spliced document instead.
+fn standalone_signed_info(
+    c14n: &Canonicalization,
+    skeleton: &str,
+    signed_info_at: usize,
+    value_at: usize,
+) -> Option<Vec<u8>> {
+    let exclusive_alone = matches!(&c14n.method, Method::Exclusive { inclusive_prefixes } if inclusive_prefixes.is_empty());
+    if !exclusive_alone {
+        return None;
+    }
+    let end = value_at.checked_sub(SIGNATURE_VALUE_OPEN.len())?;
+    let signed_info = skeleton.get(signed_info_at..end)?;
+    let rest = signed_info.strip_prefix(SIGNED_INFO_OPEN)?;
+    let mut canonical = Vec::with_capacity(signed_info.len() + 64);
+    canonical.extend_from_slice(b"<ds:SignedInfo xmlns:ds=\"");
+    canonical.extend_from_slice(DSIG_NS.as_bytes());
+    canonical.extend_from_slice(b"\">");
+    canonical.extend_from_slice(rest.as_bytes());
+    Some(canonical)
+}
+
+const SIGNED_INFO_OPEN: &str = "<ds:SignedInfo>";
+const SIGNATURE_VALUE_OPEN: &str = "<ds:SignatureValue>";
 
 fn find_place(input: &[u8], document: Document<'_>, limits: Limits) -> Result<Place, DsigError> {
     let mut reader = Reader::of(document, limits);
@@ -301,53 +388,53 @@ fn splice(input: &[u8], place: &Place, signature: &str) -> (Vec<u8>, usize) {
 
 /// The Signature element with an empty SignatureValue; returns it with the offsets (relative
 /// to its start) of `<ds:SignedInfo` and of the SignatureValue's content.
+/// The Signature element without its SignatureValue, with the offsets of SignedInfo and of
+/// where the value goes. Elements are written with end tags (`<a></a>`, never `<a/>`) so that
+/// SignedInfo is in canonical form as written (see [`standalone_signed_info`]).
 fn skeleton(
     algorithm: SignatureAlgorithm,
     c14n: &Canonicalization,
     digest_method: DigestAlgorithm,
     digest: &[u8],
-    cert: &X509,
-    chain: &[X509],
-) -> Result<(String, usize, usize), DsigError> {
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    key_info: &str,
+) -> (String, usize, usize) {
     let c14n_element = |name: &str| match &c14n.method {
         Method::Exclusive { inclusive_prefixes } if !inclusive_prefixes.is_empty() => format!(
-            r#"<ds:{name} Algorithm="{}"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="{}"/></ds:{name}>"#,
+            r#"<ds:{name} Algorithm="{}"><ec:InclusiveNamespaces xmlns:ec="http://www.w3.org/2001/10/xml-exc-c14n#" PrefixList="{}"></ec:InclusiveNamespaces></ds:{name}>"#,
             c14n.uri(),
             inclusive_prefixes.join(" ")
         ),
-        _ => format!(r#"<ds:{name} Algorithm="{}"/>"#, c14n.uri()),
+        _ => format!(r#"<ds:{name} Algorithm="{}"></ds:{name}>"#, c14n.uri()),
     };
     let mut s = format!(r#"<ds:Signature xmlns:ds="{DSIG_NS}">"#);
     let signed_info_at = s.len();
-    s.push_str("<ds:SignedInfo>");
+    s.push_str(SIGNED_INFO_OPEN);
     s.push_str(&c14n_element("CanonicalizationMethod"));
     s.push_str(&format!(
-        r#"<ds:SignatureMethod Algorithm="{}"/>"#,
+        r#"<ds:SignatureMethod Algorithm="{}"></ds:SignatureMethod>"#,
         algorithm.uri()
     ));
     s.push_str(r#"<ds:Reference URI=""><ds:Transforms>"#);
     s.push_str(&format!(
-        r#"<ds:Transform Algorithm="{ENVELOPED_SIGNATURE}"/>"#
+        r#"<ds:Transform Algorithm="{ENVELOPED_SIGNATURE}"></ds:Transform>"#
     ));
     s.push_str(&c14n_element("Transform"));
     s.push_str("</ds:Transforms>");
     s.push_str(&format!(
-        r#"<ds:DigestMethod Algorithm="{}"/>"#,
+        r#"<ds:DigestMethod Algorithm="{}"></ds:DigestMethod>"#,
         digest_method.uri()
     ));
-    s.push_str(&format!("<ds:DigestValue>{}</ds:DigestValue>", b64(digest)));
-    s.push_str("</ds:Reference></ds:SignedInfo><ds:SignatureValue>");
+    s.push_str(&format!(
+        "<ds:DigestValue>{}</ds:DigestValue>",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    ));
+    s.push_str("</ds:Reference></ds:SignedInfo>");
+    s.push_str(SIGNATURE_VALUE_OPEN);
     let value_at = s.len();
-    s.push_str("</ds:SignatureValue><ds:KeyInfo><ds:X509Data>");
-    for c in std::iter::once(cert).chain(chain.iter()) {
-        s.push_str(&format!(
-            "<ds:X509Certificate>{}</ds:X509Certificate>",
-            b64(&c.to_der()?)
-        ));
-    }
-    s.push_str("</ds:X509Data></ds:KeyInfo></ds:Signature>");
-    Ok((s, signed_info_at, value_at))
+    s.push_str("</ds:SignatureValue>");
+    s.push_str(key_info);
+    s.push_str("</ds:Signature>");
+    (s, signed_info_at, value_at)
 }
 
 fn signature_value(
@@ -497,5 +584,75 @@ mod tests {
             profile.err().map(|e| e.code()),
             Some("dsig.no_signature_place")
         );
+    }
+
+    #[test]
+    fn the_standalone_signed_info_is_what_canonicalizing_the_document_gives() {
+        // Namespaces around the signature (default, prefixed, one the signature shadows)
+        // must not reach an exclusive SignedInfo; every exclusive variant is checked against
+        // the general path, and inclusive C14N must take the general path.
+        let input = "<r:Receipt xmlns:r=\"urn:x\" xmlns=\"urn:d\" xmlns:ds=\"urn:other\"><r:A/></r:Receipt>";
+        let limits = Limits::default();
+        for (method, with_comments) in [
+            (
+                Method::Exclusive {
+                    inclusive_prefixes: Vec::new(),
+                },
+                false,
+            ),
+            (
+                Method::Exclusive {
+                    inclusive_prefixes: Vec::new(),
+                },
+                true,
+            ),
+            (
+                Method::Exclusive {
+                    inclusive_prefixes: vec!["r".to_owned()],
+                },
+                false,
+            ),
+            (Method::Inclusive, false),
+        ] {
+            let c14n = Canonicalization {
+                method,
+                with_comments,
+            };
+            let (key, cert) = dev_pair("server-receipts-p256");
+            let options = SignOptions {
+                digest: DigestAlgorithm::Sha256,
+                canonicalization: c14n.clone(),
+            };
+            let signer = PreparedSigner::new(key, &cert, &[], options).expect("signer");
+            let signed = signer
+                .sign(input.as_bytes(), Placement::LastChildOfRoot, limits)
+                .expect("signed");
+            let info_at = find(&signed, b"<ds:SignedInfo").expect("SignedInfo");
+            let mut general = Vec::new();
+            canonicalize(&signed, &c14n, Subset::Only(info_at), limits, &mut general)
+                .expect("c14n");
+            let text = String::from_utf8(signed.clone()).expect("UTF-8");
+            let sig_at = text.find("<ds:Signature").expect("signature");
+            let skeleton_text = &text[sig_at..];
+            let info_in_skeleton = info_at - sig_at;
+            let value_at = skeleton_text.find(SIGNATURE_VALUE_OPEN).expect("value")
+                + SIGNATURE_VALUE_OPEN.len();
+            let standalone =
+                standalone_signed_info(&c14n, skeleton_text, info_in_skeleton, value_at);
+            match &c14n.method {
+                Method::Exclusive { inclusive_prefixes } if inclusive_prefixes.is_empty() => {
+                    assert_eq!(
+                        standalone.as_deref().map(String::from_utf8_lossy),
+                        Some(String::from_utf8_lossy(&general)),
+                        "{c14n:?}"
+                    );
+                }
+                _ => assert_eq!(standalone, None, "{c14n:?}"),
+            }
+        }
+    }
+
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack.windows(needle.len()).position(|w| w == needle)
     }
 }

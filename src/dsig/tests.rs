@@ -290,13 +290,13 @@ fn wrapping_attempts_are_refused() {
     assert_eq!(code(&doubled), "dsig.wrapping");
     // An XPath transform selecting part of the packet.
     let xpath = doc.replace(
-        r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#,
-        r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>ancestor-or-self::Subject</ds:XPath></ds:Transform>"#,
+        r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"></ds:Transform>"#,
+        r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"></ds:Transform><ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>ancestor-or-self::Subject</ds:XPath></ds:Transform>"#,
     );
     assert_eq!(code(&xpath), "dsig.wrapping");
     // No enveloped-signature transform.
     let no_env = doc.replace(
-        r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>"#,
+        r#"<ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"></ds:Transform>"#,
         "",
     );
     assert_eq!(code(&no_env), "dsig.wrapping");
