@@ -513,8 +513,13 @@ fn migrate(a: DatabaseArgs) -> Result<(), Failure> {
             println!("schema already at version {}", report.version);
         } else {
             let applied: Vec<String> = report.applied.iter().map(i64::to_string).collect();
+            let noun = if applied.len() == 1 {
+                "migration"
+            } else {
+                "migrations"
+            };
             println!(
-                "applied migration {}; schema at version {}",
+                "applied {noun} {}; schema at version {}",
                 applied.join(", "),
                 report.version
             );

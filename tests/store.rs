@@ -192,7 +192,7 @@ async fn migrations_are_idempotent(db: Db) -> Db {
     // `migrated()` applied them already.
     let again = db.store.migrate().await.expect("second migrate");
     assert_eq!(again.applied, Vec::<i64>::new());
-    assert_eq!(again.version, 1);
+    assert_eq!(again.version, 2);
     db
 }
 
@@ -501,8 +501,8 @@ async fn packets_documents_and_receipts(db: Db) -> Db {
     let (a, b) = (first.clone(), second.clone());
     write(s, (a, b), |c, (a, b)| {
         Box::pin(async move {
-            packets::insert_packet(c, a).await?;
-            packets::insert_packet(c, b).await?;
+            packets::insert_packet(c, a, None).await?;
+            packets::insert_packet(c, b, None).await?;
             packets::insert_document(
                 c,
                 &DocumentRecord {
@@ -534,7 +534,7 @@ async fn packets_documents_and_receipts(db: Db) -> Db {
     let mut same_bytes = packet("p-3", "000.00.00.G22", "doc-9", PacketKind::Message);
     same_bytes.content_sha256 = first.content_sha256.clone();
     let replay = write(s, same_bytes, |c, same_bytes| {
-        Box::pin(async move { packets::insert_packet(c, same_bytes).await })
+        Box::pin(async move { packets::insert_packet(c, same_bytes, None).await })
     })
     .await;
     assert_eq!(replay.err().map(|e| e.code()), Some("store.conflict"));
@@ -542,7 +542,7 @@ async fn packets_documents_and_receipts(db: Db) -> Db {
     other_sender.content_sha256 = first.content_sha256.clone();
     let status = other_sender.clone();
     write(s, status, |c, status| {
-        Box::pin(async move { packets::insert_packet(c, status).await })
+        Box::pin(async move { packets::insert_packet(c, status, None).await })
     })
     .await
     .expect("other sender");
@@ -648,8 +648,12 @@ async fn deliveries_inbox_and_acks(db: Db) -> Db {
                 } else {
                     PacketKind::Message
                 };
-                packets::insert_packet(c, &packet(id, "000.00.00.G22", &format!("doc-{i}"), kind))
-                    .await?;
+                packets::insert_packet(
+                    c,
+                    &packet(id, "000.00.00.G22", &format!("doc-{i}"), kind),
+                    None,
+                )
+                .await?;
                 for recipient in ["000.00.00.H49", "000.00.00.H08"] {
                     let delivery = NewDelivery {
                         packet_id: id.to_owned(),
@@ -673,6 +677,7 @@ async fn deliveries_inbox_and_acks(db: Db) -> Db {
             packets::insert_packet(
                 c,
                 &packet("p-9", "000.00.00.G22", "doc-9", PacketKind::Message),
+                None,
             )
             .await?;
             let recipients = ["vxp.saas.03", "000.00.00.H08", "000.01.01.H49"];
@@ -809,7 +814,7 @@ async fn recipient_states_and_status_history(db: Db) -> Db {
     let result = write(s, (), |c, _| {
         Box::pin(async move {
             let letter = packet("p-1", "000.00.00.G22", "doc-1", PacketKind::Message);
-            packets::insert_packet(c, &letter).await?;
+            packets::insert_packet(c, &letter, None).await?;
             packets::insert_document(
                 c,
                 &DocumentRecord {
@@ -845,7 +850,7 @@ async fn recipient_states_and_status_history(db: Db) -> Db {
             {
                 let status_packet =
                     packet(&format!("s-{i}"), reporter, "doc-1", PacketKind::Status);
-                packets::insert_packet(c, &status_packet).await?;
+                packets::insert_packet(c, &status_packet, None).await?;
                 seqs.push(
                     deliveries::insert_status(
                         c,
@@ -1061,7 +1066,7 @@ async fn committed_data_survives_reopening(mut db: Db) -> Db {
             store
                 .write(record, |c, record| {
                     Box::pin(async move {
-                        packets::insert_packet(c, record).await?;
+                        packets::insert_packet(c, record, None).await?;
                         deliveries::insert_delivery(
                             c,
                             &NewDelivery {

@@ -19,7 +19,9 @@ use crate::store::{
 use crate::trust::{self, Verdict};
 
 use super::directory_cache::{Snapshot, RECHECK_AGE};
+use super::new_documents::NewDocuments;
 use super::receipt::Evidence;
+use super::spool::INLINE_LIMIT;
 use super::state::{Actor, RecipientState, StateError, Transition};
 use super::{Exchange, ExchangeError, Spooled};
 
@@ -39,24 +41,24 @@ pub struct Accepted {
 
 /// What a packet does, decided before the transaction and applied in it.
 #[derive(Debug)]
-enum Plan {
+pub(super) enum Plan {
     Message(MessagePlan),
     Status(StatusPlan),
 }
 
 #[derive(Debug)]
-struct MessagePlan {
+pub(super) struct MessagePlan {
     /// The document this packet creates (none when it acts on an original under its id).
-    document: Option<DocumentRecord>,
+    pub(super) document: Option<DocumentRecord>,
     /// `To`, without repeats, in the packet's order.
-    recipients: Vec<String>,
+    pub(super) recipients: Vec<String>,
     /// (sender, DocumentId) of the documents a revoke/update/replace acts on.
-    originals: Vec<(String, String)>,
+    pub(super) originals: Vec<(String, String)>,
     business: BusinessDocType,
 }
 
 #[derive(Debug)]
-struct StatusPlan {
+pub(super) struct StatusPlan {
     original_sender: String,
     document_id: String,
     code: StatusCode,
@@ -95,36 +97,70 @@ impl Plan {
 
 /// The writer's unit: everything decided, nothing generated inside.
 #[derive(Debug)]
-struct Record {
-    packet: PacketRecord,
-    plan: Plan,
-    receipt: ReceiptRecord,
+pub(super) struct Record {
+    pub(super) packet: PacketRecord,
+    /// The packet's bytes when they are kept in its row (none: in the blob store).
+    pub(super) content: Option<Vec<u8>>,
+    pub(super) plan: Plan,
+    pub(super) receipt: ReceiptRecord,
 }
 
 impl Exchange {
     /// Accepts a spooled packet sent by `agency` (the authenticated caller): verifies it,
     /// applies the exchange rules, keeps it durably and returns its id and signed receipt.
     /// The same bytes sent again by the same agency get the first answer back.
+    ///
+    /// The hot path reads nothing from the database before the writer: whether these bytes
+    /// were accepted before (and whether the DocumentId is free) is decided in the writer's
+    /// transaction. Only a packet refused on the way there is looked up, so that a retry of
+    /// an accepted packet still gets its first answer when the signer's certificate has
+    /// expired or a recipient has left the directory since.
     pub async fn accept(
         &self,
         agency: &OrganId,
         spooled: Spooled,
     ) -> Result<Accepted, ExchangeError> {
+        let content_sha256 = spooled.sha256.to_hex();
+        let record = match self.prepare(agency, spooled, &content_sha256).await {
+            Ok(record) => record,
+            Err(refusal) => {
+                return match self.replay(agency.as_str(), &content_sha256).await? {
+                    Some(done) => Ok(done),
+                    None => Err(refusal),
+                }
+            }
+        };
+        if NewDocuments::takes(&record) {
+            let work = Arc::new(NewDocuments);
+            self.inner.store.write_bulk(work, record).await
+        } else {
+            self.inner.store.write(record, record_unit).await
+        }
+    }
+
+    /// Everything before the writer: the verdict, the exchange rules that need no
+    /// transaction, the durable bytes and the signed receipt.
+    async fn prepare(
+        &self,
+        agency: &OrganId,
+        spooled: Spooled,
+        content_sha256: &str,
+    ) -> Result<Record, ExchangeError> {
         let Spooled {
             bytes,
             sha256,
             file,
             reserved,
         } = spooled;
-        let content_sha256 = sha256.to_hex();
-        if let Some(done) = self.replay(agency.as_str(), &content_sha256).await? {
-            return Ok(done);
-        }
         let bytes = Arc::new(bytes);
         let (verdict, snapshot) = self.verify(bytes.clone()).await?;
         let size = bytes.len() as u64;
-        // The verifier is done with the bytes: their memory goes back to the budget.
-        drop(bytes);
+        // The verifier is done with the bytes: a small packet's go into its row, a large
+        // one's memory goes back to the budget (they are in the blob file).
+        let content = match &file {
+            None => Some(Arc::try_unwrap(bytes).unwrap_or_else(|shared| shared.to_vec())),
+            Some(_) => None,
+        };
         drop(reserved);
         let packet = &verdict.packet;
         let document_id = match packet {
@@ -143,7 +179,9 @@ impl Exchange {
             Packet::Message(m) => Plan::Message(self.plan_message(m, &snapshot).await?),
             Packet::Status(s) => Plan::Status(self.plan_status(s).await?),
         };
-        let id = uuid::Uuid::new_v4().to_string();
+        // Time-ordered (UUIDv7): ids sort by acceptance, and the indexes keyed by packet id
+        // grow at their right edge instead of touching a random page per packet.
+        let id = uuid::Uuid::now_v7().to_string();
         let at = now_micros();
         let summary = verdict.summary();
         let evidence = Evidence {
@@ -153,7 +191,7 @@ impl Exchange {
             status: plan.status(),
             sender: from.to_owned(),
             recipients: plan.routed_to().to_vec(),
-            content_sha256: content_sha256.clone(),
+            content_sha256: content_sha256.to_owned(),
             size,
             accepted_at: at,
             signer_sha256: summary.signer.sha256.clone(),
@@ -164,27 +202,27 @@ impl Exchange {
             .map_err(|e| ExchangeError::Internal(format!("verdict summary: {e}")))?;
         let kind = plan.kind();
         let receipt_xml = self.keep_bytes_and_sign(file, sha256, evidence).await?;
-        let record = Record {
+        Ok(Record {
             packet: PacketRecord {
                 id: id.clone(),
                 sender: from.to_owned(),
                 kind,
                 document_id: document_id.to_owned(),
-                content_sha256,
+                content_sha256: content_sha256.to_owned(),
                 size: i64::try_from(size).unwrap_or(i64::MAX),
                 blob_key: sha256.to_hex(),
                 received_at: at,
                 legacy_sha1: summary.legacy_sha1,
                 verdict: verdict_json,
             },
+            content,
             plan,
             receipt: ReceiptRecord {
                 packet_id: id,
                 receipt_xml,
                 created_at: at,
             },
-        };
-        self.inner.store.write(record, record_unit).await
+        })
     }
 
     /// The answer given before to these bytes from this agency, if any.
@@ -220,13 +258,17 @@ impl Exchange {
         }
     }
 
+    /// The verdict on `bytes`: on this thread for a packet small enough to be kept in its
+    /// row (tens of microseconds: a hand-off to another thread would cost as much), on a
+    /// blocking thread for a larger one.
     async fn verify_with(
         &self,
         bytes: Arc<Vec<u8>>,
         snapshot: Arc<Snapshot>,
     ) -> Result<Verdict, ExchangeError> {
+        let here = bytes.len() as u64 <= INLINE_LIMIT;
         let inner = self.inner.clone();
-        let verdict = tokio::task::spawn_blocking(move || {
+        let verify = move || {
             let policy = inner.trust.policy_now();
             trust::verify_packet(
                 &bytes,
@@ -234,19 +276,28 @@ impl Exchange {
                 Some(&snapshot.bindings),
                 &policy,
             )
-        })
-        .await
-        .map_err(|e| ExchangeError::Internal(format!("verification task: {e}")))?;
+        };
+        let verdict = if here {
+            verify()
+        } else {
+            tokio::task::spawn_blocking(verify)
+                .await
+                .map_err(|e| ExchangeError::Internal(format!("verification task: {e}")))?
+        };
         Ok(verdict?)
     }
 
-    /// Makes the spooled bytes a durable blob and signs the receipt, on a blocking thread.
+    /// Signs the receipt, after making the spooled bytes a durable blob when they are not
+    /// kept in the packet's row (that fsync happens on a blocking thread).
     async fn keep_bytes_and_sign(
         &self,
-        file: crate::store::BlobWriter,
+        file: Option<crate::store::BlobWriter>,
         sha256: crate::store::BlobKey,
         evidence: Evidence,
     ) -> Result<String, ExchangeError> {
+        let Some(file) = file else {
+            return self.inner.receipts.sign(&evidence);
+        };
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let blob = file.finish()?;
@@ -272,8 +323,44 @@ impl Exchange {
         let business = message.business_doc_type();
         let originals = originals_of(message, business)?;
         let document_id = message.header.document_id.as_str();
+        let new_document = DocumentRecord {
+            sender: sender.to_owned(),
+            document_id: document_id.to_owned(),
+            first_packet_id: String::new(),
+            content_sha256: String::new(),
+            business_type: business.as_str().to_owned(),
+            subject: message.header.subject.clone(),
+            created_at: 0,
+        };
+        // A plain new document reads nothing here: whether its DocumentId is free is decided
+        // in the writer's transaction (the hot path). One that acts on originals has the rest
+        // of its rules checked early too.
+        let document = if originals.is_empty() {
+            Some(new_document)
+        } else {
+            self.check_originals(sender, document_id, &originals)
+                .await?;
+            let acts_under_original_id = originals.iter().any(|(_, id)| id == document_id);
+            (!acts_under_original_id).then_some(new_document)
+        };
+        Ok(MessagePlan {
+            document,
+            recipients,
+            originals,
+            business,
+        })
+    }
+
+    /// The originals a revoke, update or replace acts on exist, and a new DocumentId it comes
+    /// under is free.
+    async fn check_originals(
+        &self,
+        sender: &str,
+        document_id: &str,
+        originals: &[(String, String)],
+    ) -> Result<(), ExchangeError> {
         let mut conn = self.inner.store.acquire().await?;
-        for (original_sender, original_id) in &originals {
+        for (original_sender, original_id) in originals {
             if packets::document(&mut conn, original_sender, original_id)
                 .await?
                 .is_none()
@@ -285,34 +372,17 @@ impl Exchange {
             }
         }
         let acts_under_original_id = originals.iter().any(|(_, id)| id == document_id);
-        let document = if acts_under_original_id {
-            None
-        } else {
-            if packets::document(&mut conn, sender, document_id)
+        if !acts_under_original_id
+            && packets::document(&mut conn, sender, document_id)
                 .await?
                 .is_some()
-            {
-                return Err(ExchangeError::DuplicateDocument {
-                    sender: sender.to_owned(),
-                    document_id: document_id.to_owned(),
-                });
-            }
-            Some(DocumentRecord {
+        {
+            return Err(ExchangeError::DuplicateDocument {
                 sender: sender.to_owned(),
                 document_id: document_id.to_owned(),
-                first_packet_id: String::new(),
-                content_sha256: String::new(),
-                business_type: business.as_str().to_owned(),
-                subject: message.header.subject.clone(),
-                created_at: 0,
-            })
-        };
-        Ok(MessagePlan {
-            document,
-            recipients,
-            originals,
-            business,
-        })
+            });
+        }
+        Ok(())
     }
 
     /// `To` without repeats, each an active agency of the directory (else the refusal names
@@ -521,8 +591,8 @@ fn record_unit<'c>(
             return Ok(done);
         }
         match &record.plan {
-            Plan::Message(plan) => record_message(conn, packet, plan).await?,
-            Plan::Status(plan) => record_status(conn, packet, plan).await?,
+            Plan::Message(plan) => record_message(conn, record, plan).await?,
+            Plan::Status(plan) => record_status(conn, record, plan).await?,
         }
         packets::insert_receipt(conn, &record.receipt).await?;
         Ok(Accepted {
@@ -537,9 +607,10 @@ fn record_unit<'c>(
 
 async fn record_message(
     conn: &mut AnyConnection,
-    packet: &PacketRecord,
+    record: &Record,
     plan: &MessagePlan,
 ) -> Result<(), ExchangeError> {
+    let packet = &record.packet;
     for (sender, id) in &plan.originals {
         if packets::document(conn, sender, id).await?.is_none() {
             return Err(ExchangeError::UnknownDocument {
@@ -559,27 +630,11 @@ async fn record_message(
             });
         }
     }
-    packets::insert_packet(conn, packet).await?;
+    packets::insert_packet(conn, packet, record.content.as_deref()).await?;
     let at = packet.received_at;
-    if let Some(document) = &plan.document {
-        let document = DocumentRecord {
-            first_packet_id: packet.id.clone(),
-            content_sha256: packet.content_sha256.clone(),
-            created_at: at,
-            ..document.clone()
-        };
+    if let Some(new) = &plan.document {
+        let (document, states) = new_document_rows(packet, new, &plan.recipients);
         packets::insert_document(conn, &document).await?;
-        let states: Vec<RecipientStateRecord> = plan
-            .recipients
-            .iter()
-            .map(|recipient| RecipientStateRecord {
-                sender: document.sender.clone(),
-                document_id: document.document_id.clone(),
-                recipient: recipient.clone(),
-                state: RecipientState::NEW.to_string(),
-                updated_at: at,
-            })
-            .collect();
         deliveries::set_recipient_states(conn, &states).await?;
     }
     if plan.business == BusinessDocType::Update {
@@ -617,9 +672,10 @@ async fn mark_updates(
 
 async fn record_status(
     conn: &mut AnyConnection,
-    packet: &PacketRecord,
+    record: &Record,
     plan: &StatusPlan,
 ) -> Result<(), ExchangeError> {
+    let packet = &record.packet;
     let at = packet.received_at;
     let mut changed = Vec::with_capacity(plan.targets.len());
     for target in &plan.targets {
@@ -639,7 +695,7 @@ async fn record_status(
             });
         }
     }
-    packets::insert_packet(conn, packet).await?;
+    packets::insert_packet(conn, packet, record.content.as_deref()).await?;
     deliveries::insert_status(
         conn,
         &NewStatus {
@@ -662,16 +718,47 @@ async fn insert_deliveries(
     packet: &PacketRecord,
     recipients: &[String],
 ) -> Result<(), ExchangeError> {
-    let new: Vec<NewDelivery> = recipients
+    deliveries::insert_deliveries(conn, &deliveries_of(packet, recipients)).await?;
+    Ok(())
+}
+
+/// The deliveries of a packet to its recipients.
+pub(super) fn deliveries_of(packet: &PacketRecord, recipients: &[String]) -> Vec<NewDelivery> {
+    recipients
         .iter()
         .map(|recipient| NewDelivery {
             packet_id: packet.id.clone(),
             recipient: recipient.clone(),
             created_at: packet.received_at,
         })
+        .collect()
+}
+
+/// The rows a packet creating a new document writes besides itself: the document (`new`,
+/// completed with the packet) and the document's state with each recipient.
+pub(super) fn new_document_rows(
+    packet: &PacketRecord,
+    new: &DocumentRecord,
+    recipients: &[String],
+) -> (DocumentRecord, Vec<RecipientStateRecord>) {
+    let at = packet.received_at;
+    let document = DocumentRecord {
+        first_packet_id: packet.id.clone(),
+        content_sha256: packet.content_sha256.clone(),
+        created_at: at,
+        ..new.clone()
+    };
+    let states = recipients
+        .iter()
+        .map(|recipient| RecipientStateRecord {
+            sender: document.sender.clone(),
+            document_id: document.document_id.clone(),
+            recipient: recipient.clone(),
+            state: RecipientState::NEW.to_string(),
+            updated_at: at,
+        })
         .collect();
-    deliveries::insert_deliveries(conn, &new).await?;
-    Ok(())
+    (document, states)
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@
 mod accept;
 mod directory_cache;
 mod error;
+mod new_documents;
 mod query;
 pub mod receipt;
 mod spool;

@@ -59,6 +59,18 @@ impl Exchange {
     /// A packet's record and exact bytes, for its sender and its recipients only.
     pub async fn packet(&self, agency: &OrganId, id: &str) -> Result<StoredPacket, ExchangeError> {
         let record = self.visible_packet(agency, id).await?;
+        let mut conn = self.inner.store.acquire().await?;
+        if let Some(bytes) = packets::content(&mut conn, id).await? {
+            if BlobKey::of(&bytes).to_hex() != record.content_sha256 {
+                return Err(StoreError::Corrupt(format!(
+                    "the bytes kept with packet {id} no longer hash to {}",
+                    record.content_sha256
+                ))
+                .into());
+            }
+            return Ok(StoredPacket { record, bytes });
+        }
+        drop(conn);
         let key = BlobKey::parse(&record.blob_key).ok_or_else(|| {
             StoreError::Corrupt(format!(
                 "packet {id} has the blob key {:?}",

@@ -1,10 +1,14 @@
-//! A packet being received: its bytes go to a temporary file of the blob store as they arrive
-//! (hashed on the way) and are kept for the verifier, which needs the whole document as one
-//! slice. Over the size limit it refuses at once. An accepted packet's file becomes its blob
-//! (fsync, rename) without being written again; a refused one's file is deleted.
+//! A packet being received: its bytes are kept in memory for the verifier, which needs the
+//! whole document as one slice, and hashed on the way. Over the size limit it refuses at once.
 //!
-//! Chunks are written to the page cache from the caller's thread (no fsync there: that
-//! happens once, on a blocking thread, when the exchange keeps the packet).
+//! Where an accepted packet's bytes are kept depends on its size. A packet of at most
+//! [`INLINE_LIMIT`] bytes (nearly every letter) goes into its database row, in the same
+//! transaction as the rest of what it does: shared commits then cover its bytes too, and it
+//! costs no file and no fsync of its own. A larger packet is written to a temporary file of
+//! the blob store from the moment it passes that size; once accepted, the file becomes its blob
+//! (fsync, rename) without being written again, and a refused one's file is deleted. Chunks
+//! are written to the page cache from the caller's thread (no fsync there: that happens once,
+//! on a blocking thread, when the exchange keeps the packet).
 //!
 //! Memory is bounded across requests: a packet reserves its size (its Content-Length, or the
 //! limit when it has none) from [`InFlight`] before a byte is read, and gives it back once the
@@ -22,6 +26,11 @@ use super::ExchangeError;
 /// Bytes reserved up front at most, whatever the announced length says: the announcement
 /// comes from the client and is only trusted to refuse early.
 const MAX_RESERVE: u64 = 1024 * 1024;
+
+/// Largest packet kept in its database row rather than as a file of the blob store. SQLite
+/// reads and writes rows of this size faster than files of it, and a row shares its
+/// transaction's fsync.
+pub const INLINE_LIMIT: u64 = 64 * 1024;
 
 /// Bytes of packets held in memory at once, at most (unless one packet alone is larger).
 pub const IN_FLIGHT_BUDGET: u64 = 512 * 1024 * 1024;
@@ -68,7 +77,9 @@ impl InFlight {
 
 /// A packet being received. See the module documentation.
 pub struct Spool {
-    file: BlobWriter,
+    blobs: BlobStore,
+    /// The blob store's temporary file, once the packet is larger than [`INLINE_LIMIT`].
+    file: Option<BlobWriter>,
     bytes: Vec<u8>,
     hasher: openssl::sha::Sha256,
     limit: u64,
@@ -79,6 +90,7 @@ impl std::fmt::Debug for Spool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spool")
             .field("file", &self.file)
+            .field("len", &self.bytes.len())
             .field("limit", &self.limit)
             .finish_non_exhaustive()
     }
@@ -89,7 +101,8 @@ impl std::fmt::Debug for Spool {
 pub struct Spooled {
     pub(crate) bytes: Vec<u8>,
     pub(crate) sha256: BlobKey,
-    pub(crate) file: BlobWriter,
+    /// The unfinished blob holding the bytes; none for a packet kept in its database row.
+    pub(crate) file: Option<BlobWriter>,
     /// The packet's share of the in-flight budget, given back with `bytes`.
     pub(crate) reserved: Option<OwnedSemaphorePermit>,
 }
@@ -106,7 +119,8 @@ impl Spool {
         Spool::check_announced(limit, announced)?;
         let capacity = announced.unwrap_or(0).min(MAX_RESERVE).min(limit);
         Ok(Spool {
-            file: blobs.writer()?,
+            blobs: blobs.clone(),
+            file: None,
             bytes: Vec::with_capacity(usize::try_from(capacity).unwrap_or(0)),
             hasher: openssl::sha::Sha256::new(),
             limit: announced.map_or(limit, |n| n.min(limit)),
@@ -137,16 +151,18 @@ impl Spool {
 
     /// Appends the next piece of the body; refuses once the packet exceeds the limit.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), ExchangeError> {
-        let total = self.file.len().saturating_add(chunk.len() as u64);
+        let total = self.len().saturating_add(chunk.len() as u64);
         if total > self.limit {
             return Err(ExchangeError::TooLarge { limit: self.limit });
         }
-        self.file.write_all(chunk).map_err(|e| {
-            ExchangeError::Store(StoreError::Io {
-                path: "the spool file".to_owned(),
-                reason: e.to_string(),
-            })
-        })?;
+        if self.file.is_none() && total > INLINE_LIMIT {
+            let mut file = self.blobs.writer()?;
+            write_to(&mut file, &self.bytes)?;
+            self.file = Some(file);
+        }
+        if let Some(file) = self.file.as_mut() {
+            write_to(file, chunk)?;
+        }
         self.hasher.update(chunk);
         self.bytes.extend_from_slice(chunk);
         Ok(())
@@ -154,15 +170,16 @@ impl Spool {
 
     /// Bytes received so far.
     pub fn len(&self) -> u64 {
-        self.file.len()
+        self.bytes.len() as u64
     }
 
     /// Whether nothing was received.
     pub fn is_empty(&self) -> bool {
-        self.file.is_empty()
+        self.bytes.is_empty()
     }
 
-    /// The whole packet: its bytes, their SHA-256 and the unfinished file holding them.
+    /// The whole packet: its bytes, their SHA-256 and the unfinished file holding them, if
+    /// it is too large for its database row.
     pub fn finish(self) -> Spooled {
         Spooled {
             bytes: self.bytes,
@@ -171,6 +188,15 @@ impl Spool {
             reserved: self.reserved,
         }
     }
+}
+
+fn write_to(file: &mut BlobWriter, bytes: &[u8]) -> Result<(), ExchangeError> {
+    file.write_all(bytes).map_err(|e| {
+        ExchangeError::Store(StoreError::Io {
+            path: "the spool file".to_owned(),
+            reason: e.to_string(),
+        })
+    })
 }
 
 impl Spooled {
@@ -237,23 +263,48 @@ mod tests {
     }
 
     #[test]
-    fn a_finished_spool_becomes_the_blob_and_a_dropped_one_leaves_nothing() {
+    fn a_large_spool_becomes_the_blob_and_a_dropped_one_leaves_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let blobs = BlobStore::open(dir.path()).expect("blobs");
-        let mut kept = Spool::new(&blobs, 1024, Some(5)).expect("spool");
-        kept.write(b"hello").expect("write");
+        let tmp_files = || {
+            std::fs::read_dir(dir.path().join("blobs/tmp"))
+                .expect("tmp")
+                .count()
+        };
+        let large = vec![b'x'; usize::try_from(INLINE_LIMIT).expect("size") + 10];
+        let mut kept = Spool::new(&blobs, 1024 * 1024, None).expect("spool");
+        let (head, tail) = large.split_at(100);
+        kept.write(head).expect("write");
+        assert_eq!(tmp_files(), 0, "a small beginning stays in memory");
+        kept.write(tail).expect("write");
+        assert_eq!(tmp_files(), 1, "past the inline limit it goes to a file");
         let spooled = kept.finish();
-        let blob = spooled.file.finish().expect("finish");
-        assert_eq!(blob.key, BlobKey::of(b"hello"));
-        assert_eq!(blobs.get(&blob.key).expect("stored"), b"hello");
+        let blob = spooled.file.expect("a file").finish().expect("finish");
+        assert_eq!(blob.key, BlobKey::of(&large));
+        assert_eq!(blobs.get(&blob.key).expect("stored"), large);
 
-        let mut refused = Spool::new(&blobs, 1024, None).expect("spool");
-        refused.write(b"refused").expect("write");
+        let mut refused = Spool::new(&blobs, 1024 * 1024, None).expect("spool");
+        refused.write(&large[1..]).expect("write");
+        assert_eq!(tmp_files(), 1);
         drop(refused.finish());
-        assert!(!blobs.contains(&BlobKey::of(b"refused")));
-        let leftovers = std::fs::read_dir(dir.path().join("blobs/tmp"))
-            .expect("tmp")
-            .count();
-        assert_eq!(leftovers, 0);
+        assert!(!blobs.contains(&BlobKey::of(&large[1..])));
+        assert_eq!(tmp_files(), 0);
+    }
+
+    #[test]
+    fn a_small_packet_is_kept_in_memory_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blobs = BlobStore::open(dir.path()).expect("blobs");
+        let mut spool = Spool::new(&blobs, 1024 * 1024, Some(5)).expect("spool");
+        spool.write(b"hello").expect("write");
+        let spooled = spool.finish();
+        assert!(spooled.file.is_none());
+        assert_eq!(spooled.bytes(), b"hello");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("blobs/tmp"))
+                .expect("tmp")
+                .count(),
+            0
+        );
     }
 }

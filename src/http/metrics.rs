@@ -1,13 +1,13 @@
 //! Counters for `/metrics`, in the Prometheus text format: packets accepted (by kind) and
 //! refused (by code), responses by status, and what the group-commit writer did (commits,
-//! units, failures, and so the mean batch size).
+//! units, failures, the mean batch size, and histograms of units and seconds per commit).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::store::{PacketKind, WriterStats};
+use crate::store::{HistogramSnapshot, PacketKind, WriterStats};
 
 /// The server's counters since it started.
 #[derive(Debug, Default)]
@@ -144,8 +144,31 @@ impl Metrics {
             writer.units_committed as f64 / writer.commits as f64
         };
         let _ = writeln!(out, "lienthong_writer_mean_batch_size {mean:.3}");
+        histogram(
+            &mut out,
+            "lienthong_writer_batch_units",
+            "Units of work committed by each transaction of the group-commit writer.",
+            &writer.batch_units,
+        );
+        histogram(
+            &mut out,
+            "lienthong_writer_commit_seconds",
+            "Seconds from begin to the end of commit, for each transaction the writer committed.",
+            &writer.commit_seconds,
+        );
         out
     }
+}
+
+/// A histogram in the Prometheus text format: cumulative `_bucket`s ending with `+Inf`, then
+/// `_sum` and `_count`.
+fn histogram(out: &mut String, name: &str, help: &str, snapshot: &HistogramSnapshot) {
+    header(out, name, "histogram", help);
+    for (le, n) in snapshot.cumulative() {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_sum {}", snapshot.sum());
+    let _ = writeln!(out, "{name}_count {}", snapshot.count());
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -156,6 +179,36 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Buckets, Histogram};
+
+    const UNITS: Buckets = Buckets::new(&[1, 2, 4, 8], 1);
+    const NANOS: Buckets = Buckets::new(&[1_000_000, 10_000_000], 1_000_000_000);
+
+    /// Writer stats as the writer would have them after committing `batches`, each as
+    /// (units, nanoseconds).
+    fn writer_stats(batches: &[(u64, u64)]) -> WriterStats {
+        let units = Histogram::new(UNITS);
+        let nanos = Histogram::new(NANOS);
+        for &(n, ns) in batches {
+            units.observe(n);
+            nanos.observe(ns);
+        }
+        WriterStats {
+            commits: batches.len() as u64,
+            units_committed: batches.iter().map(|b| b.0).sum(),
+            units_failed: 1,
+            retried_batches: 1,
+            batch_units: units.snapshot(),
+            commit_seconds: nanos.snapshot(),
+        }
+    }
+
+    /// The value of the sample line `series` (name and labels, exactly).
+    fn sample(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|value| value.parse().ok())
+    }
 
     #[test]
     fn counters_are_rendered_in_the_prometheus_text_format() {
@@ -166,12 +219,7 @@ mod tests {
         metrics.refused("dsig.digest_mismatch");
         metrics.refused("dsig.digest_mismatch");
         metrics.responded(202);
-        let text = metrics.render(WriterStats {
-            commits: 2,
-            units_committed: 5,
-            units_failed: 1,
-            retried_batches: 1,
-        });
+        let text = metrics.render(writer_stats(&[(2, 400_000), (3, 2_000_000)]));
         assert!(text.contains("lienthong_packets_accepted_total{kind=\"message\"} 1\n"));
         assert!(text.contains("lienthong_packets_accepted_total{kind=\"status\"} 1\n"));
         assert!(text.contains("lienthong_packets_replayed_total 1\n"));
@@ -182,5 +230,59 @@ mod tests {
             let value = line.rsplit(' ').next().unwrap_or_default();
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn writer_histograms_are_rendered_cumulative_with_inf_sum_and_count() {
+        // Units 1, 3, 3, 20; seconds 0.0005, 0.001 (on a bound), 0.002, 0.5.
+        let stats = writer_stats(&[
+            (1, 500_000),
+            (3, 1_000_000),
+            (3, 2_000_000),
+            (20, 500_000_000),
+        ]);
+        let text = Metrics::default().render(stats);
+        for (name, kind) in [
+            ("lienthong_writer_batch_units", "histogram"),
+            ("lienthong_writer_commit_seconds", "histogram"),
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} {kind}\n")), "{text}");
+            assert!(text.contains(&format!("# HELP {name} ")), "{text}");
+        }
+        let units = "lienthong_writer_batch_units";
+        let expected = [
+            ("1", 1.0),
+            ("2", 1.0),
+            ("4", 3.0),
+            ("8", 3.0),
+            ("+Inf", 4.0),
+        ];
+        for (le, n) in expected {
+            let series = format!("{units}_bucket{{le=\"{le}\"}}");
+            assert_eq!(sample(&text, &series), Some(n), "{series} in {text}");
+        }
+        assert_eq!(sample(&text, &format!("{units}_sum")), Some(27.0));
+        assert_eq!(sample(&text, &format!("{units}_count")), Some(4.0));
+        let seconds = "lienthong_writer_commit_seconds";
+        for (le, n) in [("0.001", 2.0), ("0.01", 3.0), ("+Inf", 4.0)] {
+            let series = format!("{seconds}_bucket{{le=\"{le}\"}}");
+            assert_eq!(sample(&text, &series), Some(n), "{series} in {text}");
+        }
+        let sum = sample(&text, &format!("{seconds}_sum")).unwrap_or(f64::NAN);
+        assert!((sum - 0.5035).abs() < 1e-12, "{sum}");
+        // Both histograms count every commit, and the units sum to the units committed.
+        assert_eq!(sample(&text, &format!("{seconds}_count")), Some(4.0));
+        assert_eq!(sample(&text, "lienthong_writer_commits_total"), Some(4.0));
+        assert_eq!(
+            sample(&text, "lienthong_writer_units_committed_total"),
+            Some(27.0)
+        );
+        // Buckets appear in increasing order, +Inf last, each series exactly once.
+        let les: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("lienthong_writer_batch_units_bucket{le=\""))
+            .filter_map(|l| l.split('"').next())
+            .collect();
+        assert_eq!(les, ["1", "2", "4", "8", "+Inf"]);
     }
 }

@@ -11,6 +11,7 @@ use super::records::{
     Ack, DeliveryRecord, InboxEntry, InboxQuery, NewDelivery, NewStatus, PacketKind,
     RecipientStateRecord, StatusRecord,
 };
+use super::sql::{values_list, ROWS_PER_STATEMENT};
 
 const DELIVERY_COLUMNS: &str = "seq, packet_id, recipient, created_at, acked_at";
 
@@ -39,28 +40,6 @@ pub async fn insert_delivery(
     .fetch_one(&mut *conn)
     .await?;
     Ok(row.try_get("seq")?)
-}
-
-/// Rows per multi-row statement: far below both engines' limits on parameters.
-const ROWS_PER_STATEMENT: usize = 100;
-
-/// `($1, $2, $3), ($4, $5, $6), …` for `rows` rows of `columns` parameters.
-fn values_list(rows: usize, columns: usize) -> String {
-    let mut text = String::with_capacity(rows * columns * 5);
-    for row in 0..rows {
-        if row > 0 {
-            text.push_str(", ");
-        }
-        text.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                text.push_str(", ");
-            }
-            text.push_str(&format!("${}", row * columns + column + 1));
-        }
-        text.push(')');
-    }
-    text
 }
 
 /// Queues one packet for several recipients in one statement per 100 and returns each
@@ -104,6 +83,30 @@ pub async fn insert_deliveries(
         }
     }
     Ok(seqs)
+}
+
+/// Queues deliveries (of any packets) in one statement per 100, without reading back their
+/// `seq`s (the bulk accept path does not need them). A delivery that exists is a
+/// `store.conflict`.
+pub async fn queue_deliveries(
+    conn: &mut AnyConnection,
+    deliveries: &[NewDelivery],
+) -> Result<(), StoreError> {
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO deliveries (packet_id, recipient, created_at) VALUES {}",
+            values_list(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for d in chunk {
+            query = query
+                .bind(&d.packet_id)
+                .bind(&d.recipient)
+                .bind(d.created_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// One delivery by `seq`.
@@ -337,13 +340,4 @@ pub async fn status_history(
             })
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn values_lists_number_parameters_row_by_row() {
-        assert_eq!(super::values_list(1, 3), "($1, $2, $3)");
-        assert_eq!(super::values_list(2, 2), "($1, $2), ($3, $4)");
-    }
 }

@@ -1,5 +1,5 @@
-//! Repository of what was accepted: `packets`, `documents`, `receipts`. The packet bytes
-//! themselves are in the blob store; rows refer to them by key.
+//! Repository of what was accepted: `packets`, `documents`, `receipts`. A small packet's
+//! bytes are in its row (`content`); a large one's are in the blob store, under `blob_key`.
 
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::error::StoreError;
 use super::records::{DocumentRecord, PacketKind, PacketRecord, ReceiptRecord};
+use super::sql::{parameters, values_list, ROWS_PER_STATEMENT};
 
 const PACKET_COLUMNS: &str = "id, sender, kind, document_id, content_sha256, size, blob_key, \
                               received_at, legacy_sha1, verdict";
@@ -26,29 +27,28 @@ fn packet_from_row(row: &AnyRow) -> Result<PacketRecord, StoreError> {
     })
 }
 
-/// Records an accepted packet. The same content from the same sender twice is a
+/// Records an accepted packet with its bytes when they are kept in the row (`content`; none
+/// when they are in the blob store). The same content from the same sender twice is a
 /// `store.conflict` (look it up with [`packet_by_content`] first for idempotent retries).
 pub async fn insert_packet(
     conn: &mut AnyConnection,
     packet: &PacketRecord,
+    content: Option<&[u8]>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO packets (id, sender, kind, document_id, content_sha256, size, blob_key, \
-         received_at, legacy_sha1, verdict) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(&packet.id)
-    .bind(&packet.sender)
-    .bind(packet.kind.as_str())
-    .bind(&packet.document_id)
-    .bind(&packet.content_sha256)
-    .bind(packet.size)
-    .bind(&packet.blob_key)
-    .bind(packet.received_at)
-    .bind(i64::from(packet.legacy_sha1))
-    .bind(&packet.verdict)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    insert_packets(conn, &[(packet, content)]).await
+}
+
+/// The bytes of a packet kept in its row; `None` when they are in the blob store (or there
+/// is no such packet).
+pub async fn content(conn: &mut AnyConnection, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    let row = sqlx::query("SELECT content FROM packets WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(row) => Ok(row.try_get::<Option<Vec<u8>>, _>("content")?),
+        None => Ok(None),
+    }
 }
 
 /// One packet by id.
@@ -182,4 +182,140 @@ pub async fn receipt(
         })
     })
     .transpose()
+}
+
+/// Records accepted packets (each with its bytes when they are kept in the row), one
+/// statement per 100.
+pub async fn insert_packets(
+    conn: &mut AnyConnection,
+    packets: &[(&PacketRecord, Option<&[u8]>)],
+) -> Result<(), StoreError> {
+    for chunk in packets.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO packets ({PACKET_COLUMNS}, content) VALUES {}",
+            values_list(chunk.len(), 11)
+        );
+        let mut query = sqlx::query(&sql);
+        for (packet, content) in chunk {
+            query = query
+                .bind(&packet.id)
+                .bind(&packet.sender)
+                .bind(packet.kind.as_str())
+                .bind(&packet.document_id)
+                .bind(&packet.content_sha256)
+                .bind(packet.size)
+                .bind(&packet.blob_key)
+                .bind(packet.received_at)
+                .bind(i64::from(packet.legacy_sha1))
+                .bind(&packet.verdict)
+                .bind(content.map(<[u8]>::to_vec));
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Records new documents, one statement per 100.
+pub async fn insert_documents(
+    conn: &mut AnyConnection,
+    documents: &[DocumentRecord],
+) -> Result<(), StoreError> {
+    for chunk in documents.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES {}",
+            values_list(chunk.len(), 7)
+        );
+        let mut query = sqlx::query(&sql);
+        for document in chunk {
+            query = query
+                .bind(&document.sender)
+                .bind(&document.document_id)
+                .bind(&document.first_packet_id)
+                .bind(&document.content_sha256)
+                .bind(&document.business_type)
+                .bind(&document.subject)
+                .bind(document.created_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Stores receipts, one statement per 100.
+pub async fn insert_receipts(
+    conn: &mut AnyConnection,
+    receipts: &[&ReceiptRecord],
+) -> Result<(), StoreError> {
+    for chunk in receipts.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO receipts (packet_id, receipt_xml, created_at) VALUES {}",
+            values_list(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for receipt in chunk {
+            query = query
+                .bind(&receipt.packet_id)
+                .bind(&receipt.receipt_xml)
+                .bind(receipt.created_at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Of the contents (SHA-256, hex) a sender submitted, those accepted before, with their
+/// packet and receipt (the idempotency key, for many packets at once).
+pub async fn packets_by_contents(
+    conn: &mut AnyConnection,
+    sender: &str,
+    contents: &[&str],
+) -> Result<Vec<(PacketRecord, ReceiptRecord)>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in contents.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT p.id, p.sender, p.kind, p.document_id, p.content_sha256, p.size, \
+             p.blob_key, p.received_at, p.legacy_sha1, p.verdict, r.receipt_xml, \
+             r.created_at AS receipt_created_at \
+             FROM packets p JOIN receipts r ON r.packet_id = p.id \
+             WHERE p.sender = $1 AND p.content_sha256 IN ({})",
+            parameters(2, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(sender);
+        for content in chunk {
+            query = query.bind(*content);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let packet = packet_from_row(&row)?;
+            let receipt = ReceiptRecord {
+                packet_id: packet.id.clone(),
+                receipt_xml: row.try_get("receipt_xml")?,
+                created_at: row.try_get("receipt_created_at")?,
+            };
+            found.push((packet, receipt));
+        }
+    }
+    Ok(found)
+}
+
+/// Of the DocumentIds given, those the sender has used already.
+pub async fn existing_documents(
+    conn: &mut AnyConnection,
+    sender: &str,
+    document_ids: &[&str],
+) -> Result<Vec<String>, StoreError> {
+    let mut found = Vec::new();
+    for chunk in document_ids.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT document_id FROM documents WHERE sender = $1 AND document_id IN ({})",
+            parameters(2, chunk.len())
+        );
+        let mut query = sqlx::query(&sql).bind(sender);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push(row.try_get("document_id")?);
+        }
+    }
+    Ok(found)
 }

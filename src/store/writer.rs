@@ -4,39 +4,93 @@
 //! answer therefore means "committed" (or "refused", and nothing of that unit was kept), and a
 //! burst of concurrent submissions costs one fsync rather than one each.
 //!
+//! Consecutive units of one [`Bulk`] kind run as a group: the kind's work decides every
+//! unit's fate first and then writes all their rows with a few multi-row statements, so a
+//! batch of 200 accepted packets costs a dozen statements rather than a thousand (on SQLite
+//! each statement is a round trip to the connection's thread, which was the writer's limit).
+//!
 //! A unit that fails must leave nothing behind, without costing the others their answer. The
 //! first attempt at a batch runs the units back to back (savepoints per unit halve SQLite's
 //! throughput and, past 64 per transaction, slow every PostgreSQL session); when a unit fails,
 //! that transaction is rolled back, the failing unit gets its own error, and the rest of the
-//! batch runs again in a second transaction, this time each unit under a savepoint. So a unit
-//! may run twice: its work must be repeatable (it reads its input by reference and keeps no
-//! state between runs), and only the run that commits counts.
+//! batch runs again in a second transaction, this time each unit alone under a savepoint. A
+//! bulk group that fails as a whole (a statement error) does not say which unit caused it, so
+//! then the whole batch runs again that way. So a unit may run twice: its work must be
+//! repeatable (it reads its input by reference and keeps no state between runs), and only the
+//! run that commits counts.
 //!
 //! On SQLite this task is the only writer of the process, so writers never wait on each
 //! other's locks. Units must only talk to the database: whatever they await holds up the batch.
 
+use std::any::{Any, TypeId};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::StoreError;
 
+mod histogram;
+
+pub use histogram::{Buckets, Histogram, HistogramSnapshot, UpperBound};
+
 /// A boxed, sendable future borrowing for `'a`: what a unit of work returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What running a unit (or a bulk group) did to the transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ran {
+    /// Units whose work succeeded.
+    pub(crate) succeeded: u64,
+    /// The transaction holds partial work of a failed unit: it must be rolled back.
+    pub(crate) dirty: bool,
+}
+
 /// A unit of work queued for the writer, type-erased.
-pub(crate) trait Unit: Send {
-    /// Runs the work on the batch's connection and keeps its outcome; true when it succeeded.
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool>;
+pub(crate) trait Unit: Send + Any {
+    /// Runs the work on the batch's connection and keeps its outcome.
+    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Ran>;
+    /// Units that may run as one group with this one: the same [`Bulk`] kind (none for a
+    /// unit that runs alone).
+    fn kind(&self) -> Option<TypeId> {
+        None
+    }
+    /// Runs this unit and `rest` (all of this unit's [`Unit::kind`]) as one group.
+    fn run_group<'c>(
+        &'c mut self,
+        rest: &'c mut [Box<dyn Unit>],
+        conn: &'c mut AnyConnection,
+    ) -> BoxFuture<'c, Ran> {
+        debug_assert!(rest.is_empty(), "a unit without a kind runs alone");
+        self.run(conn)
+    }
     /// Answers with the kept outcome once the transaction is settled: the outcome when the
     /// commit succeeded (or the unit failed on its own), the commit's error otherwise.
     fn finish(self: Box<Self>, commit: Result<(), StoreError>);
     /// Answers with `error` (the batch could not run).
     fn fail(self: Box<Self>, error: StoreError);
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// Answers a unit's caller: its outcome when the commit succeeded or when it failed on its
+/// own, the commit's error otherwise.
+fn answer<T, E: From<StoreError>>(
+    commit: Result<(), StoreError>,
+    outcome: Option<Result<T, E>>,
+) -> Result<T, E> {
+    match (commit, outcome) {
+        (Ok(()), Some(outcome)) => outcome,
+        // A unit that failed on its own reports its own reason, commit or not.
+        (Err(_), Some(Err(own))) => Err(own),
+        (Err(e), _) => Err(E::from(e)),
+        (Ok(()), None) => Err(E::from(StoreError::Unavailable(
+            "the writer settled a unit that never ran".to_owned(),
+        ))),
+    }
 }
 
 pub(crate) struct Job<I, F, T, E> {
@@ -53,7 +107,7 @@ where
     T: Send + 'static,
     E: From<StoreError> + Send + 'static,
 {
-    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, bool> {
+    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Ran> {
         let Job {
             input,
             work,
@@ -65,26 +119,135 @@ where
             let result = running.await;
             let succeeded = result.is_ok();
             *outcome = Some(result);
-            succeeded
+            Ran {
+                succeeded: u64::from(succeeded),
+                dirty: !succeeded,
+            }
         })
     }
 
     fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
-        let answer = match (commit, self.outcome) {
-            (Ok(()), Some(outcome)) => outcome,
-            // A unit that failed on its own reports its own reason, commit or not.
-            (Err(_), Some(Err(own))) => Err(own),
-            (Err(e), _) => Err(E::from(e)),
-            (Ok(()), None) => Err(E::from(StoreError::Unavailable(
-                "the writer settled a unit that never ran".to_owned(),
-            ))),
-        };
         // The caller may have gone away; nothing to do then.
-        let _ = self.reply.send(answer);
+        let _ = self.reply.send(answer(commit, self.outcome));
     }
 
     fn fail(self: Box<Self>, error: StoreError) {
         let _ = self.reply.send(Err(E::from(error)));
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// What [`Bulk::run`] answers: one outcome per input, in order, or an error of the group
+/// as a whole (the transaction may then hold partial work).
+pub type BulkOutcomes<W> = Result<Vec<Result<<W as Bulk>::Output, <W as Bulk>::Error>>, StoreError>;
+
+/// Work that many units of one kind share: it is given all their inputs at once.
+pub trait Bulk: Send + Sync + 'static {
+    type Input: Send + Sync + 'static;
+    type Output: Send + 'static;
+    type Error: From<StoreError> + Send + 'static;
+
+    /// Does the work of `inputs` and returns one outcome per input, in order. An input whose
+    /// outcome is `Err` must have written nothing; `Err(StoreError)` means the transaction
+    /// may hold partial work (the writer then rolls it back and runs each input alone).
+    /// Called with one input when a unit runs alone.
+    fn run<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        inputs: &'a [&'a Self::Input],
+    ) -> BoxFuture<'a, BulkOutcomes<Self>>;
+}
+
+/// One caller's input to a [`Bulk`] kind.
+pub(crate) struct BulkJob<W: Bulk> {
+    pub(crate) work: Arc<W>,
+    pub(crate) input: W::Input,
+    pub(crate) reply: oneshot::Sender<Result<W::Output, W::Error>>,
+    pub(crate) outcome: Option<Result<W::Output, W::Error>>,
+}
+
+impl<W: Bulk> BulkJob<W> {
+    /// The jobs of a group, this one first; none when a member is of another kind.
+    fn members<'m>(&'m mut self, rest: &'m mut [Box<dyn Unit>]) -> Option<Vec<&'m mut Self>> {
+        let mut members = Vec::with_capacity(rest.len() + 1);
+        members.push(self);
+        for unit in rest {
+            members.push(unit.as_any_mut().downcast_mut::<BulkJob<W>>()?);
+        }
+        Some(members)
+    }
+}
+
+impl<W: Bulk> Unit for BulkJob<W> {
+    fn run<'c>(&'c mut self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Ran> {
+        self.run_group(&mut [], conn)
+    }
+
+    fn kind(&self) -> Option<TypeId> {
+        Some(TypeId::of::<W>())
+    }
+
+    fn run_group<'c>(
+        &'c mut self,
+        rest: &'c mut [Box<dyn Unit>],
+        conn: &'c mut AnyConnection,
+    ) -> BoxFuture<'c, Ran> {
+        let work = self.work.clone();
+        Box::pin(async move {
+            let Some(mut members) = self.members(rest) else {
+                // The writer groups by kind, so this cannot happen; fail the group safely.
+                return Ran {
+                    succeeded: 0,
+                    dirty: true,
+                };
+            };
+            let result = {
+                let inputs: Vec<&W::Input> = members.iter().map(|m| &m.input).collect();
+                work.run(conn, &inputs).await
+            };
+            match result {
+                Ok(outcomes) if outcomes.len() == members.len() => {
+                    let succeeded = outcomes.iter().filter(|o| o.is_ok()).count() as u64;
+                    for (member, outcome) in members.iter_mut().zip(outcomes) {
+                        member.outcome = Some(outcome);
+                    }
+                    Ran {
+                        succeeded,
+                        dirty: false,
+                    }
+                }
+                other => {
+                    let error = match other {
+                        Err(e) => e,
+                        Ok(_) => StoreError::Unavailable(
+                            "a bulk unit answered for a different number of inputs".to_owned(),
+                        ),
+                    };
+                    for member in members.iter_mut() {
+                        member.outcome = Some(Err(W::Error::from(error.clone())));
+                    }
+                    Ran {
+                        succeeded: 0,
+                        dirty: true,
+                    }
+                }
+            }
+        })
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
+        let _ = self.reply.send(answer(commit, self.outcome));
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(W::Error::from(error)));
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
     }
 }
 
@@ -106,8 +269,30 @@ impl Default for WriterOptions {
     }
 }
 
+/// Units committed per transaction: [`WriterOptions::max_batch`] is 512 by default.
+const BATCH_UNITS: Buckets = Buckets::new(&[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], 1);
+
+/// Nanoseconds from `begin` to the end of `commit`, reported in seconds.
+const COMMIT_NANOS: Buckets = Buckets::new(
+    &[
+        500_000,
+        1_000_000,
+        2_500_000,
+        5_000_000,
+        10_000_000,
+        25_000_000,
+        50_000_000,
+        100_000_000,
+        250_000_000,
+        500_000_000,
+        1_000_000_000,
+        2_500_000_000,
+    ],
+    1_000_000_000,
+);
+
 /// What the writer has done since the store was opened (for `/metrics` and tests).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriterStats {
     /// Transactions committed.
     pub commits: u64,
@@ -117,14 +302,34 @@ pub struct WriterStats {
     pub units_failed: u64,
     /// Batches that had to run a second time because one of their units failed.
     pub retried_batches: u64,
+    /// Units committed by each committed transaction (its sum is `units_committed`, its
+    /// count `commits`).
+    pub batch_units: HistogramSnapshot,
+    /// Seconds from `begin` to the end of `commit`, for each committed transaction.
+    pub commit_seconds: HistogramSnapshot,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
     commits: AtomicU64,
     units_committed: AtomicU64,
     units_failed: AtomicU64,
     retried_batches: AtomicU64,
+    batch_units: Histogram,
+    commit_nanos: Histogram,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            commits: AtomicU64::new(0),
+            units_committed: AtomicU64::new(0),
+            units_failed: AtomicU64::new(0),
+            retried_batches: AtomicU64::new(0),
+            batch_units: Histogram::new(BATCH_UNITS),
+            commit_nanos: Histogram::new(COMMIT_NANOS),
+        }
+    }
 }
 
 impl Counters {
@@ -134,6 +339,8 @@ impl Counters {
             units_committed: self.units_committed.load(Ordering::Relaxed),
             units_failed: self.units_failed.load(Ordering::Relaxed),
             retried_batches: self.retried_batches.load(Ordering::Relaxed),
+            batch_units: self.batch_units.snapshot(),
+            commit_seconds: self.commit_nanos.snapshot(),
         }
     }
 
@@ -178,31 +385,33 @@ async fn run(
 
 /// Runs a batch to its end: commits what can be committed and answers every unit.
 async fn settle(pool: AnyPool, mut units: Vec<Box<dyn Unit>>, counters: Arc<Counters>) {
-    let failed_at = match attempt(&pool, &mut units, Guard::None).await {
-        Attempt::Settled { commit } => return conclude(units, commit, &counters),
+    let (index, len) = match attempt(&pool, &mut units, Guard::None).await {
+        Attempt::Settled { commit, elapsed } => return conclude(units, commit, elapsed, &counters),
         Attempt::Abandoned(error) => {
             Counters::add(&counters.units_failed, units.len() as u64);
             return units.into_iter().for_each(|u| u.fail(error.clone()));
         }
-        Attempt::UnitFailed(index) => index,
+        Attempt::GroupFailed { index, len } => (index, len),
     };
-    // The first transaction was rolled back. The unit that failed keeps its own error; the
-    // others run again, each under a savepoint so that a second failure stays local.
+    // The first transaction was rolled back. A unit that failed alone keeps its own error;
+    // the others run again, each alone under a savepoint so that a second failure stays local.
     Counters::add(&counters.retried_batches, 1);
-    Counters::add(&counters.units_failed, 1);
-    let failed = units.remove(failed_at);
-    failed.finish(Ok(()));
-    if units.is_empty() {
-        return;
+    if len == 1 {
+        Counters::add(&counters.units_failed, 1);
+        let failed = units.remove(index);
+        failed.finish(Ok(()));
+        if units.is_empty() {
+            return;
+        }
     }
     match attempt(&pool, &mut units, Guard::Savepoint).await {
-        Attempt::Settled { commit } => conclude(units, commit, &counters),
+        Attempt::Settled { commit, elapsed } => conclude(units, commit, elapsed, &counters),
         Attempt::Abandoned(error) => {
             Counters::add(&counters.units_failed, units.len() as u64);
             units.into_iter().for_each(|u| u.fail(error.clone()));
         }
         // Guarded units roll back alone; an attempt never stops on one.
-        Attempt::UnitFailed(_) => {
+        Attempt::GroupFailed { .. } => {
             let error = StoreError::Unavailable("the writer lost track of a batch".to_owned());
             Counters::add(&counters.units_failed, units.len() as u64);
             units.into_iter().for_each(|u| u.fail(error.clone()));
@@ -210,14 +419,23 @@ async fn settle(pool: AnyPool, mut units: Vec<Box<dyn Unit>>, counters: Arc<Coun
     }
 }
 
-/// Answers every unit after the commit (or its failure) and counts.
-fn conclude(units: Vec<Box<dyn Unit>>, commit: Result<u64, StoreError>, counters: &Counters) {
+/// Answers every unit after the commit (or its failure) and counts; a committed transaction
+/// that took `elapsed` from begin to commit is also recorded in the histograms.
+fn conclude(
+    units: Vec<Box<dyn Unit>>,
+    commit: Result<u64, StoreError>,
+    elapsed: Duration,
+    counters: &Counters,
+) {
     let total = units.len() as u64;
     match &commit {
         Ok(succeeded) => {
             Counters::add(&counters.commits, 1);
             Counters::add(&counters.units_committed, *succeeded);
             Counters::add(&counters.units_failed, total - succeeded);
+            counters.batch_units.observe(*succeeded);
+            let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+            counters.commit_nanos.observe(nanos);
         }
         Err(_) => Counters::add(&counters.units_failed, total),
     }
@@ -229,17 +447,22 @@ fn conclude(units: Vec<Box<dyn Unit>>, commit: Result<u64, StoreError>, counters
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Guard {
-    /// Units back to back: the first failure stops the attempt.
+    /// Units back to back, consecutive units of one bulk kind as a group: the first failure
+    /// stops the attempt.
     None,
-    /// Each unit under a savepoint: a failure is rolled back alone.
+    /// Each unit alone under a savepoint: a failure is rolled back alone.
     Savepoint,
 }
 
 enum Attempt {
-    /// The transaction ended: `Ok(units that succeeded)` when it committed.
-    Settled { commit: Result<u64, StoreError> },
-    /// Unguarded unit `index` failed; the transaction was rolled back.
-    UnitFailed(usize),
+    /// The transaction ended: `Ok(units that succeeded)` when it committed, `elapsed` from
+    /// `begin` to the end of `commit`.
+    Settled {
+        commit: Result<u64, StoreError>,
+        elapsed: Duration,
+    },
+    /// The unguarded group of `len` units from `index` failed; the transaction was rolled back.
+    GroupFailed { index: usize, len: usize },
     /// The transaction could not go on (begin, a savepoint or the connection failed).
     Abandoned(StoreError),
 }
@@ -248,29 +471,49 @@ const SAVEPOINT: &str = "SAVEPOINT lienthong_unit";
 const RELEASE: &str = "RELEASE SAVEPOINT lienthong_unit";
 const ROLLBACK_TO: &str = "ROLLBACK TO SAVEPOINT lienthong_unit";
 
+/// How many units from `index` run as one group: a run of units of one bulk kind when
+/// unguarded, else one.
+fn group_len(units: &[Box<dyn Unit>], index: usize, guard: Guard) -> usize {
+    let kind = match (guard, units.get(index).and_then(|u| u.kind())) {
+        (Guard::None, Some(kind)) => kind,
+        _ => return 1,
+    };
+    1 + units
+        .iter()
+        .skip(index + 1)
+        .take_while(|u| u.kind() == Some(kind))
+        .count()
+}
+
 async fn attempt(pool: &AnyPool, units: &mut [Box<dyn Unit>], guard: Guard) -> Attempt {
+    let started = Instant::now();
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(e) => return Attempt::Abandoned(StoreError::from(e)),
     };
     let mut succeeded = 0u64;
-    for (index, unit) in units.iter_mut().enumerate() {
+    let mut index = 0;
+    while index < units.len() {
+        let len = group_len(units, index, guard);
         if guard == Guard::Savepoint {
             if let Err(e) = tx.execute(sqlx::raw_sql(SAVEPOINT)).await {
                 return Attempt::Abandoned(StoreError::from(e));
             }
         }
-        let ok = unit.run(&mut tx).await;
-        let closed = match (guard, ok) {
-            (Guard::None, true) => Ok(()),
-            (Guard::None, false) => {
+        let ran = match units[index..index + len].split_first_mut() {
+            Some((first, rest)) => first.run_group(rest, &mut tx).await,
+            None => break,
+        };
+        let closed = match (guard, ran.dirty) {
+            (Guard::None, false) => Ok(()),
+            (Guard::None, true) => {
                 // Dropping the transaction would roll back too, but later: do it now so the
                 // retry does not wait on this one's locks.
                 let _ = tx.rollback().await;
-                return Attempt::UnitFailed(index);
+                return Attempt::GroupFailed { index, len };
             }
-            (Guard::Savepoint, true) => tx.execute(sqlx::raw_sql(RELEASE)).await.map(|_| ()),
-            (Guard::Savepoint, false) => match tx.execute(sqlx::raw_sql(ROLLBACK_TO)).await {
+            (Guard::Savepoint, false) => tx.execute(sqlx::raw_sql(RELEASE)).await.map(|_| ()),
+            (Guard::Savepoint, true) => match tx.execute(sqlx::raw_sql(ROLLBACK_TO)).await {
                 Ok(_) => tx.execute(sqlx::raw_sql(RELEASE)).await.map(|_| ()),
                 Err(e) => Err(e),
             },
@@ -278,12 +521,62 @@ async fn attempt(pool: &AnyPool, units: &mut [Box<dyn Unit>], guard: Guard) -> A
         if let Err(e) = closed {
             return Attempt::Abandoned(StoreError::from(e));
         }
-        succeeded += u64::from(ok);
+        succeeded += ran.succeeded;
+        index += len;
     }
     let commit = tx
         .commit()
         .await
         .map(|()| succeeded)
         .map_err(StoreError::from);
-    Attempt::Settled { commit }
+    Attempt::Settled {
+        commit,
+        elapsed: started.elapsed(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// A unit that writes nothing: `fails` makes it fail on its own.
+    async fn unit(store: &Store, fails: bool) -> Result<(), StoreError> {
+        store
+            .write(fails, |conn, &fails| {
+                Box::pin(async move {
+                    conn.execute(sqlx::raw_sql("SELECT 1")).await?;
+                    if fails {
+                        return Err(StoreError::Unavailable("this unit fails".to_owned()));
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_committed_transaction_is_recorded_in_both_histograms() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("w.db").display());
+        let store = Store::connect(&url).await.expect("connect");
+        let answers: Vec<_> = (0..64)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { unit(&store, i % 16 == 5).await })
+            })
+            .collect();
+        let mut succeeded = 0;
+        for answer in answers {
+            succeeded += u64::from(matches!(answer.await, Ok(Ok(()))));
+        }
+        let stats = store.writer_stats();
+        assert_eq!(succeeded, 60);
+        assert_eq!(stats.units_committed, 60);
+        assert!(stats.commits >= 1);
+        assert_eq!(stats.batch_units.count(), stats.commits);
+        assert_eq!(stats.batch_units.sum(), stats.units_committed as f64);
+        assert_eq!(stats.commit_seconds.count(), stats.commits);
+        assert!(stats.commit_seconds.sum() > 0.0, "{stats:?}");
+    }
 }
