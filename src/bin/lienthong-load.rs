@@ -22,11 +22,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use lienthong::dsig::{self, SignOptions};
-use lienthong::edxml::{self, MessagePacket, NonEmpty, OrganId, Organization};
+use lienthong::edxml::{self, DocumentId, MessagePacket, NonEmpty, OrganId, Organization};
 use lienthong::xml::reader::Limits;
 
 /// Response headers larger than this are refused (a server gone wrong, not a load result).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Refusal bodies up to this size are read and reported.
+const MAX_REFUSAL_BYTES: usize = 4096;
 /// Response bodies larger than this are refused.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -54,9 +56,35 @@ struct Args {
     /// Approximate packet size in bytes (an attachment pads it).
     #[arg(long, default_value_t = 2048)]
     size: usize,
+    /// How the packets' DocumentIds look: `numbered` as agencies number their letters
+    /// (`000.00.00.G22,2026/11/27,123/BTN-VP`, the form the national axis sees most), or
+    /// `uuid` (random, the worst case for the database's indexes).
+    #[arg(long, value_enum, default_value_t = DocumentIds::Numbered)]
+    document_ids: DocumentIds,
     /// Directory of the dev PKI.
     #[arg(long, default_value = "certs/dev")]
     certs: PathBuf,
+}
+
+/// The form of the DocumentIds the load tool gives its packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DocumentIds {
+    Numbered,
+    Uuid,
+}
+
+impl DocumentIds {
+    /// The DocumentId of the `n`th packet of a run that started on `day` (`yyyy/MM/dd`);
+    /// `run` keeps two runs against one database apart.
+    fn make(self, n: usize, day: &str, run: u32) -> anyhow::Result<DocumentId> {
+        match self {
+            DocumentIds::Numbered => {
+                DocumentId::parse(&format!("000.00.00.G22,{day},{run}-{n}/BTN-VP"))
+                    .map_err(|e| anyhow!(e))
+            }
+            DocumentIds::Uuid => Ok(DocumentId::generate()),
+        }
+    }
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -125,7 +153,7 @@ impl Signer {
     }
 
     /// One signed packet with a fresh DocumentId, about `size` bytes before signing.
-    fn packet(&self, size: usize, seed: u64) -> anyhow::Result<Vec<u8>> {
+    fn packet(&self, size: usize, seed: u64, id: DocumentId) -> anyhow::Result<Vec<u8>> {
         let org = |code: &str, name: &str| -> anyhow::Result<Organization> {
             Ok(Organization::new(OrganId::parse(code)?, name))
         };
@@ -142,6 +170,7 @@ impl Signer {
             .ok_or_else(|| anyhow!("no recipients"))?,
             "Về việc triển khai gửi, nhận văn bản điện tử giữa các cơ quan nhà nước",
         );
+        letter.header.document_id = id;
         let bare = edxml::write(&letter.clone().into())?.len();
         // As benches/verify.rs: the attachment (base64, 4/3) pads the unsigned packet to `size`.
         let payload = size.saturating_sub(bare + 600) * 3 / 4;
@@ -175,8 +204,20 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Signs `count` packets on all cores.
-fn sign_all(signer: &Signer, count: usize, size: usize) -> anyhow::Result<Vec<Vec<u8>>> {
+/// What the packets of a run look like.
+struct Shape {
+    count: usize,
+    size: usize,
+    ids: DocumentIds,
+    /// Today, `yyyy/MM/dd`, for numbered DocumentIds.
+    day: String,
+    /// Tells this run's numbered DocumentIds from another's.
+    run: u32,
+}
+
+/// Signs the packets of a run on all cores.
+fn sign_all(signer: &Signer, shape: &Shape) -> anyhow::Result<Vec<Vec<u8>>> {
+    let count = shape.count;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = count.div_ceil(threads).max(1);
     let parts: Vec<anyhow::Result<Vec<Vec<u8>>>> = std::thread::scope(|scope| {
@@ -186,7 +227,10 @@ fn sign_all(signer: &Signer, count: usize, size: usize) -> anyhow::Result<Vec<Ve
                 let end = (start + per).min(count);
                 scope.spawn(move || {
                     (start..end)
-                        .map(|i| signer.packet(size, 0x9E37_79B9_7F4A_7C15 ^ i as u64))
+                        .map(|i| {
+                            let id = shape.ids.make(i, &shape.day, shape.run)?;
+                            signer.packet(shape.size, 0x9E37_79B9_7F4A_7C15 ^ i as u64, id)
+                        })
                         .collect()
                 })
             })
@@ -209,6 +253,8 @@ fn sign_all(signer: &Signer, count: usize, size: usize) -> anyhow::Result<Vec<Ve
 /// One keep-alive connection.
 struct Connection {
     stream: BufReader<TcpStream>,
+    /// The body of the last refusal read on this connection.
+    refusal: Option<String>,
 }
 
 impl Connection {
@@ -219,6 +265,7 @@ impl Connection {
         stream.set_nodelay(true)?;
         Ok(Connection {
             stream: BufReader::new(stream),
+            refusal: None,
         })
     }
 
@@ -229,10 +276,15 @@ impl Connection {
         let stream = self.stream.get_mut();
         stream.write_all(request).await?;
         let (status, length, chunked, keep) = self.read_head().await?;
-        if chunked {
-            self.skip_chunked().await?;
-        } else {
-            self.skip(length.unwrap_or(0)).await?;
+        match (chunked, length) {
+            (true, _) => self.skip_chunked().await?,
+            // A refusal's body says why (`{"code": …}`): worth reading, it is small.
+            (false, Some(n)) if status >= 400 && n <= MAX_REFUSAL_BYTES => {
+                let mut body = vec![0; n];
+                self.stream.read_exact(&mut body).await?;
+                self.refusal = Some(String::from_utf8_lossy(&body).into_owned());
+            }
+            (false, n) => self.skip(n.unwrap_or(0)).await?,
         }
         Ok((status, keep && (length.is_some() || chunked)))
     }
@@ -326,6 +378,7 @@ struct Tally {
     statuses: BTreeMap<u16, u64>,
     errors: u64,
     last_error: Option<String>,
+    last_refusal: Option<String>,
 }
 
 struct Shared {
@@ -372,6 +425,9 @@ async fn worker(shared: Arc<Shared>) -> Tally {
         .await;
         match result {
             Ok((status, keep)) => {
+                if let Some(body) = connection.as_mut().and_then(|c| c.refusal.take()) {
+                    tally.last_refusal = Some(format!("{status} {body}"));
+                }
                 tally
                     .latencies_us
                     .push(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX));
@@ -434,6 +490,7 @@ fn report(tallies: Vec<Tally>, elapsed: Duration, sent: usize) -> serde_json::Va
     let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
     let mut errors = 0;
     let mut last_error = None;
+    let mut last_refusal = None;
     for t in tallies {
         latencies.extend(t.latencies_us);
         for (status, n) in t.statuses {
@@ -441,6 +498,7 @@ fn report(tallies: Vec<Tally>, elapsed: Duration, sent: usize) -> serde_json::Va
         }
         errors += t.errors;
         last_error = t.last_error.or(last_error);
+        last_refusal = t.last_refusal.or(last_refusal);
     }
     latencies.sort_unstable();
     let accepted = statuses.get(&202).copied().unwrap_or(0);
@@ -457,6 +515,7 @@ fn report(tallies: Vec<Tally>, elapsed: Duration, sent: usize) -> serde_json::Va
         "refused": refused,
         "errors": errors,
         "last_error": last_error,
+        "last_refusal": last_refusal,
         "elapsed_s": round(secs),
         "accepts_per_s": round(if secs > 0.0 { accepted as f64 / secs } else { 0.0 }),
         "latency_ms": {
@@ -477,7 +536,20 @@ async fn main() -> anyhow::Result<()> {
     let target = Target::parse(&args.url)?;
     let signer = Signer::load(&args.certs)?;
     let signing = Instant::now();
-    let packets = tokio::task::block_in_place(|| sign_all(&signer, args.packets, args.size))?;
+    let now = time::OffsetDateTime::now_utc();
+    let shape = Shape {
+        count: args.packets,
+        size: args.size,
+        ids: args.document_ids,
+        day: format!(
+            "{:04}/{:02}/{:02}",
+            now.year(),
+            u8::from(now.month()),
+            now.day()
+        ),
+        run: u32::try_from(now.unix_timestamp() % 1_000_000).unwrap_or(0),
+    };
+    let packets = tokio::task::block_in_place(|| sign_all(&signer, &shape))?;
     eprintln!(
         "signed {} packets of ~{} bytes in {:.1} s",
         packets.len(),

@@ -40,6 +40,7 @@
 
 pub mod agencies;
 mod blob;
+mod checkpoint;
 pub mod deliveries;
 mod error;
 pub mod packets;
@@ -179,7 +180,20 @@ impl Store {
             .connect_with(connect_options)
             .await?;
         let counters = Arc::new(Counters::default());
-        let writer = writer::spawn(pool.clone(), options.writer, counters.clone());
+        let (begin, restart_wanted) = match engine {
+            Engine::Sqlite => {
+                let wanted = Arc::new(checkpoint::RestartWanted::default());
+                checkpoint::spawn(pool.clone(), wanted.clone());
+                ("BEGIN IMMEDIATE", Some(wanted))
+            }
+            Engine::Postgres => ("BEGIN", None),
+        };
+        let target = writer::Target {
+            pool: pool.clone(),
+            begin,
+            restart_wanted,
+        };
+        let writer = writer::spawn(target, options.writer, counters.clone());
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -317,10 +331,11 @@ impl Store {
 /// pages: with SQLite's default 2 MiB cache, the writer re-read index pages with a system
 /// call each as soon as the database outgrew it, which cost more than the inserts. Statement
 /// journals (a multi-row insert keeps one to undo itself alone) live in memory, not in
-/// temporary files.
+/// temporary files. No connection checkpoints the log on its own: [`checkpoint`] does, off the
+/// writer's path.
 const SQLITE_SESSION: &str = "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
      PRAGMA busy_timeout = 10000; PRAGMA cache_size = -65536; PRAGMA mmap_size = 1073741824; \
-     PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8000;";
+     PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;";
 
 /// Creates the database file's directory and switches the database to WAL (a persistent
 /// setting that needs the database to itself, hence on one connection before the pool opens).

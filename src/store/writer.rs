@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use sqlx::{AnyConnection, AnyPool, Executor};
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::RestartWanted;
 use super::error::StoreError;
 
 mod histogram;
@@ -349,19 +350,47 @@ impl Counters {
     }
 }
 
+/// Where the writer writes: the pool, and how a transaction begins there.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub(crate) pool: AnyPool,
+    /// `BEGIN IMMEDIATE` on SQLite: the write lock is taken at the start, where SQLite waits
+    /// for it (busy timeout). A deferred transaction that reads first and then writes would
+    /// get `database is locked` at once, without waiting, whenever another connection holds
+    /// the lock for a moment (a checkpoint that restarts the log).
+    pub(crate) begin: &'static str,
+    /// SQLite: raised when the log should be checkpointed and started over before the next
+    /// batch (see `store::checkpoint`).
+    pub(crate) restart_wanted: Option<Arc<RestartWanted>>,
+}
+
+impl Target {
+    /// Runs the checkpoint asked for, if any, while no batch is in progress.
+    async fn between_batches(&self) {
+        let Some(wanted) = &self.restart_wanted else {
+            return;
+        };
+        if wanted.take() {
+            if let Err(e) = super::checkpoint::restart(&self.pool).await {
+                tracing::warn!(error = %e, "SQLite checkpoint (restart) failed; it will be retried");
+            }
+        }
+    }
+}
+
 /// Starts the writer task on the current tokio runtime. It stops when every sender is dropped.
 pub(crate) fn spawn(
-    pool: AnyPool,
+    target: Target,
     options: WriterOptions,
     counters: Arc<Counters>,
 ) -> mpsc::Sender<Box<dyn Unit>> {
     let (sender, receiver) = mpsc::channel(options.queue.max(1));
-    tokio::spawn(run(pool, receiver, options.max_batch.max(1), counters));
+    tokio::spawn(run(target, receiver, options.max_batch.max(1), counters));
     sender
 }
 
 async fn run(
-    pool: AnyPool,
+    pool: Target,
     mut queue: mpsc::Receiver<Box<dyn Unit>>,
     max_batch: usize,
     counters: Arc<Counters>,
@@ -380,11 +409,12 @@ async fn run(
         if outcome.is_err() {
             Counters::add(&counters.units_failed, count);
         }
+        pool.between_batches().await;
     }
 }
 
 /// Runs a batch to its end: commits what can be committed and answers every unit.
-async fn settle(pool: AnyPool, mut units: Vec<Box<dyn Unit>>, counters: Arc<Counters>) {
+async fn settle(pool: Target, mut units: Vec<Box<dyn Unit>>, counters: Arc<Counters>) {
     let (index, len) = match attempt(&pool, &mut units, Guard::None).await {
         Attempt::Settled { commit, elapsed } => return conclude(units, commit, elapsed, &counters),
         Attempt::Abandoned(error) => {
@@ -485,9 +515,9 @@ fn group_len(units: &[Box<dyn Unit>], index: usize, guard: Guard) -> usize {
         .count()
 }
 
-async fn attempt(pool: &AnyPool, units: &mut [Box<dyn Unit>], guard: Guard) -> Attempt {
+async fn attempt(pool: &Target, units: &mut [Box<dyn Unit>], guard: Guard) -> Attempt {
     let started = Instant::now();
-    let mut tx = match pool.begin().await {
+    let mut tx = match pool.pool.begin_with(pool.begin).await {
         Ok(tx) => tx,
         Err(e) => return Attempt::Abandoned(StoreError::from(e)),
     };
