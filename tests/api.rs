@@ -750,3 +750,115 @@ fn concurrent_submissions_are_each_answered_once_and_one_document_id_wins() {
     let b = server.get("/v1/inbox?limit=1000", B).json();
     assert_eq!(b["deliveries"].as_array().map(Vec::len), Some(17));
 }
+
+#[test]
+fn packets_stream_whole_answer_304_to_their_etag_and_a_damaged_blob_never_arrives_whole() {
+    use base64::Engine as _;
+    for engine in [Engine::Sqlite, Engine::Postgres] {
+        let server = Server::start_with(engine, &[("LIENTHONG_MAX_PACKET_BYTES", "4194304")]);
+        let basic = |agency: &str| {
+            let (id, secret) = server.credential(agency);
+            let pair = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            format!("Basic {pair}")
+        };
+        // ~1 MiB once in base64: kept in the blob store, not in its row.
+        let mut large = letter_packet(A, &[B], "Báo cáo kèm phụ lục", "stream-large");
+        let noise: Vec<u8> = (0u32..768 * 1024)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+            .collect();
+        large.attach("phu-luc.pdf", "application/pdf", noise);
+        let large = common::sign_bytes(&edxml::write(&large.into()).expect("write"), key_of(A));
+        let small = letter(A, &[B], "Công văn ngắn", "stream-small");
+        assert!(large.len() > 1_000_000 && small.len() < 65_536);
+        let (large_id, _) = accepted(&server.submit(A, &large));
+        let (small_id, _) = accepted(&server.submit(A, &small));
+
+        for (id, bytes) in [(&large_id, &large), (&small_id, &small)] {
+            let path = format!("/v1/packets/{id}");
+            let what = format!("{engine:?} {} bytes", bytes.len());
+            let etag = format!("\"{}\"", hex::encode(openssl::sha::sha256(bytes)));
+            let got = server.get(&path, B);
+            assert_eq!(got.status, 200, "{what}: {}", got.text());
+            assert!(got.body == *bytes, "{what}: other bytes than submitted");
+            assert_eq!(got.headers["content-length"], bytes.len().to_string());
+            assert_eq!(got.headers["etag"], etag, "{what}");
+            assert!(got.headers["content-type"].starts_with("application/xml"));
+            assert_eq!(server.get(&path, A).body.len(), bytes.len(), "{what}");
+
+            let conditional = |agency: &str, held: &str| {
+                server.send(
+                    "GET",
+                    &path,
+                    Some(&basic(agency)),
+                    &[("If-None-Match", held)],
+                    None,
+                )
+            };
+            for held in [etag.clone(), format!("\"00\", W/{etag}"), "*".to_owned()] {
+                let unchanged = conditional(B, &held);
+                assert_eq!(unchanged.status, 304, "{what}, If-None-Match {held}");
+                assert!(unchanged.body.is_empty());
+                assert_eq!(unchanged.headers["etag"], etag);
+            }
+            let stale = conditional(B, "\"0123\"");
+            assert_eq!(stale.status, 200, "{what}");
+            assert!(stale.body == *bytes, "{what}: other bytes than submitted");
+
+            // Not theirs: not found, whether or not they name the ETag.
+            server
+                .get(&path, D)
+                .assert_refused(404, "exchange.not_found");
+            conditional(D, &etag).assert_refused(404, "exchange.not_found");
+        }
+
+        // One byte of the blob flipped on disk: the body must not arrive whole.
+        let sha = hex::encode(openssl::sha::sha256(&large));
+        let blob = server
+            .data_path()
+            .join("blobs/sha256")
+            .join(&sha[..2])
+            .join(&sha[2..]);
+        let mut on_disk = std::fs::read(&blob).expect("the large packet's blob");
+        assert!(
+            on_disk == large,
+            "the blob holds other bytes than submitted"
+        );
+        let middle = on_disk.len() / 2;
+        on_disk[middle] ^= 0x01;
+        std::fs::write(&blob, &on_disk).expect("damage the blob");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut response = agent
+            .get(format!("{}/v1/packets/{large_id}", server.base))
+            .header("Authorization", basic(B))
+            .call()
+            .expect("GET the damaged packet");
+        assert_eq!(response.status().as_u16(), 200);
+        let announced: usize = response
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("a Content-Length");
+        assert_eq!(announced, large.len());
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec();
+        match body {
+            Err(_) => {}
+            Ok(got) => assert!(
+                got.len() < announced,
+                "{engine:?}: a damaged blob arrived as a complete body of {} bytes",
+                got.len()
+            ),
+        }
+        // The server goes on answering.
+        let small_again = server.get(&format!("/v1/packets/{small_id}"), B);
+        assert!(small_again.body == small, "{engine:?}");
+    }
+}

@@ -2,16 +2,17 @@
 //! `exchange` or `directory` call, JSON (or the packet's bytes) out. docs/API.md and
 //! `openapi.json` describe the same routes; a test checks they agree.
 
+use actix_web::body::SizedStream;
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse, HttpResponseBuilder};
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
 use crate::edxml::OrganId;
 use crate::exchange::receipt::rfc3339_micros;
 use crate::exchange::{Accepted, AckOutcome, DocumentStatus, ExchangeError, RecipientState};
-use crate::store::{AgencyFilter, InboxEntry};
+use crate::store::{AgencyFilter, InboxEntry, PacketRecord};
 
 use super::auth::Caller;
 use super::{ApiError, AppState};
@@ -129,25 +130,58 @@ async fn receive(
     state.exchange.accept(agency, spool.finish()).await
 }
 
+/// A packet's bytes, streamed with a known Content-Length; 304 when `If-None-Match` names
+/// its ETag (the SHA-256 of its bytes, which never change).
 async fn packet(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(held) = req.get_header::<header::IfNoneMatch>() {
+        let record = state.exchange.packet_record(&caller.0, &id).await?;
+        if holds_current(&held, &record.content_sha256) {
+            return Ok(packet_headers(HttpResponse::NotModified(), &record).finish());
+        }
+    }
     let stored = state.exchange.packet(&caller.0, &id).await?;
-    Ok(HttpResponse::Ok()
+    let len = stored.body.len();
+    let packet_id = stored.record.id.clone();
+    let chunks = stored.body.into_chunks().map(move |chunk| {
+        chunk.map(web::Bytes::from).map_err(|e| {
+            // The response is already under way: ending the stream with an error closes
+            // the connection before Content-Length bytes were sent.
+            tracing::error!(
+                packet = %packet_id,
+                code = e.code(),
+                "the packet's bytes were cut short: {e}"
+            );
+            e
+        })
+    });
+    Ok(packet_headers(HttpResponse::Ok(), &stored.record)
         .content_type("application/xml")
-        .insert_header((
-            header::ETAG,
-            format!("\"{}\"", stored.record.content_sha256),
-        ))
-        .insert_header(("X-Lienthong-Sender", stored.record.sender.as_str()))
-        .insert_header(("X-Lienthong-Kind", stored.record.kind.as_str()))
-        .insert_header((
-            "X-Lienthong-Content-Sha256",
-            stored.record.content_sha256.as_str(),
-        ))
-        .body(stored.bytes))
+        .body(SizedStream::new(len, chunks)))
+}
+
+/// Whether an `If-None-Match` names the packet whose bytes hash to `sha256` (weak
+/// comparison, as RFC 9110 asks for GET).
+fn holds_current(held: &header::IfNoneMatch, sha256: &str) -> bool {
+    match held {
+        header::IfNoneMatch::Any => true,
+        // The weak comparison: `W/"…"` matches too.
+        header::IfNoneMatch::Items(tags) => tags.iter().any(|tag| tag.tag() == sha256),
+    }
+}
+
+/// The headers of a packet's 200 and 304 answers.
+fn packet_headers(mut response: HttpResponseBuilder, record: &PacketRecord) -> HttpResponseBuilder {
+    response
+        .insert_header((header::ETAG, format!("\"{}\"", record.content_sha256)))
+        .insert_header(("X-Lienthong-Sender", record.sender.as_str()))
+        .insert_header(("X-Lienthong-Kind", record.kind.as_str()))
+        .insert_header(("X-Lienthong-Content-Sha256", record.content_sha256.as_str()));
+    response
 }
 
 async fn receipt(
