@@ -14,6 +14,8 @@
 //! | `data_dir` | `LIENTHONG_DATA_DIR` | `./data` | blobs (packet bytes) and spool files |
 //! | `dev` | `LIENTHONG_DEV` | nothing configured | dev mode (see above) |
 //! | `max_packet_bytes` | `LIENTHONG_MAX_PACKET_BYTES` | 67108864 (64 MiB) | larger request bodies get 413 |
+//! | `in_flight_bytes` | `LIENTHONG_IN_FLIGHT_BYTES` | 536870912 (512 MiB), or `max_packet_bytes` when larger | bytes of packets held in memory at once across all requests being received and verified; a request that does not fit waits. At least `max_packet_bytes`, at most 1 TiB |
+//! | `directory_ttl_seconds` | `LIENTHONG_DIRECTORY_TTL_SECONDS` | 10 | how long the cached directory (certificate bindings, active agencies) is used before it is reloaded: deactivations take up to this long to apply. 1 to 3600 |
 //! | `log` | `LIENTHONG_LOG` | `info` | log filter (`tracing` env-filter syntax) |
 //! | `http.bind` | `LIENTHONG_HTTP_BIND` | `127.0.0.1:8080` | plain HTTP listener (behind a TLS proxy, or dev) |
 //! | `tls.bind` | `LIENTHONG_TLS_BIND` | none | HTTPS listener with client-certificate authentication |
@@ -35,6 +37,9 @@
 //! ```toml
 //! database_url = "postgres://lienthong@db.internal:5432/lienthong"
 //! data_dir = "/var/lib/lienthong"
+//! max_packet_bytes = 67108864
+//! in_flight_bytes = 1073741824
+//! directory_ttl_seconds = 30
 //!
 //! [http]
 //! bind = "127.0.0.1:8080"
@@ -58,6 +63,7 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -69,6 +75,21 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/lienthong.db?mode=rwc";
 
 /// Default packet size limit: 64 MiB.
 pub const DEFAULT_MAX_PACKET_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Default in-flight memory budget: the exchange's [`crate::exchange::IN_FLIGHT_BUDGET`]
+/// (512 MiB), unless `max_packet_bytes` is larger.
+pub const DEFAULT_IN_FLIGHT_BYTES: u64 = crate::exchange::IN_FLIGHT_BUDGET;
+
+/// Largest in-flight budget accepted: a larger one is a slip of the units, not a machine.
+pub const MAX_IN_FLIGHT_BYTES: u64 = 1024 * 1024 * 1024 * 1024;
+
+/// Default directory snapshot time to live: the exchange's [`crate::exchange::DIRECTORY_TTL`]
+/// (10 s).
+pub const DEFAULT_DIRECTORY_TTL_SECONDS: u64 = crate::exchange::DIRECTORY_TTL.as_secs();
+
+/// Allowed directory snapshot times to live, in seconds: 0 would reload the whole directory on
+/// every packet, and more than an hour would leave a deactivated agency sending for too long.
+pub const DIRECTORY_TTL_SECONDS: std::ops::RangeInclusive<u64> = 1..=3600;
 
 const ENV_PREFIX: &str = "LIENTHONG_";
 const TEST_PREFIX: &str = "LIENTHONG_TEST_";
@@ -84,6 +105,10 @@ pub struct Config {
     pub trust: TrustConfig,
     pub receipts: ReceiptsConfig,
     pub max_packet_bytes: u64,
+    /// The in-flight memory budget; at least `max_packet_bytes`.
+    pub in_flight_bytes: u64,
+    /// How long the directory snapshot is used before it is reloaded.
+    pub directory_ttl: Duration,
     pub log: String,
     /// Dev PKI, demo directory, loud warnings.
     pub dev_mode: bool,
@@ -160,6 +185,8 @@ struct Layer {
     data_dir: Option<PathBuf>,
     dev: Option<bool>,
     max_packet_bytes: Option<u64>,
+    in_flight_bytes: Option<u64>,
+    directory_ttl_seconds: Option<u64>,
     log: Option<String>,
     http_bind: Option<String>,
     tls_bind: Option<String>,
@@ -193,6 +220,8 @@ impl Layer {
             data_dir,
             dev,
             max_packet_bytes,
+            in_flight_bytes,
+            directory_ttl_seconds,
             log,
             http_bind,
             tls_bind,
@@ -218,6 +247,8 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     dev: Option<bool>,
     max_packet_bytes: Option<u64>,
+    in_flight_bytes: Option<u64>,
+    directory_ttl_seconds: Option<u64>,
     log: Option<String>,
     #[serde(default)]
     http: HttpSection,
@@ -269,6 +300,8 @@ impl From<FileSettings> for Layer {
             data_dir: f.data_dir,
             dev: f.dev,
             max_packet_bytes: f.max_packet_bytes,
+            in_flight_bytes: f.in_flight_bytes,
+            directory_ttl_seconds: f.directory_ttl_seconds,
             log: f.log,
             http_bind: f.http.bind,
             tls_bind: f.tls.bind,
@@ -322,6 +355,10 @@ where
             "LIENTHONG_DATA_DIR" => layer.data_dir = Some(path()),
             "LIENTHONG_DEV" => layer.dev = Some(boolean(key, &text()?)?),
             "LIENTHONG_MAX_PACKET_BYTES" => layer.max_packet_bytes = Some(number(key, &text()?)?),
+            "LIENTHONG_IN_FLIGHT_BYTES" => layer.in_flight_bytes = Some(number(key, &text()?)?),
+            "LIENTHONG_DIRECTORY_TTL_SECONDS" => {
+                layer.directory_ttl_seconds = Some(number(key, &text()?)?)
+            }
             "LIENTHONG_LOG" => layer.log = Some(text()?),
             "LIENTHONG_HTTP_BIND" => layer.http_bind = Some(text()?),
             "LIENTHONG_TLS_BIND" => layer.tls_bind = Some(text()?),
@@ -407,6 +444,8 @@ impl Config {
                 "must be between 1 KiB and 4 GiB",
             ));
         }
+        let in_flight_bytes = in_flight_bytes(l.in_flight_bytes, max_packet_bytes)?;
+        let directory_ttl = directory_ttl(l.directory_ttl_seconds)?;
         let http_bind = socket(
             "http.bind",
             l.http_bind.as_deref().unwrap_or("127.0.0.1:8080"),
@@ -480,6 +519,8 @@ impl Config {
             trust,
             receipts,
             max_packet_bytes,
+            in_flight_bytes,
+            directory_ttl,
             log: l.log.unwrap_or_else(|| "info".to_owned()),
             dev_mode,
         })
@@ -562,6 +603,51 @@ fn database_url(given: Option<String>) -> Result<String, ConfigError> {
     }
 }
 
+/// The in-flight budget. One packet of the largest size must fit in it, or that packet would
+/// wait forever; a budget given smaller than `max_packet_bytes` is refused rather than raised,
+/// like the other inconsistent settings (an incomplete `tls` or `receipts`), because the
+/// operator who set it meant to cap memory and raising it quietly would break that promise.
+/// Left unset, it follows `max_packet_bytes` up when that is larger than the default.
+fn in_flight_bytes(given: Option<u64>, max_packet_bytes: u64) -> Result<u64, ConfigError> {
+    let Some(bytes) = given else {
+        return Ok(DEFAULT_IN_FLIGHT_BYTES.max(max_packet_bytes));
+    };
+    if bytes < max_packet_bytes {
+        return Err(invalid(
+            "in_flight_bytes",
+            &bytes.to_string(),
+            &format!(
+                "must be at least max_packet_bytes ({max_packet_bytes}), so that one packet of \
+                 the largest size fits; raise in_flight_bytes or lower max_packet_bytes"
+            ),
+        ));
+    }
+    if bytes > MAX_IN_FLIGHT_BYTES {
+        return Err(invalid(
+            "in_flight_bytes",
+            &bytes.to_string(),
+            "must be at most 1 TiB (1099511627776): it is memory held at once",
+        ));
+    }
+    Ok(bytes)
+}
+
+fn directory_ttl(given: Option<u64>) -> Result<Duration, ConfigError> {
+    let seconds = given.unwrap_or(DEFAULT_DIRECTORY_TTL_SECONDS);
+    if !DIRECTORY_TTL_SECONDS.contains(&seconds) {
+        return Err(invalid(
+            "directory_ttl_seconds",
+            &seconds.to_string(),
+            &format!(
+                "must be between {} and {} seconds (deactivations take up to this long to apply)",
+                DIRECTORY_TTL_SECONDS.start(),
+                DIRECTORY_TTL_SECONDS.end()
+            ),
+        ));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./data")
 }
@@ -590,6 +676,22 @@ mod tests {
         assert_eq!(config.http_bind.to_string(), "127.0.0.1:8080");
         assert_eq!(config.tls, None);
         assert_eq!(config.max_packet_bytes, 64 * 1024 * 1024);
+        assert_eq!(config.in_flight_bytes, 512 * 1024 * 1024);
+        assert_eq!(config.directory_ttl, Duration::from_secs(10));
+        let library = crate::exchange::ExchangeLimits::default();
+        assert_eq!(
+            (
+                library.max_packet_bytes,
+                library.in_flight_bytes,
+                library.directory_ttl
+            ),
+            (
+                config.max_packet_bytes,
+                config.in_flight_bytes,
+                config.directory_ttl
+            ),
+            "the server's defaults are the library's"
+        );
         assert_eq!(
             config.trust.anchors,
             vec![PathBuf::from("certs/dev/trust.pem")]
@@ -619,6 +721,8 @@ mod tests {
             database_url = "postgres://lt@db:5432/lt"
             data_dir = "/var/lib/lienthong"
             max_packet_bytes = 1048576
+            in_flight_bytes = 8388608
+            directory_ttl_seconds = 60
             [http]
             bind = "0.0.0.0:9000"
             [trust]
@@ -633,6 +737,8 @@ mod tests {
         assert_eq!(from_file.database_url, "postgres://lt@db:5432/lt");
         assert_eq!(from_file.http_bind.to_string(), "0.0.0.0:9000");
         assert_eq!(from_file.max_packet_bytes, 1_048_576);
+        assert_eq!(from_file.in_flight_bytes, 8_388_608);
+        assert_eq!(from_file.directory_ttl, Duration::from_secs(60));
         assert_eq!(from_file.trust.crl_grace_hours, 12);
         assert_eq!(from_file.trust.intermediates, Vec::<PathBuf>::new());
 
@@ -643,9 +749,14 @@ mod tests {
                 ("LIENTHONG_HTTP_BIND", "127.0.0.1:0"),
                 ("LIENTHONG_TRUST_ANCHORS", "/a.pem:/b.pem"),
                 ("LIENTHONG_TRUST_FETCH_CRLS", "yes"),
+                ("LIENTHONG_IN_FLIGHT_BYTES", "2097152"),
+                ("LIENTHONG_DIRECTORY_TTL_SECONDS", " 5 "),
             ],
         )
         .expect("both");
+        assert_eq!(both.in_flight_bytes, 2_097_152);
+        assert_eq!(both.directory_ttl, Duration::from_secs(5));
+        assert_eq!(both.max_packet_bytes, 1_048_576);
         assert_eq!(both.database_url, "sqlite://./x.db?mode=rwc");
         assert_eq!(both.http_bind.to_string(), "127.0.0.1:0");
         assert_eq!(
@@ -738,6 +849,96 @@ mod tests {
                 other => panic!("{key}={value}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_exchange_limits_are_refused_out_of_range() {
+        for (vars, value) in [
+            (vec![("LIENTHONG_DIRECTORY_TTL_SECONDS", "0")], "0"),
+            (vec![("LIENTHONG_DIRECTORY_TTL_SECONDS", "3601")], "3601"),
+            (vec![("LIENTHONG_DIRECTORY_TTL_SECONDS", "-1")], "-1"),
+            (
+                vec![("LIENTHONG_IN_FLIGHT_BYTES", "2199023255552")],
+                "2199023255552",
+            ),
+            (vec![("LIENTHONG_IN_FLIGHT_BYTES", "")], ""),
+        ] {
+            let mut vars = vars;
+            vars.push(("LIENTHONG_DEV", "1"));
+            let err = load(None, &vars).err();
+            assert_eq!(err.as_ref().map(ConfigError::code), Some("config.invalid"));
+            match err {
+                Some(ConfigError::Invalid { value: v, .. }) => assert_eq!(v, value),
+                other => panic!("{vars:?}: {other:?}"),
+            }
+        }
+        for (seconds, expected) in [("1", 1), ("3600", 3600)] {
+            let config = load(
+                None,
+                &[
+                    ("LIENTHONG_DEV", "1"),
+                    ("LIENTHONG_DIRECTORY_TTL_SECONDS", seconds),
+                ],
+            )
+            .expect("bounds are allowed");
+            assert_eq!(config.directory_ttl, Duration::from_secs(expected));
+        }
+        let err = load(Some("dev = true\ndirectory_ttl_seconds = 0\n"), &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("directory_ttl_seconds = \"0\""), "{err}");
+        assert!(err.contains("between 1 and 3600"), "{err}");
+    }
+
+    #[test]
+    fn the_in_flight_budget_holds_at_least_one_largest_packet() {
+        // Given smaller than the packet limit: refused, naming both values.
+        let err = load(
+            Some("dev = true\nmax_packet_bytes = 2097152\nin_flight_bytes = 1048576\n"),
+            &[],
+        )
+        .err();
+        assert_eq!(err.as_ref().map(ConfigError::code), Some("config.invalid"));
+        let message = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.starts_with("in_flight_bytes = \"1048576\""),
+            "{message}"
+        );
+        assert!(message.contains("max_packet_bytes (2097152)"), "{message}");
+        // The default packet limit counts too.
+        let err = load(
+            None,
+            &[
+                ("LIENTHONG_DEV", "1"),
+                ("LIENTHONG_IN_FLIGHT_BYTES", "1048576"),
+            ],
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("max_packet_bytes (67108864)"), "{err}");
+        // Equal is enough.
+        let equal = load(
+            None,
+            &[
+                ("LIENTHONG_DEV", "1"),
+                ("LIENTHONG_MAX_PACKET_BYTES", "1048576"),
+                ("LIENTHONG_IN_FLIGHT_BYTES", "1048576"),
+            ],
+        )
+        .expect("equal");
+        assert_eq!(equal.in_flight_bytes, 1_048_576);
+        // Left unset, the budget follows a packet limit larger than its default.
+        let large = load(
+            None,
+            &[
+                ("LIENTHONG_DEV", "1"),
+                ("LIENTHONG_MAX_PACKET_BYTES", "1073741824"),
+            ],
+        )
+        .expect("large packets");
+        assert_eq!(large.in_flight_bytes, 1_073_741_824);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use lienthong::directory::Directory;
-//! use lienthong::exchange::{Exchange, ReceiptSigner, TrustSettings};
+//! use lienthong::exchange::{Exchange, ExchangeLimits, ReceiptSigner, TrustSettings};
 //! use lienthong::pki::TrustStore;
 //! use lienthong::store::{BlobStore, Store};
 //! # async fn demo(agency: lienthong::edxml::OrganId, body: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
@@ -21,7 +21,10 @@
 //!         &[dev.join("root-ca.crl.pem"), dev.join("issuing-ca.crl.pem")],
 //!     )?),
 //!     ReceiptSigner::load(&dev.join("server-receipts-p256.pem"), &dev.join("server-receipts-p256.key.pem"))?,
-//!     64 * 1024 * 1024,
+//!     ExchangeLimits {
+//!         directory_ttl: Duration::from_secs(30),
+//!         ..ExchangeLimits::default()
+//!     },
 //! );
 //! let mut spool = exchange.spool(Some(body.len() as u64)).await?; // the body, as it arrives
 //! spool.write(body)?;
@@ -51,15 +54,42 @@ use crate::xml::reader::Limits;
 
 pub use accept::Accepted;
 pub use error::ExchangeError;
-pub use query::{AckOutcome, DocumentStatus, StoredPacket};
+pub use query::{AckOutcome, DocumentStatus, PacketBody, StoredPacket, CHUNK_BYTES};
 pub use receipt::{Evidence, ReceiptSigner};
 pub use spool::{InFlight, Spool, Spooled, IN_FLIGHT_BUDGET};
 pub use state::{Actor, Handling, PendingChange, RecipientState, StateError, Transition};
 
 use directory_cache::DirectoryCache;
 
-/// How long the directory snapshot (bindings, active agencies) is used before it is reloaded.
+/// How long the directory snapshot (bindings, active agencies) is used before it is reloaded,
+/// by default (the server's `directory_ttl_seconds`): deactivations take up to this long to
+/// apply.
 pub const DIRECTORY_TTL: Duration = Duration::from_secs(10);
+
+/// The exchange's resource limits. `Default` gives the server's defaults:
+/// [`crate::config::DEFAULT_MAX_PACKET_BYTES`], [`IN_FLIGHT_BUDGET`] and [`DIRECTORY_TTL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExchangeLimits {
+    /// Larger packets are refused (`limits.too_large`).
+    pub max_packet_bytes: u64,
+    /// Bytes of packets held in memory at once across all requests being received and
+    /// verified; a request that does not fit waits. Raised to `max_packet_bytes` when smaller,
+    /// so that one packet of the largest size always fits (the configuration refuses that case
+    /// instead).
+    pub in_flight_bytes: u64,
+    /// How long the directory snapshot is used before it is reloaded.
+    pub directory_ttl: Duration,
+}
+
+impl Default for ExchangeLimits {
+    fn default() -> ExchangeLimits {
+        ExchangeLimits {
+            max_packet_bytes: crate::config::DEFAULT_MAX_PACKET_BYTES,
+            in_flight_bytes: IN_FLIGHT_BUDGET,
+            directory_ttl: DIRECTORY_TTL,
+        }
+    }
+}
 
 /// The trust material and the operator's choices that every packet is verified with; the
 /// verification time is the moment each packet is received.
@@ -115,7 +145,7 @@ struct Inner {
     receipts: ReceiptSigner,
     cache: DirectoryCache,
     in_flight: InFlight,
-    max_packet_bytes: u64,
+    limits: ExchangeLimits,
 }
 
 impl Exchange {
@@ -125,7 +155,7 @@ impl Exchange {
         blobs: BlobStore,
         trust: TrustSettings,
         receipts: ReceiptSigner,
-        max_packet_bytes: u64,
+        limits: ExchangeLimits,
     ) -> Exchange {
         Exchange {
             inner: Arc::new(Inner {
@@ -134,20 +164,20 @@ impl Exchange {
                 blobs,
                 trust,
                 receipts,
-                cache: DirectoryCache::new(DIRECTORY_TTL),
-                in_flight: InFlight::new(IN_FLIGHT_BUDGET, max_packet_bytes),
-                max_packet_bytes,
+                cache: DirectoryCache::new(limits.directory_ttl),
+                in_flight: InFlight::new(limits.in_flight_bytes, limits.max_packet_bytes),
+                limits,
             }),
         }
     }
 
     /// Starts receiving a packet; `announced` is its Content-Length when known. Waits while
-    /// the packets in flight hold the memory budget ([`IN_FLIGHT_BUDGET`]).
+    /// the packets in flight hold the memory budget ([`ExchangeLimits::in_flight_bytes`]).
     pub async fn spool(&self, announced: Option<u64>) -> Result<Spool, ExchangeError> {
         Spool::reserved(
             &self.inner.blobs,
             &self.inner.in_flight,
-            self.inner.max_packet_bytes,
+            self.inner.limits.max_packet_bytes,
             announced,
         )
         .await
@@ -155,7 +185,12 @@ impl Exchange {
 
     /// The packet size limit.
     pub fn max_packet_bytes(&self) -> u64 {
-        self.inner.max_packet_bytes
+        self.inner.limits.max_packet_bytes
+    }
+
+    /// The limits this exchange was built with.
+    pub fn limits(&self) -> ExchangeLimits {
+        self.inner.limits
     }
 
     pub fn store(&self) -> &Store {

@@ -32,7 +32,8 @@ const MAX_RESERVE: u64 = 1024 * 1024;
 /// transaction's fsync.
 pub const INLINE_LIMIT: u64 = 64 * 1024;
 
-/// Bytes of packets held in memory at once, at most (unless one packet alone is larger).
+/// Bytes of packets held in memory at once, at most (unless one packet alone is larger), by
+/// default: the server's `in_flight_bytes` ([`super::ExchangeLimits::in_flight_bytes`]).
 pub const IN_FLIGHT_BUDGET: u64 = 512 * 1024 * 1024;
 
 /// Reservations are counted in units of this many bytes.

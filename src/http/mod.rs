@@ -29,7 +29,7 @@ use tracing::Instrument as _;
 
 use crate::config::{Config, ConfigError, TrustConfig, DEV_PKI_DIR};
 use crate::directory::{Directory, DirectoryError, SystemId};
-use crate::exchange::{Exchange, ExchangeError, ReceiptSigner, TrustSettings};
+use crate::exchange::{Exchange, ExchangeError, ExchangeLimits, ReceiptSigner, TrustSettings};
 use crate::pki::{CrlFetcher, FetchConfig, PkiError, TrustStore};
 use crate::store::{AgencyFilter, BlobStore, Store, StoreError};
 
@@ -126,7 +126,17 @@ async fn run(config: &Config, store: Store) -> Result<(), ServeError> {
         blobs,
         trust_settings(&config.trust)?,
         ReceiptSigner::load(&config.receipts.cert, &config.receipts.key)?,
-        config.max_packet_bytes,
+        ExchangeLimits {
+            max_packet_bytes: config.max_packet_bytes,
+            in_flight_bytes: config.in_flight_bytes,
+            directory_ttl: config.directory_ttl,
+        },
+    );
+    tracing::info!(
+        max_packet_bytes = config.max_packet_bytes,
+        in_flight_bytes = config.in_flight_bytes,
+        directory_ttl_seconds = config.directory_ttl.as_secs(),
+        "exchange limits"
     );
     let state = web::Data::new(AppState {
         exchange,
