@@ -11,7 +11,7 @@ use super::records::{
     Ack, DeliveryRecord, InboxEntry, InboxQuery, NewDelivery, NewStatus, PacketKind,
     RecipientStateRecord, StatusRecord,
 };
-use super::sql::{values_list, ROWS_PER_STATEMENT};
+use super::sql::{self, Style};
 
 const DELIVERY_COLUMNS: &str = "seq, packet_id, recipient, created_at, acked_at";
 
@@ -50,11 +50,12 @@ pub async fn insert_deliveries(
     deliveries: &[NewDelivery],
 ) -> Result<Vec<(String, i64)>, StoreError> {
     let mut seqs: Vec<(String, i64)> = Vec::with_capacity(deliveries.len());
-    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+    let style = Style::of(conn);
+    for chunk in sql::chunks(deliveries) {
         let sql = format!(
             "INSERT INTO deliveries (packet_id, recipient, created_at) VALUES {} \
              RETURNING seq, packet_id, recipient",
-            values_list(chunk.len(), 3)
+            style.values_list(chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
         for d in chunk {
@@ -92,10 +93,11 @@ pub async fn queue_deliveries(
     conn: &mut AnyConnection,
     deliveries: &[NewDelivery],
 ) -> Result<(), StoreError> {
-    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+    let style = Style::of(conn);
+    for chunk in sql::chunks(deliveries) {
         let sql = format!(
             "INSERT INTO deliveries (packet_id, recipient, created_at) VALUES {}",
-            values_list(chunk.len(), 3)
+            style.values_list(chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
         for d in chunk {
@@ -234,12 +236,13 @@ pub async fn set_recipient_states(
     conn: &mut AnyConnection,
     states: &[RecipientStateRecord],
 ) -> Result<(), StoreError> {
-    for chunk in states.chunks(ROWS_PER_STATEMENT) {
+    let style = Style::of(conn);
+    for chunk in sql::chunks(states) {
         let sql = format!(
             "INSERT INTO recipient_states (sender, document_id, recipient, state, updated_at) \
              VALUES {} ON CONFLICT (sender, document_id, recipient) DO UPDATE SET \
              state = excluded.state, updated_at = excluded.updated_at",
-            values_list(chunk.len(), 5)
+            style.values_list(chunk.len(), 5)
         );
         let mut query = sqlx::query(&sql);
         for s in chunk {

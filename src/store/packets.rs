@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::error::StoreError;
 use super::records::{DocumentRecord, PacketKind, PacketRecord, ReceiptRecord};
-use super::sql::{parameters, values_list, ROWS_PER_STATEMENT};
+use super::sql::{self, Style};
 
 const PACKET_COLUMNS: &str = "id, sender, kind, document_id, content_sha256, size, blob_key, \
                               received_at, legacy_sha1, verdict";
@@ -190,10 +190,11 @@ pub async fn insert_packets(
     conn: &mut AnyConnection,
     packets: &[(&PacketRecord, Option<&[u8]>)],
 ) -> Result<(), StoreError> {
-    for chunk in packets.chunks(ROWS_PER_STATEMENT) {
+    let style = Style::of(conn);
+    for chunk in sql::chunks(packets) {
         let sql = format!(
             "INSERT INTO packets ({PACKET_COLUMNS}, content) VALUES {}",
-            values_list(chunk.len(), 11)
+            style.values_list(chunk.len(), 11)
         );
         let mut query = sqlx::query(&sql);
         for (packet, content) in chunk {
@@ -220,10 +221,11 @@ pub async fn insert_documents(
     conn: &mut AnyConnection,
     documents: &[DocumentRecord],
 ) -> Result<(), StoreError> {
-    for chunk in documents.chunks(ROWS_PER_STATEMENT) {
+    let style = Style::of(conn);
+    for chunk in sql::chunks(documents) {
         let sql = format!(
             "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES {}",
-            values_list(chunk.len(), 7)
+            style.values_list(chunk.len(), 7)
         );
         let mut query = sqlx::query(&sql);
         for document in chunk {
@@ -246,10 +248,11 @@ pub async fn insert_receipts(
     conn: &mut AnyConnection,
     receipts: &[&ReceiptRecord],
 ) -> Result<(), StoreError> {
-    for chunk in receipts.chunks(ROWS_PER_STATEMENT) {
+    let style = Style::of(conn);
+    for chunk in sql::chunks(receipts) {
         let sql = format!(
             "INSERT INTO receipts (packet_id, receipt_xml, created_at) VALUES {}",
-            values_list(chunk.len(), 3)
+            style.values_list(chunk.len(), 3)
         );
         let mut query = sqlx::query(&sql);
         for receipt in chunk {
@@ -271,14 +274,16 @@ pub async fn packets_by_contents(
     contents: &[&str],
 ) -> Result<Vec<(PacketRecord, ReceiptRecord)>, StoreError> {
     let mut found = Vec::new();
-    for chunk in contents.chunks(ROWS_PER_STATEMENT) {
+    let style = Style::of(conn);
+    for chunk in sql::chunks(contents) {
         let sql = format!(
             "SELECT p.id, p.sender, p.kind, p.document_id, p.content_sha256, p.size, \
              p.blob_key, p.received_at, p.legacy_sha1, p.verdict, r.receipt_xml, \
              r.created_at AS receipt_created_at \
              FROM packets p JOIN receipts r ON r.packet_id = p.id \
-             WHERE p.sender = $1 AND p.content_sha256 IN ({})",
-            parameters(2, chunk.len())
+             WHERE p.sender = {} AND p.content_sha256 IN ({})",
+            style.parameter(1),
+            style.parameters(2, chunk.len())
         );
         let mut query = sqlx::query(&sql).bind(sender);
         for content in chunk {
@@ -304,10 +309,12 @@ pub async fn existing_documents(
     document_ids: &[&str],
 ) -> Result<Vec<String>, StoreError> {
     let mut found = Vec::new();
-    for chunk in document_ids.chunks(ROWS_PER_STATEMENT) {
+    let style = Style::of(conn);
+    for chunk in sql::chunks(document_ids) {
         let sql = format!(
-            "SELECT document_id FROM documents WHERE sender = $1 AND document_id IN ({})",
-            parameters(2, chunk.len())
+            "SELECT document_id FROM documents WHERE sender = {} AND document_id IN ({})",
+            style.parameter(1),
+            style.parameters(2, chunk.len())
         );
         let mut query = sqlx::query(&sql).bind(sender);
         for id in chunk {
