@@ -99,13 +99,29 @@ impl Evidence {
 }
 
 fn element(out: &mut String, name: &str, text: &str) {
-    out.push_str(&format!("<{name}>{}</{name}>", escape(text)));
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    escape_into(out, text);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
 }
 
 /// Escapes text and attribute values; `\r` and tabs/newlines in attributes as references, so
 /// that a parser gives back exactly the value.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    escape_into(&mut out, text);
+    out
+}
+
+fn escape_into(out: &mut String, text: &str) {
+    // Most values (codes, hashes, ids) need no escaping at all.
+    if !text.contains(['&', '<', '>', '"', '\r', '\n', '\t']) {
+        out.push_str(text);
+        return;
+    }
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -118,7 +134,6 @@ fn escape(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// `2026-06-01T00:00:00.123456Z` (UTC, microseconds).
