@@ -54,7 +54,7 @@ pub(super) struct MessagePlan {
     pub(super) recipients: Vec<String>,
     /// (sender, DocumentId) of the documents a revoke/update/replace acts on.
     pub(super) originals: Vec<(String, String)>,
-    business: BusinessDocType,
+    pub(super) business: BusinessDocType,
 }
 
 #[derive(Debug)]

@@ -197,3 +197,125 @@ impl<'r> Rows<'r> {
         packets::insert_receipts(conn, &self.receipts).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edxml::BusinessDocType;
+    use crate::exchange::accept::MessagePlan;
+    use crate::store::{PacketKind, Store};
+
+    const G22: &str = "000.00.00.G22";
+
+    fn record(id: &str, content: &str, document_id: &str) -> Record {
+        Record {
+            packet: PacketRecord {
+                id: id.to_owned(),
+                sender: G22.to_owned(),
+                kind: PacketKind::Message,
+                document_id: document_id.to_owned(),
+                content_sha256: content.repeat(64),
+                size: 5,
+                blob_key: content.repeat(64),
+                received_at: 1,
+                legacy_sha1: false,
+                verdict: "{}".to_owned(),
+            },
+            content: Some(content.as_bytes().to_vec()),
+            plan: Plan::Message(MessagePlan {
+                document: Some(DocumentRecord {
+                    sender: G22.to_owned(),
+                    document_id: document_id.to_owned(),
+                    first_packet_id: String::new(),
+                    content_sha256: String::new(),
+                    business_type: BusinessDocType::New.as_str().to_owned(),
+                    subject: "subject".to_owned(),
+                    created_at: 0,
+                }),
+                recipients: vec!["000.00.00.H49".to_owned(), "000.00.00.H08".to_owned()],
+                originals: Vec::new(),
+                business: BusinessDocType::New,
+            }),
+            receipt: ReceiptRecord {
+                packet_id: id.to_owned(),
+                receipt_xml: format!("<Receipt>{id}</Receipt>"),
+                created_at: 1,
+            },
+        }
+    }
+
+    /// Runs one group in its own committed transaction, as the writer would.
+    async fn group(store: &Store, records: Vec<Record>) -> Vec<Result<Accepted, String>> {
+        use sqlx::Connection as _;
+        let mut conn = store.acquire().await.expect("connection");
+        let mut tx = conn.begin().await.expect("begin");
+        let refs: Vec<&Record> = records.iter().collect();
+        let outcomes = record_all(&mut tx, &refs).await.expect("the group runs");
+        tx.commit().await.expect("commit");
+        outcomes
+            .into_iter()
+            .map(|o| o.map_err(|e| e.code().to_owned()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_group_is_decided_in_queue_order_against_the_database_and_itself() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/n.db?mode=rwc", dir.path().display());
+        let store = Store::connect(&url).await.expect("store");
+        store.migrate().await.expect("migrate");
+
+        let first = group(&store, vec![record("p-1", "a", "doc-1")]).await;
+        assert_eq!(first[0].as_ref().map(|a| a.replayed), Ok(false));
+
+        let outcomes = group(
+            &store,
+            vec![
+                record("p-2", "b", "doc-2"),
+                // The same bytes as p-2 in the same group: p-2's answer.
+                record("p-3", "b", "doc-2"),
+                // Other bytes under p-2's DocumentId: refused.
+                record("p-4", "c", "doc-2"),
+                // The same bytes as p-1, accepted by an earlier transaction: p-1's answer.
+                record("p-5", "a", "doc-1"),
+                // Other bytes under p-1's DocumentId: refused.
+                record("p-6", "d", "doc-1"),
+            ],
+        )
+        .await;
+        fn id(outcome: &Result<Accepted, String>) -> Result<(String, bool), String> {
+            outcome
+                .as_ref()
+                .map(|a| (a.id.clone(), a.replayed))
+                .map_err(Clone::clone)
+        }
+        assert_eq!(id(&outcomes[0]), Ok(("p-2".to_owned(), false)));
+        assert_eq!(id(&outcomes[1]), Ok(("p-2".to_owned(), true)));
+        assert_eq!(
+            outcomes[1].as_ref().map(|a| a.receipt.clone()),
+            Ok("<Receipt>p-2</Receipt>".to_owned())
+        );
+        assert_eq!(outcomes[2], Err("exchange.duplicate_document".to_owned()));
+        assert_eq!(id(&outcomes[3]), Ok(("p-1".to_owned(), true)));
+        assert_eq!(outcomes[4], Err("exchange.duplicate_document".to_owned()));
+
+        // Only the accepted packets were written, each with its rows.
+        let mut conn = store.acquire().await.expect("connection");
+        for (packet, expected) in [("p-1", true), ("p-2", true), ("p-3", false), ("p-4", false)] {
+            let found = packets::packet(&mut conn, packet).await.expect("read");
+            assert_eq!(found.is_some(), expected, "{packet}");
+        }
+        assert_eq!(
+            packets::content(&mut conn, "p-2").await.expect("read"),
+            Some(b"b".to_vec())
+        );
+        let states = deliveries::recipient_states(&mut conn, G22, "doc-2")
+            .await
+            .expect("read");
+        assert_eq!(states.len(), 2);
+        let delivered = deliveries::deliveries_of_packet(&mut conn, "p-2")
+            .await
+            .expect("read");
+        assert_eq!(delivered.len(), 2);
+    }
+}

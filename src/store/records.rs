@@ -106,7 +106,7 @@ impl fmt::Display for PacketKind {
 /// One row of `packets`: a packet as accepted, its bytes in the blob store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PacketRecord {
-    /// Our identifier (UUID v4).
+    /// Our identifier (UUIDv7: time-ordered).
     pub id: String,
     /// The From agency (authenticated and bound to the signing certificate).
     pub sender: String,

@@ -609,4 +609,105 @@ mod tests {
         assert_eq!(stats.commit_seconds.count(), stats.commits);
         assert!(stats.commit_seconds.sum() > 0.0, "{stats:?}");
     }
+
+    /// Inserts its inputs with one multi-row statement: one value already present makes the
+    /// whole statement fail, as a constraint the bulk work did not foresee would.
+    struct InsertAll;
+
+    impl Bulk for InsertAll {
+        type Input = String;
+        type Output = usize;
+        type Error = StoreError;
+
+        fn run<'a>(
+            &'a self,
+            conn: &'a mut AnyConnection,
+            inputs: &'a [&'a String],
+        ) -> BoxFuture<'a, BulkOutcomes<Self>> {
+            Box::pin(async move {
+                let style = crate::store::sql::Style::of(conn);
+                let sql = format!(
+                    "INSERT INTO t (x) VALUES {}",
+                    style.values_list(inputs.len(), 1)
+                );
+                let mut query = sqlx::query(&sql);
+                for input in inputs {
+                    query = query.bind(input.as_str());
+                }
+                query.execute(&mut *conn).await?;
+                Ok(inputs.iter().map(|_| Ok(inputs.len())).collect())
+            })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bulk_group_that_fails_runs_again_unit_by_unit_and_only_the_culprit_fails() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
+        let store = Store::connect(&url).await.expect("connect");
+        store
+            .write((), |conn, _| {
+                Box::pin(async move {
+                    conn.execute(sqlx::raw_sql(
+                        "CREATE TABLE t (x TEXT NOT NULL UNIQUE); INSERT INTO t (x) VALUES ('taken')",
+                    ))
+                    .await?;
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await
+            .expect("setup");
+        // A unit that holds the writer while the others queue up, so that they make one batch.
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write((), |_, _| {
+                        Box::pin(async move {
+                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                            Ok::<_, StoreError>(())
+                        })
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let work = Arc::new(InsertAll);
+        let values: Vec<String> = (0..40)
+            .map(|i| {
+                if i == 17 {
+                    "taken".to_owned()
+                } else {
+                    format!("v{i}")
+                }
+            })
+            .collect();
+        let answers: Vec<_> = values
+            .iter()
+            .cloned()
+            .map(|value| {
+                let (store, work) = (store.clone(), work.clone());
+                tokio::spawn(async move { store.write_bulk(work, value).await })
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for (value, answer) in values.iter().zip(answers) {
+            if answer.await.expect("task").is_err() {
+                failed.push(value.clone());
+            }
+        }
+        assert_eq!(failed, vec!["taken".to_owned()]);
+        let mut conn = store.acquire().await.expect("connection");
+        let rows: i64 = sqlx::query("SELECT COUNT(*) AS n FROM t")
+            .fetch_one(&mut *conn)
+            .await
+            .and_then(|row| sqlx::Row::try_get(&row, "n"))
+            .expect("count");
+        assert_eq!(rows, 40, "39 new values and the one taken before");
+        blocker.await.expect("task").expect("blocker");
+        let stats = store.writer_stats();
+        assert_eq!(stats.units_committed, 41, "39, the setup and the blocker");
+        // Setup, blocker, and the 40 in one batch: its group failed once and ran again.
+        assert_eq!((stats.commits, stats.retried_batches), (3, 1));
+    }
 }
