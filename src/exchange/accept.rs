@@ -23,7 +23,7 @@ use super::new_documents::NewDocuments;
 use super::receipt::Evidence;
 use super::spool::INLINE_LIMIT;
 use super::state::{Actor, RecipientState, StateError, Transition};
-use super::{Exchange, ExchangeError, Spooled};
+use super::{Exchange, ExchangeError, InFlight, Spooled};
 
 /// The answer to an accepted packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +101,9 @@ pub(super) struct Record {
     pub(super) packet: PacketRecord,
     /// The packet's bytes when they are kept in its row (none: in the blob store).
     pub(super) content: Option<Vec<u8>>,
+    /// The share of the in-flight budget that `content` holds, given back when the writer
+    /// drops the record.
+    pub(super) _reserved: Option<tokio::sync::OwnedSemaphorePermit>,
     pub(super) plan: Plan,
     pub(super) receipt: ReceiptRecord,
 }
@@ -155,13 +158,16 @@ impl Exchange {
         let bytes = Arc::new(bytes);
         let (verdict, snapshot) = self.verify(bytes.clone()).await?;
         let size = bytes.len() as u64;
-        // The verifier is done with the bytes: a small packet's go into its row, a large
-        // one's memory goes back to the budget (they are in the blob file).
-        let content = match &file {
-            None => Some(Arc::try_unwrap(bytes).unwrap_or_else(|shared| shared.to_vec())),
-            Some(_) => None,
+        // The verifier is done with the bytes. A large packet's memory goes back to the budget
+        // now (its bytes are in the blob file); a small one's go into its row, so they keep
+        // their share of the budget until the writer is done with them.
+        let (content, reserved) = match &file {
+            None => (
+                Some(Arc::try_unwrap(bytes).unwrap_or_else(|shared| shared.to_vec())),
+                reserved.map(|permit| InFlight::shrink(permit, size)),
+            ),
+            Some(_) => (None, None),
         };
-        drop(reserved);
         let packet = &verdict.packet;
         let document_id = match packet {
             Packet::Message(m) => m.header.document_id.as_str(),
@@ -216,6 +222,7 @@ impl Exchange {
                 verdict: verdict_json,
             },
             content,
+            _reserved: reserved,
             plan,
             receipt: ReceiptRecord {
                 packet_id: id,

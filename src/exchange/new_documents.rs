@@ -222,6 +222,7 @@ mod tests {
                 verdict: "{}".to_owned(),
             },
             content: Some(content.as_bytes().to_vec()),
+            _reserved: None,
             plan: Plan::Message(MessagePlan {
                 document: Some(DocumentRecord {
                     sender: G22.to_owned(),

@@ -11,8 +11,10 @@
 //! on a blocking thread, when the exchange keeps the packet).
 //!
 //! Memory is bounded across requests: a packet reserves its size (its Content-Length, or the
-//! limit when it has none) from [`InFlight`] before a byte is read, and gives it back once the
-//! verifier is done with the bytes; a request that does not fit waits for others to finish.
+//! limit when it has none) from [`InFlight`] before a byte is read. A large packet gives it back
+//! once the verifier is done with the bytes; a small one keeps what its bytes need until the
+//! writer has committed them (they travel to it in the unit). A request that does not fit
+//! waits for others to finish.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -68,6 +70,17 @@ impl InFlight {
             .acquire_many_owned(units)
             .await
             .map_err(|e| ExchangeError::Internal(format!("in-flight budget: {e}")))
+    }
+
+    /// Shrinks a reservation to what `bytes` need, giving the rest back to the budget (a
+    /// packet sent without a Content-Length reserved the whole limit).
+    pub fn shrink(mut permit: OwnedSemaphorePermit, bytes: u64) -> OwnedSemaphorePermit {
+        let keep = usize::try_from(bytes.div_ceil(UNIT).max(1)).unwrap_or(usize::MAX);
+        if permit.num_permits() <= keep {
+            return permit;
+        }
+        // `split` moves `keep` permits out; dropping what remains gives it back.
+        permit.split(keep).unwrap_or(permit)
     }
 
     /// Bytes free in the budget now.
@@ -253,7 +266,10 @@ mod tests {
         assert!(timed_out.is_err(), "a packet over the budget must wait");
         drop(first.finish());
         assert_eq!(in_flight.available(), 2 * UNIT);
-        drop(second);
+        // A packet that turned out small keeps only what its bytes need.
+        let kept = InFlight::shrink(second.finish().reserved.expect("reserved"), 10);
+        assert_eq!(in_flight.available(), 3 * UNIT);
+        drop(kept);
         assert_eq!(in_flight.available(), 4 * UNIT);
         // A body longer than its Content-Length is refused.
         let mut short = Spool::new(&blobs, 1024, Some(3)).expect("spool");
