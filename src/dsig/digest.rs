@@ -28,6 +28,22 @@ impl RunningDigest {
         }
     }
 
+    /// The digest of `bytes` at once.
+    pub(crate) fn of(algorithm: DigestAlgorithm, bytes: &[u8]) -> Vec<u8> {
+        let mut running = RunningDigest::new(algorithm);
+        running.update(bytes);
+        running.finish()
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            RunningDigest::Sha1(h) => h.update(bytes),
+            RunningDigest::Sha256(h) => h.update(bytes),
+            RunningDigest::Sha384(h) => h.update(bytes),
+            RunningDigest::Sha512(h) => h.update(bytes),
+        }
+    }
+
     pub(crate) fn finish(self) -> Vec<u8> {
         match self {
             RunningDigest::Sha1(h) => h.finish().to_vec(),
@@ -40,12 +56,7 @@ impl RunningDigest {
 
 impl io::Write for RunningDigest {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            RunningDigest::Sha1(h) => h.update(buf),
-            RunningDigest::Sha256(h) => h.update(buf),
-            RunningDigest::Sha384(h) => h.update(buf),
-            RunningDigest::Sha512(h) => h.update(buf),
-        }
+        self.update(buf);
         Ok(buf.len())
     }
 

@@ -22,6 +22,7 @@ use crate::xml::c14n::{Canonicalization, Method, Subset};
 use crate::xml::reader::{Document, Event, Limits, Reader};
 
 use super::algorithm::{DigestAlgorithm, KeyFamily, SignatureAlgorithm, ENVELOPED_SIGNATURE};
+use super::digest::RunningDigest;
 use super::signature::{DSIG_NS, SOAP_NS};
 use super::verify::digest_subset;
 use super::DsigError;
@@ -197,6 +198,52 @@ impl PreparedSigner {
                 canonical
             }
         };
+        let value = signature_value(&self.key, self.algorithm, &signed_info)?;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        let at = sig_start + value_at;
+        doc.splice(at..at, encoded.into_bytes());
+        Ok(doc)
+    }
+}
+
+impl PreparedSigner {
+    /// Signs a document the caller wrote itself, whose root element `document[root]` is
+    /// already in exclusive canonical form and which holds nothing else that canonicalization
+    /// keeps (at most an XML declaration and whitespace around the root): the digest is then
+    /// that of the root's bytes as they are, and the document is not read at all. The
+    /// signature becomes the root's last child, as with [`Placement::LastChildOfRoot`].
+    ///
+    /// The caller vouches for the canonical form (the exchange's receipt writer does, and its
+    /// tests compare it with [`crate::xml::c14n`]); a signer with any other canonicalization
+    /// signs the general way.
+    pub fn sign_canonical_root(
+        &self,
+        document: &[u8],
+        root: std::ops::Range<usize>,
+        limits: Limits,
+    ) -> Result<Vec<u8>, DsigError> {
+        let c14n = &self.options.canonicalization;
+        let exclusive_alone = matches!(&c14n.method, Method::Exclusive { inclusive_prefixes } if inclusive_prefixes.is_empty());
+        let end_tag = document
+            .get(root.clone())
+            .and_then(|element| element.windows(2).rposition(|w| w == b"</"));
+        let (true, Some(end_tag)) = (exclusive_alone, end_tag) else {
+            return self.sign(document, Placement::LastChildOfRoot, limits);
+        };
+        let digest = RunningDigest::of(self.options.digest, &document[root.clone()]);
+        let (skeleton, signed_info_at, value_at) = skeleton(
+            self.algorithm,
+            c14n,
+            self.options.digest,
+            &digest,
+            &self.key_info,
+        );
+        let (mut doc, sig_start) = splice(document, &Place::At(root.start + end_tag), &skeleton);
+        let signed_info = standalone_signed_info(c14n, &skeleton, signed_info_at, value_at)
+            .ok_or_else(|| DsigError::UnsupportedAlgorithm {
+                uri: c14n.uri().to_owned(),
+                reason: "SignedInfo could not be rendered".to_owned(),
+            })?;
         let value = signature_value(&self.key, self.algorithm, &signed_info)?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(value);
         let at = sig_start + value_at;

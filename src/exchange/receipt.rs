@@ -57,22 +57,26 @@ pub struct Evidence {
     pub legacy_sha1: bool,
 }
 
+/// The XML declaration and line break before the root element.
+const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+
 impl Evidence {
-    /// The unsigned receipt document.
+    /// The unsigned receipt document. Its root element is written in exclusive canonical form
+    /// (C14N escaping, end tags written out, attributes in order), so signing it needs no
+    /// reading back ([`PreparedSigner::sign_canonical_root`]).
     pub fn to_xml(&self) -> String {
         let mut x = String::with_capacity(1024);
-        x.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-        x.push('\n');
+        x.push_str(PROLOG);
         x.push_str(&format!(r#"<Receipt xmlns="{NAMESPACE}" version="1">"#));
         element(&mut x, "PacketId", &self.packet_id);
         element(&mut x, "Kind", self.kind);
         element(&mut x, "DocumentId", &self.document_id);
         if let Some((code, original_sender)) = &self.status {
-            x.push_str(&format!(
-                r#"<Status code="{}" originalSender="{}"/>"#,
-                escape(code),
-                escape(original_sender)
-            ));
+            x.push_str(r#"<Status code=""#);
+            escape_attribute(&mut x, code);
+            x.push_str(r#"" originalSender=""#);
+            escape_attribute(&mut x, original_sender);
+            x.push_str(r#""></Status>"#);
         }
         element(&mut x, "Sender", &self.sender);
         x.push_str("<Recipients>");
@@ -96,29 +100,47 @@ impl Evidence {
         x.push_str("</Receipt>\n");
         x
     }
+
+    /// Whether every value is made of characters XML can carry (a control character cannot
+    /// be written, not even escaped, in XML 1.0).
+    fn is_xml(&self) -> bool {
+        let status = self
+            .status
+            .iter()
+            .flat_map(|(a, b)| [a.as_str(), b.as_str()]);
+        [
+            self.packet_id.as_str(),
+            self.document_id.as_str(),
+            self.sender.as_str(),
+            self.content_sha256.as_str(),
+            self.signer_sha256.as_str(),
+            self.signer_subject.as_str(),
+        ]
+        .into_iter()
+        .chain(status)
+        .chain(self.recipients.iter().map(String::as_str))
+        .all(|value| value.chars().all(is_xml_char))
+    }
 }
 
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `<name>text</name>`, the text escaped as C14N writes it.
 fn element(out: &mut String, name: &str, text: &str) {
     out.push('<');
     out.push_str(name);
     out.push('>');
-    escape_into(out, text);
+    escape_text(out, text);
     out.push_str("</");
     out.push_str(name);
     out.push('>');
 }
 
-/// Escapes text and attribute values; `\r` and tabs/newlines in attributes as references, so
-/// that a parser gives back exactly the value.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    escape_into(&mut out, text);
-    out
-}
-
-fn escape_into(out: &mut String, text: &str) {
-    // Most values (codes, hashes, ids) need no escaping at all.
-    if !text.contains(['&', '<', '>', '"', '\r', '\n', '\t']) {
+/// Text as C14N writes it: `&`, `<`, `>` and carriage returns as references.
+fn escape_text(out: &mut String, text: &str) {
+    if !text.contains(['&', '<', '>', '\r']) {
         out.push_str(text);
         return;
     }
@@ -127,10 +149,23 @@ fn escape_into(out: &mut String, text: &str) {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
             '\r' => out.push_str("&#xD;"),
-            '\n' => out.push_str("&#xA;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// An attribute value as C14N writes it: `&`, `<`, `"` and the three whitespace characters
+/// that attribute normalization would turn into spaces as references.
+fn escape_attribute(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '"' => out.push_str("&quot;"),
             '\t' => out.push_str("&#x9;"),
+            '\n' => out.push_str("&#xA;"),
+            '\r' => out.push_str("&#xD;"),
             c => out.push(c),
         }
     }
@@ -200,14 +235,21 @@ impl ReceiptSigner {
     /// family) as the root's last child. CPU work: one signature, some tens of microseconds.
     pub fn sign(&self, evidence: &Evidence) -> Result<String, ExchangeError> {
         let unsigned = evidence.to_xml();
-        let signed = self
-            .signer
-            .sign(
+        let signed = if evidence.is_xml() {
+            // The root is canonical as written: from after the prolog to before the last
+            // line break.
+            let root = PROLOG.len()..unsigned.len() - 1;
+            self.signer
+                .sign_canonical_root(unsigned.as_bytes(), root, Limits::default())
+        } else {
+            // Not XML at all: the general path reads it and says why.
+            self.signer.sign(
                 unsigned.as_bytes(),
                 Placement::LastChildOfRoot,
                 Limits::default(),
             )
-            .map_err(|e| ExchangeError::Receipt(format!("{e} ({})", e.code())))?;
+        }
+        .map_err(|e| ExchangeError::Receipt(format!("{e} ({})", e.code())))?;
         String::from_utf8(signed)
             .map_err(|_| ExchangeError::Receipt("the signed receipt is not UTF-8".to_owned()))
     }
@@ -240,7 +282,7 @@ mod tests {
         assert!(
             xml.contains("<DocumentId>000.00.00.G22,2026/06/01,12/CV &amp; &lt;x&gt;</DocumentId>")
         );
-        assert!(xml.contains(r#"<Status code="03" originalSender="000.00.00.G22"/>"#));
+        assert!(xml.contains(r#"<Status code="03" originalSender="000.00.00.G22"></Status>"#));
         assert!(xml.contains("<AcceptedAt>2026-06-01T00:00:00.000001Z</AcceptedAt>"));
         let document = crate::xml::reader::Document::check(xml.as_bytes(), Limits::default());
         assert!(document.is_ok());
@@ -273,5 +315,72 @@ mod tests {
     fn times_are_utc_with_microseconds() {
         assert_eq!(rfc3339_micros(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339_micros(1_500_000), "1970-01-01T00:00:01.5Z");
+    }
+
+    fn signer() -> ReceiptSigner {
+        let dev = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/dev");
+        ReceiptSigner::load(
+            &dev.join("server-receipts-p256.pem"),
+            &dev.join("server-receipts-p256.key.pem"),
+        )
+        .expect("dev receipt key")
+    }
+
+    /// The document without the (randomized) ECDSA value.
+    fn without_value(signed: &str) -> String {
+        let start = signed.find("<ds:SignatureValue>").expect("value") + 19;
+        let end = signed.find("</ds:SignatureValue>").expect("value end");
+        format!("{}{}", &signed[..start], &signed[end..])
+    }
+
+    fn canonical(xml: &str) -> String {
+        let mut out = Vec::new();
+        crate::xml::c14n::canonicalize(
+            xml.as_bytes(),
+            &SignOptions::default().canonicalization,
+            crate::xml::c14n::Subset::Document,
+            Limits::default(),
+            &mut out,
+        )
+        .expect("c14n");
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    proptest::proptest! {
+        /// The receipt's root is written exactly as exclusive C14N renders it, whatever the
+        /// values hold, so signing it without reading it back signs what a verifier digests;
+        /// and the quick path signs byte for byte what the general path signs.
+        #[test]
+        fn the_receipt_root_is_canonical_as_written(
+            document_id in "[ -~\t\r\n\u{a0}-\u{2ff}\u{1ea0}-\u{1ef9}]{1,40}",
+            subject in "[ -~\t\r\n\u{a0}-\u{2ff}\u{1ea0}-\u{1ef9}]{0,40}",
+            original_sender in "[ -~\t\r\n]{1,20}",
+        ) {
+            let mut e = evidence();
+            e.document_id = document_id;
+            e.signer_subject = subject;
+            e.status = Some(("03".into(), original_sender));
+            let xml = e.to_xml();
+            let root = &xml[PROLOG.len()..xml.len() - 1];
+            proptest::prop_assert_eq!(canonical(&xml), root);
+            let signer = signer();
+            let quick = signer.sign(&e).expect("signed");
+            let general = signer
+                .signer
+                .sign(xml.as_bytes(), Placement::LastChildOfRoot, Limits::default())
+                .expect("signed");
+            let general = String::from_utf8(general).expect("UTF-8");
+            proptest::prop_assert_eq!(without_value(&quick), without_value(&general));
+        }
+    }
+
+    #[test]
+    fn a_value_xml_cannot_carry_is_refused_not_signed() {
+        let mut e = evidence();
+        e.signer_subject = "CN=\u{1}".into();
+        assert_eq!(
+            signer().sign(&e).err().map(|e| e.code()),
+            Some("exchange.receipt")
+        );
     }
 }
