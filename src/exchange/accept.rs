@@ -39,6 +39,19 @@ pub struct Accepted {
     pub replayed: bool,
 }
 
+impl Accepted {
+    /// The first answer to bytes accepted before, from what was stored then.
+    pub(super) fn replay_of(packet: PacketRecord, receipt: ReceiptRecord) -> Accepted {
+        Accepted {
+            id: packet.id,
+            receipt: receipt.receipt_xml,
+            kind: packet.kind,
+            document_id: packet.document_id,
+            replayed: true,
+        }
+    }
+}
+
 /// What a packet does, decided before the transaction and applied in it.
 #[derive(Debug)]
 pub(super) enum Plan {
@@ -106,6 +119,19 @@ pub(super) struct Record {
     pub(super) _reserved: Option<tokio::sync::OwnedSemaphorePermit>,
     pub(super) plan: Plan,
     pub(super) receipt: ReceiptRecord,
+}
+
+impl Record {
+    /// The answer once this record is committed.
+    pub(super) fn accepted(&self) -> Accepted {
+        Accepted {
+            id: self.packet.id.clone(),
+            receipt: self.receipt.receipt_xml.clone(),
+            kind: self.packet.kind,
+            document_id: self.packet.document_id.clone(),
+            replayed: false,
+        }
+    }
 }
 
 impl Exchange {
@@ -578,13 +604,7 @@ async fn replay_in(
     let receipt = packets::receipt(conn, &packet.id)
         .await?
         .ok_or_else(|| StoreError::Corrupt(format!("packet {} has no receipt", packet.id)))?;
-    Ok(Some(Accepted {
-        id: packet.id,
-        receipt: receipt.receipt_xml,
-        kind: packet.kind,
-        document_id: packet.document_id,
-        replayed: true,
-    }))
+    Ok(Some(Accepted::replay_of(packet, receipt)))
 }
 
 /// The writer's unit (it may run twice: everything it writes comes from `record`).
@@ -602,13 +622,7 @@ fn record_unit<'c>(
             Plan::Status(plan) => record_status(conn, record, plan).await?,
         }
         packets::insert_receipt(conn, &record.receipt).await?;
-        Ok(Accepted {
-            id: packet.id.clone(),
-            receipt: record.receipt.receipt_xml.clone(),
-            kind: packet.kind,
-            document_id: packet.document_id.clone(),
-            replayed: false,
-        })
+        Ok(record.accepted())
     })
 }
 

@@ -64,7 +64,7 @@ async fn record_all(
         if let Some(first) = contents.get(&content) {
             outcomes.push(Ok(Accepted {
                 replayed: true,
-                ..accepted(first)
+                ..first.accepted()
             }));
             continue;
         }
@@ -88,20 +88,10 @@ async fn record_all(
         };
         contents.insert(content, record);
         rows.add(record, new, &plan.recipients);
-        outcomes.push(Ok(accepted(record)));
+        outcomes.push(Ok(record.accepted()));
     }
     rows.write(conn).await?;
     Ok(outcomes)
-}
-
-fn accepted(record: &Record) -> Accepted {
-    Accepted {
-        id: record.packet.id.clone(),
-        receipt: record.receipt.receipt_xml.clone(),
-        kind: record.packet.kind,
-        document_id: record.packet.document_id.clone(),
-        replayed: false,
-    }
 }
 
 /// What the database already holds of a group's keys.
@@ -139,13 +129,7 @@ impl<'r> Known<'r> {
                 };
                 known.replays.insert(
                     (sender, key.content_sha256.as_str()),
-                    Accepted {
-                        id: packet.id,
-                        receipt: receipt.receipt_xml,
-                        kind: packet.kind,
-                        document_id: packet.document_id,
-                        replayed: true,
-                    },
+                    Accepted::replay_of(packet, receipt),
                 );
             }
             let ids: Vec<&str> = group.iter().map(|p| p.document_id.as_str()).collect();
