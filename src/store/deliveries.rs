@@ -42,7 +42,7 @@ pub async fn insert_delivery(
     Ok(row.try_get("seq")?)
 }
 
-/// Queues one packet for several recipients in one statement per 100 and returns each
+/// Queues one packet for several recipients in one statement per 32 rows and returns each
 /// delivery's `seq` by recipient, in the order given. A recipient twice, or a delivery that
 /// exists, is a `store.conflict`.
 pub async fn insert_deliveries(
@@ -86,28 +86,21 @@ pub async fn insert_deliveries(
     Ok(seqs)
 }
 
-/// Queues deliveries (of any packets) in one statement per 100, without reading back their
+/// Queues deliveries (of any packets) in one statement per 32 rows, without reading back their
 /// `seq`s (the bulk accept path does not need them). A delivery that exists is a
 /// `store.conflict`.
 pub async fn queue_deliveries(
     conn: &mut AnyConnection,
     deliveries: &[NewDelivery],
 ) -> Result<(), StoreError> {
-    let style = Style::of(conn);
-    for chunk in sql::chunks(deliveries) {
-        let sql = format!(
-            "INSERT INTO deliveries (packet_id, recipient, created_at) VALUES {}",
-            style.values_list(chunk.len(), 3)
-        );
-        let mut query = sqlx::query(&sql);
-        for d in chunk {
-            query = query
-                .bind(&d.packet_id)
-                .bind(&d.recipient)
-                .bind(d.created_at);
-        }
-        query.execute(&mut *conn).await?;
-    }
+    let head = "INSERT INTO deliveries (packet_id, recipient, created_at)";
+    sql::insert_rows(conn, head, "", 3, deliveries, |query, d| {
+        query
+            .bind(&d.packet_id)
+            .bind(&d.recipient)
+            .bind(d.created_at)
+    })
+    .await?;
     Ok(())
 }
 
@@ -231,30 +224,28 @@ pub async fn set_recipient_state(
     Ok(())
 }
 
-/// Sets where a document stands with several recipients, one statement per 100.
+/// Sets where a document stands with several recipients, one statement per 32 rows.
 pub async fn set_recipient_states(
     conn: &mut AnyConnection,
     states: &[RecipientStateRecord],
 ) -> Result<(), StoreError> {
-    let style = Style::of(conn);
-    for chunk in sql::chunks(states) {
-        let sql = format!(
-            "INSERT INTO recipient_states (sender, document_id, recipient, state, updated_at) \
-             VALUES {} ON CONFLICT (sender, document_id, recipient) DO UPDATE SET \
-             state = excluded.state, updated_at = excluded.updated_at",
-            style.values_list(chunk.len(), 5)
-        );
-        let mut query = sqlx::query(&sql);
-        for s in chunk {
-            query = query
+    sql::insert_rows(
+        conn,
+        "INSERT INTO recipient_states (sender, document_id, recipient, state, updated_at)",
+        " ON CONFLICT (sender, document_id, recipient) DO UPDATE SET \
+         state = excluded.state, updated_at = excluded.updated_at",
+        5,
+        states,
+        |query, s| {
+            query
                 .bind(&s.sender)
                 .bind(&s.document_id)
                 .bind(&s.recipient)
                 .bind(&s.state)
-                .bind(s.updated_at);
-        }
-        query.execute(&mut *conn).await?;
-    }
+                .bind(s.updated_at)
+        },
+    )
+    .await?;
     Ok(())
 }
 

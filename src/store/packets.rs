@@ -185,84 +185,63 @@ pub async fn receipt(
 }
 
 /// Records accepted packets (each with its bytes when they are kept in the row), one
-/// statement per 100.
+/// statement per 32 rows.
 pub async fn insert_packets(
     conn: &mut AnyConnection,
     packets: &[(&PacketRecord, Option<&[u8]>)],
 ) -> Result<(), StoreError> {
-    let style = Style::of(conn);
-    for chunk in sql::chunks(packets) {
-        let sql = format!(
-            "INSERT INTO packets ({PACKET_COLUMNS}, content) VALUES {}",
-            style.values_list(chunk.len(), 11)
-        );
-        let mut query = sqlx::query(&sql);
-        for (packet, content) in chunk {
-            query = query
-                .bind(&packet.id)
-                .bind(&packet.sender)
-                .bind(packet.kind.as_str())
-                .bind(&packet.document_id)
-                .bind(&packet.content_sha256)
-                .bind(packet.size)
-                .bind(&packet.blob_key)
-                .bind(packet.received_at)
-                .bind(i64::from(packet.legacy_sha1))
-                .bind(&packet.verdict)
-                .bind(content.map(<[u8]>::to_vec));
-        }
-        query.execute(&mut *conn).await?;
-    }
+    let head = format!("INSERT INTO packets ({PACKET_COLUMNS}, content)");
+    sql::insert_rows(conn, &head, "", 11, packets, |query, (packet, content)| {
+        query
+            .bind(&packet.id)
+            .bind(&packet.sender)
+            .bind(packet.kind.as_str())
+            .bind(&packet.document_id)
+            .bind(&packet.content_sha256)
+            .bind(packet.size)
+            .bind(&packet.blob_key)
+            .bind(packet.received_at)
+            .bind(i64::from(packet.legacy_sha1))
+            .bind(&packet.verdict)
+            .bind(content.map(<[u8]>::to_vec))
+    })
+    .await?;
     Ok(())
 }
 
-/// Records new documents, one statement per 100.
+/// Records new documents, one statement per 32 rows.
 pub async fn insert_documents(
     conn: &mut AnyConnection,
     documents: &[DocumentRecord],
 ) -> Result<(), StoreError> {
-    let style = Style::of(conn);
-    for chunk in sql::chunks(documents) {
-        let sql = format!(
-            "INSERT INTO documents ({DOCUMENT_COLUMNS}) VALUES {}",
-            style.values_list(chunk.len(), 7)
-        );
-        let mut query = sqlx::query(&sql);
-        for document in chunk {
-            query = query
-                .bind(&document.sender)
-                .bind(&document.document_id)
-                .bind(&document.first_packet_id)
-                .bind(&document.content_sha256)
-                .bind(&document.business_type)
-                .bind(&document.subject)
-                .bind(document.created_at);
-        }
-        query.execute(&mut *conn).await?;
-    }
+    let head = format!("INSERT INTO documents ({DOCUMENT_COLUMNS})");
+    sql::insert_rows(conn, &head, "", 7, documents, |query, document| {
+        query
+            .bind(&document.sender)
+            .bind(&document.document_id)
+            .bind(&document.first_packet_id)
+            .bind(&document.content_sha256)
+            .bind(&document.business_type)
+            .bind(&document.subject)
+            .bind(document.created_at)
+    })
+    .await?;
     Ok(())
 }
 
-/// Stores receipts, one statement per 100.
+/// Stores receipts, one statement per 32 rows.
 pub async fn insert_receipts(
     conn: &mut AnyConnection,
     receipts: &[&ReceiptRecord],
 ) -> Result<(), StoreError> {
-    let style = Style::of(conn);
-    for chunk in sql::chunks(receipts) {
-        let sql = format!(
-            "INSERT INTO receipts (packet_id, receipt_xml, created_at) VALUES {}",
-            style.values_list(chunk.len(), 3)
-        );
-        let mut query = sqlx::query(&sql);
-        for receipt in chunk {
-            query = query
-                .bind(&receipt.packet_id)
-                .bind(&receipt.receipt_xml)
-                .bind(receipt.created_at);
-        }
-        query.execute(&mut *conn).await?;
-    }
+    let head = "INSERT INTO receipts (packet_id, receipt_xml, created_at)";
+    sql::insert_rows(conn, head, "", 3, receipts, |query, receipt| {
+        query
+            .bind(&receipt.packet_id)
+            .bind(&receipt.receipt_xml)
+            .bind(receipt.created_at)
+    })
+    .await?;
     Ok(())
 }
 

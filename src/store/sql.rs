@@ -71,6 +71,35 @@ impl Style {
     }
 }
 
+/// A query of the `Any` driver, as built by `sqlx::query`.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Inserts `rows` with one multi-row statement per chunk: `head`, `VALUES (…), (…)` in the
+/// connection's parameter style, then `tail` (e.g. an `ON CONFLICT` clause); `bind` binds one
+/// row's `columns` values in order.
+pub(crate) async fn insert_rows<T>(
+    conn: &mut AnyConnection,
+    head: &str,
+    tail: &str,
+    columns: usize,
+    rows: &[T],
+    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<(), sqlx::Error> {
+    let style = Style::of(conn);
+    for chunk in chunks(rows) {
+        let sql = format!(
+            "{head} VALUES {}{tail}",
+            style.values_list(chunk.len(), columns)
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = bind(query, row);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// `items` cut into chunks of 32, then of the largest power of two that fits what is left.
 pub(crate) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
