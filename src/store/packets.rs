@@ -203,7 +203,7 @@ pub async fn insert_packets(
             .bind(packet.received_at)
             .bind(i64::from(packet.legacy_sha1))
             .bind(&packet.verdict)
-            .bind(content.map(<[u8]>::to_vec))
+            .bind(*content)
     })
     .await?;
     Ok(())
