@@ -118,20 +118,7 @@ pub async fn insert_document(
     conn: &mut AnyConnection,
     document: &DocumentRecord,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO documents (sender, document_id, first_packet_id, content_sha256, \
-         business_type, subject, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(&document.sender)
-    .bind(&document.document_id)
-    .bind(&document.first_packet_id)
-    .bind(&document.content_sha256)
-    .bind(&document.business_type)
-    .bind(&document.subject)
-    .bind(document.created_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    insert_documents(conn, std::slice::from_ref(document)).await
 }
 
 /// One document by its sender and DocumentId.
@@ -155,13 +142,7 @@ pub async fn insert_receipt(
     conn: &mut AnyConnection,
     receipt: &ReceiptRecord,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO receipts (packet_id, receipt_xml, created_at) VALUES ($1, $2, $3)")
-        .bind(&receipt.packet_id)
-        .bind(&receipt.receipt_xml)
-        .bind(receipt.created_at)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    insert_receipts(conn, &[receipt]).await
 }
 
 /// The receipt of a packet.
