@@ -164,6 +164,15 @@ impl CheckedChunks {
     }
 }
 
+/// What [`Exchange::packet_unless`] found.
+#[derive(Debug)]
+pub enum PacketAnswer {
+    /// The caller holds these bytes already: the record only.
+    Unchanged(PacketRecord),
+    /// The record and the bytes.
+    Changed(StoredPacket),
+}
+
 /// What acknowledging a delivery did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckOutcome {
@@ -199,22 +208,22 @@ impl Exchange {
         Ok(deliveries::inbox(&mut conn, &query).await?)
     }
 
-    /// A packet's record and bytes, for its sender and its recipients only. A large packet's
-    /// blob is opened, not read: see [`PacketBody::into_chunks`].
-    pub async fn packet(&self, agency: &OrganId, id: &str) -> Result<StoredPacket, ExchangeError> {
-        let record = self.visible_packet(agency, id).await?;
-        let body = self.packet_body(&record).await?;
-        Ok(StoredPacket { record, body })
-    }
-
-    /// A packet's record without its bytes, for its sender and its recipients only: enough to
-    /// answer a client that already holds the bytes (their SHA-256 is the record's).
-    pub async fn packet_record(
+    /// A packet's record and bytes, for its sender and its recipients only — or its record
+    /// alone when `unchanged` says the caller holds the bytes already (a conditional GET whose
+    /// ETag matches the record's SHA-256). Visibility is checked once either way. A large
+    /// packet's blob is opened, not read: see [`PacketBody::into_chunks`].
+    pub async fn packet_unless(
         &self,
         agency: &OrganId,
         id: &str,
-    ) -> Result<PacketRecord, ExchangeError> {
-        self.visible_packet(agency, id).await
+        unchanged: impl FnOnce(&PacketRecord) -> bool,
+    ) -> Result<PacketAnswer, ExchangeError> {
+        let record = self.visible_packet(agency, id).await?;
+        if unchanged(&record) {
+            return Ok(PacketAnswer::Unchanged(record));
+        }
+        let body = self.packet_body(&record).await?;
+        Ok(PacketAnswer::Changed(StoredPacket { record, body }))
     }
 
     /// The bytes of a packet whose visibility was checked.
@@ -400,7 +409,7 @@ mod tests {
     use super::*;
     use crate::store::BlobStore;
 
-    /// A body as [`Exchange::packet`] opens a blob of `bytes`, then damaged by `damage`.
+    /// A body as [`Exchange::packet_unless`] opens a blob of `bytes`, then damaged by `damage`.
     fn blob_body(
         dir: &std::path::Path,
         bytes: &[u8],

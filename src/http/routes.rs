@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::edxml::OrganId;
 use crate::exchange::receipt::rfc3339_micros;
-use crate::exchange::{Accepted, AckOutcome, DocumentStatus, ExchangeError, RecipientState};
+use crate::exchange::{
+    Accepted, AckOutcome, DocumentStatus, ExchangeError, PacketAnswer, RecipientState,
+};
 use crate::store::{AgencyFilter, InboxEntry, PacketRecord};
 
 use super::auth::Caller;
@@ -138,13 +140,21 @@ async fn packet(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(held) = req.get_header::<header::IfNoneMatch>() {
-        let record = state.exchange.packet_record(&caller.0, &id).await?;
-        if holds_current(&held, &record.content_sha256) {
+    let held = req.get_header::<header::IfNoneMatch>();
+    let unchanged = |record: &PacketRecord| {
+        held.as_ref()
+            .is_some_and(|held| holds_current(held, &record.content_sha256))
+    };
+    let stored = match state
+        .exchange
+        .packet_unless(&caller.0, &id, unchanged)
+        .await?
+    {
+        PacketAnswer::Unchanged(record) => {
             return Ok(packet_headers(HttpResponse::NotModified(), &record).finish());
         }
-    }
-    let stored = state.exchange.packet(&caller.0, &id).await?;
+        PacketAnswer::Changed(stored) => stored,
+    };
     let len = stored.body.len();
     let packet_id = stored.record.id.clone();
     let chunks = stored.body.into_chunks().map(move |chunk| {
