@@ -242,7 +242,7 @@ impl Exchange {
                 document_id: document_id.to_owned(),
                 content_sha256: content_sha256.to_owned(),
                 size: i64::try_from(size).unwrap_or(i64::MAX),
-                blob_key: sha256.to_hex(),
+                blob_key: content_sha256.to_owned(),
                 received_at: at,
                 legacy_sha1: summary.legacy_sha1,
                 verdict: verdict_json,
@@ -371,10 +371,10 @@ impl Exchange {
         let document = if originals.is_empty() {
             Some(new_document)
         } else {
-            self.check_originals(sender, document_id, &originals)
-                .await?;
             let acts_under_original_id = originals.iter().any(|(_, id)| id == document_id);
-            (!acts_under_original_id).then_some(new_document)
+            let creates = (!acts_under_original_id).then_some(document_id);
+            self.check_originals(sender, creates, &originals).await?;
+            creates.map(|_| new_document)
         };
         Ok(MessagePlan {
             document,
@@ -384,12 +384,12 @@ impl Exchange {
         })
     }
 
-    /// The originals a revoke, update or replace acts on exist, and a new DocumentId it comes
-    /// under is free.
+    /// The originals a revoke, update or replace acts on exist, and the new DocumentId it
+    /// comes under, if it creates a document (`creates`), is free.
     async fn check_originals(
         &self,
         sender: &str,
-        document_id: &str,
+        creates: Option<&str>,
         originals: &[(String, String)],
     ) -> Result<(), ExchangeError> {
         let mut conn = self.inner.store.acquire().await?;
@@ -404,11 +404,12 @@ impl Exchange {
                 });
             }
         }
-        let acts_under_original_id = originals.iter().any(|(_, id)| id == document_id);
-        if !acts_under_original_id
-            && packets::document(&mut conn, sender, document_id)
-                .await?
-                .is_some()
+        let Some(document_id) = creates else {
+            return Ok(());
+        };
+        if packets::document(&mut conn, sender, document_id)
+            .await?
+            .is_some()
         {
             return Err(ExchangeError::DuplicateDocument {
                 sender: sender.to_owned(),
