@@ -1,8 +1,11 @@
 //! The state of one document at one recipient, and the only ways it may change.
 //!
-//! Profile (spec/edxml.md §2): for a document the order is 01 → (02 | 03) → 04 → 05 → 06, where
-//! 04 and 05 may be skipped; 02 and 06 are final; a status that goes backwards is refused; the
-//! same status twice is idempotent. On top of that the sender may ask to take the document back
+//! Profile (spec/edxml.md §2): for a document the order is 01 → (02 | 03) → 04 → 05 → 06. A
+//! status may skip forward — many document systems never send 01, some send only 03 or 06 — so
+//! 02/03 straight after delivery imply 01 and 04/05 may be skipped; the jump is recorded as the
+//! status that was sent, never filled in with statuses nobody sent. 02 and 06 are final; a
+//! status that goes backwards is refused (02 after 03 included: a registered document cannot be
+//! refused); the same status twice is idempotent. On top of that the sender may ask to take the document back
 //! (13), and the recipient answers a take-back or an update with 15 (agree) or 16 (refuse).
 //! Everything here is pure: the exchange loads a state, asks [`RecipientState::apply`], and
 //! stores what comes back in the same transaction as the status packet.
@@ -122,15 +125,14 @@ impl Handling {
         })
     }
 
-    /// The states from which `target` may be reached by a recipient's status.
+    /// Whether a recipient's status may move the document from `self` to `target`: any step
+    /// forward, skipping what lies between, except that only a document not yet registered
+    /// (at most 01) may be refused. Final states are handled before this is asked.
     fn may_precede(self, target: Handling) -> bool {
         use Handling::*;
         match target {
-            Arrived => matches!(self, Submitted | Delivered),
-            Refused | Accepted => self == Arrived,
-            Assigned => self == Accepted,
-            Processing => matches!(self, Accepted | Assigned),
-            Done => matches!(self, Accepted | Assigned | Processing),
+            Refused => self <= Arrived,
+            Arrived | Accepted | Assigned | Processing | Done => self < target,
             Submitted | Delivered | Withdrawn => false,
         }
     }
@@ -217,17 +219,10 @@ impl RecipientState {
             });
         }
         if !self.handling.may_precede(target) {
-            let reason = if self.handling > target
-                || (target == Handling::Refused && self.handling > Handling::Arrived)
-            {
-                "statuses may not go backwards"
-            } else {
-                "a required earlier status (01 before 02/03, 03 before 04–06) has not been sent"
-            };
             return Err(StateError::OutOfOrder {
                 code: name,
                 state: self.to_string(),
-                reason,
+                reason: "statuses may not go backwards (a registered document cannot be refused)",
             });
         }
         Ok(Transition::Changed(RecipientState {
@@ -357,6 +352,24 @@ mod tests {
     }
 
     #[test]
+    fn a_status_may_skip_forward_without_01() {
+        // Many document systems never send 01: 02 or 03 straight after delivery imply it.
+        assert_eq!(run(&[Acceptance]).unwrap().handling, Handling::Accepted);
+        assert_eq!(run(&[Rejection]).unwrap().handling, Handling::Refused);
+        // Some send only 06, or 04 without 03.
+        assert_eq!(run(&[Finish]).unwrap().handling, Handling::Done);
+        assert_eq!(
+            run(&[Inbox, Assignment]).unwrap().handling,
+            Handling::Assigned
+        );
+        // Before the pull was even acknowledged.
+        let accepted = RecipientState::NEW
+            .apply(Actor::Recipient, Acceptance)
+            .unwrap();
+        assert!(matches!(accepted, Transition::Changed(s) if s.handling == Handling::Accepted));
+    }
+
+    #[test]
     fn repeats_are_idempotent() {
         let state = run(&[Inbox, Acceptance]).unwrap();
         assert_eq!(
@@ -371,15 +384,16 @@ mod tests {
     }
 
     #[test]
-    fn backwards_skipped_and_final_are_refused_with_their_codes() {
+    fn backwards_and_final_are_refused_with_their_codes() {
         let code = |codes: &[StatusCode]| run(codes).unwrap_err().code();
         assert_eq!(
             code(&[Inbox, Acceptance, Processing, Assignment]),
             "exchange.status_order"
         );
         assert_eq!(code(&[Inbox, Acceptance, Inbox]), "exchange.status_order");
-        assert_eq!(code(&[Acceptance]), "exchange.status_order"); // 01 first
-        assert_eq!(code(&[Inbox, Assignment]), "exchange.status_order"); // 03 first
+        assert_eq!(code(&[Acceptance, Inbox]), "exchange.status_order");
+        assert_eq!(code(&[Assignment, Acceptance]), "exchange.status_order");
+        assert_eq!(code(&[Assignment, Rejection]), "exchange.status_order");
         assert_eq!(
             code(&[Inbox, Acceptance, Rejection]),
             "exchange.status_order"

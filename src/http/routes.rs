@@ -214,6 +214,8 @@ struct Delivery {
     delivery: i64,
     packet_id: String,
     kind: &'static str,
+    /// For `kind = "status"`: the status code it carries.
+    status_code: Option<String>,
     sender: String,
     document_id: String,
     content_sha256: String,
@@ -230,6 +232,7 @@ impl From<InboxEntry> for Delivery {
             href: format!("/v1/packets/{}", e.delivery.packet_id),
             packet_id: e.delivery.packet_id,
             kind: e.kind.as_str(),
+            status_code: e.status_code,
             sender: e.sender,
             document_id: e.document_id,
             content_sha256: e.content_sha256,

@@ -139,8 +139,10 @@ pub async fn inbox(
 ) -> Result<Vec<InboxEntry>, StoreError> {
     let rows = sqlx::query(
         "SELECT d.seq, d.packet_id, d.recipient, d.created_at, d.acked_at, \
-         p.sender, p.kind, p.document_id, p.content_sha256, p.size, p.received_at \
+         p.sender, p.kind, p.document_id, p.content_sha256, p.size, p.received_at, \
+         h.status_code \
          FROM deliveries d JOIN packets p ON p.id = d.packet_id \
+         LEFT JOIN status_history h ON h.packet_id = d.packet_id \
          WHERE d.recipient = $1 AND d.seq > $2 AND ($3 = 0 OR d.acked_at IS NULL) \
          ORDER BY d.seq LIMIT $4",
     )
@@ -160,6 +162,7 @@ pub async fn inbox(
                 content_sha256: row.try_get("content_sha256")?,
                 size: row.try_get("size")?,
                 received_at: row.try_get("received_at")?,
+                status_code: row.try_get("status_code")?,
             })
         })
         .collect()

@@ -176,6 +176,8 @@ pub struct InboxEntry {
     pub content_sha256: String,
     pub size: i64,
     pub received_at: i64,
+    /// For a status packet: the status it carries (`"03"`).
+    pub status_code: Option<String>,
 }
 
 /// What acknowledging a delivery did.
