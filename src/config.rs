@@ -2,32 +2,36 @@
 //! `LIENTHONG_*` environment variables; the environment wins over the file, the file over the
 //! defaults.
 //!
-//! With nothing configured — no file, no `LIENTHONG_*` variable — lienthong runs in **dev mode**:
-//! SQLite under `./data`, the committed dev PKI of `certs/dev` (whose private keys are public),
-//! HTTP on 127.0.0.1:8080, and a demo directory. `dev = true` (`LIENTHONG_DEV=1`) asks for dev
-//! mode with other settings; `dev = false` refuses it. Outside dev mode the trust anchors and
-//! the receipt key must be configured: the dev PKI is never trusted by default.
+//! Without a configuration file and without trust material (anchors, intermediates, CRLs, the
+//! receipt key) lienthong runs in **dev mode**: SQLite under `./data`, the dev PKI the binary
+//! carries (`pki::dev`, written out to `DATA_DIR/dev-pki`; its private keys are public), HTTP on
+//! 127.0.0.1:8080, and a demo directory. Choosing the port, the database or the data directory
+//! keeps dev mode. `dev = true` (`LIENTHONG_DEV=1`) asks for dev mode in a file too; `dev =
+//! false` refuses it. Outside dev mode the trust anchors and the receipt key must be
+//! configured: the dev PKI is never trusted by default, and a configuration that names it
+//! anyway starts with a loud warning. docs/CONFIGURATION.md explains every setting.
 //!
 //! | file key | environment | default | meaning |
 //! |---|---|---|---|
 //! | `database_url` | `LIENTHONG_DATABASE_URL` | `sqlite://./data/lienthong.db?mode=rwc` | `sqlite://…` or `postgres://user[:password]@host:port/db` |
 //! | `data_dir` | `LIENTHONG_DATA_DIR` | `./data` | blobs (packet bytes) and spool files |
-//! | `dev` | `LIENTHONG_DEV` | nothing configured | dev mode (see above) |
+//! | `dev` | `LIENTHONG_DEV` | no file and no trust material | dev mode (see above) |
 //! | `max_packet_bytes` | `LIENTHONG_MAX_PACKET_BYTES` | 67108864 (64 MiB) | larger request bodies get 413 |
 //! | `in_flight_bytes` | `LIENTHONG_IN_FLIGHT_BYTES` | 536870912 (512 MiB), or `max_packet_bytes` when larger | bytes of packets held in memory at once across all requests being received and verified; a request that does not fit waits. At least `max_packet_bytes`, at most 1 TiB |
 //! | `directory_ttl_seconds` | `LIENTHONG_DIRECTORY_TTL_SECONDS` | 10 | how long the cached directory (certificate bindings, active agencies) is used before it is reloaded: deactivations take up to this long to apply. 1 to 3600 |
 //! | `log` | `LIENTHONG_LOG` | `info` | log filter (`tracing` env-filter syntax) |
+//! | `log_format` | `LIENTHONG_LOG_FORMAT` | `text` | `text` (readable lines) or `json` (one object per line) |
 //! | `http.bind` | `LIENTHONG_HTTP_BIND` | `127.0.0.1:8080` | plain HTTP listener (behind a TLS proxy, or dev) |
 //! | `tls.bind` | `LIENTHONG_TLS_BIND` | none | HTTPS listener with client-certificate authentication |
 //! | `tls.cert`, `tls.key` | `LIENTHONG_TLS_CERT`, `LIENTHONG_TLS_KEY` | none | the server's certificate chain and key (PEM); required with `tls.bind` |
 //! | `tls.client_ca` | `LIENTHONG_TLS_CLIENT_CA` | the trust anchors and intermediates | CAs whose client certificates are asked for |
-//! | `trust.anchors` | `LIENTHONG_TRUST_ANCHORS` | dev: `certs/dev/trust.pem` | root CA certificates (PEM) |
-//! | `trust.intermediates` | `LIENTHONG_TRUST_INTERMEDIATES` | dev: `certs/dev/intermediates.pem` | intermediate CA certificates |
+//! | `trust.anchors` | `LIENTHONG_TRUST_ANCHORS` | dev: `DATA_DIR/dev-pki/trust.pem` | root CA certificates (PEM) |
+//! | `trust.intermediates` | `LIENTHONG_TRUST_INTERMEDIATES` | dev: `DATA_DIR/dev-pki/intermediates.pem` | intermediate CA certificates |
 //! | `trust.crls` | `LIENTHONG_TRUST_CRLS` | dev: the two dev CRLs | CRL files (PEM or DER) |
 //! | `trust.crl_grace_hours` | `LIENTHONG_TRUST_CRL_GRACE_HOURS` | 0 | accept a CRL this long past its nextUpdate |
 //! | `trust.fetch_crls` | `LIENTHONG_TRUST_FETCH_CRLS` | false | download CRLs from distribution points |
 //! | `trust.allow_sha1` | `LIENTHONG_TRUST_ALLOW_SHA1` | false | accept SHA-1 signatures of legacy clients |
-//! | `receipts.cert`, `receipts.key` | `LIENTHONG_RECEIPTS_CERT`, `LIENTHONG_RECEIPTS_KEY` | dev: `certs/dev/server-receipts-p256.*` | the key the server signs receipts with |
+//! | `receipts.cert`, `receipts.key` | `LIENTHONG_RECEIPTS_CERT`, `LIENTHONG_RECEIPTS_KEY` | dev: `DATA_DIR/dev-pki/server-receipts-p256.*` | the key the server signs receipts with |
 //!
 //! Lists in the environment are separated by `:` (like `PATH`); booleans are `true`/`false`
 //! (or `1`/`0`, `yes`/`no`). Relative paths are relative to the working directory. Variables
@@ -67,8 +71,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Where the committed dev PKI lives, relative to the working directory (the repository root).
-pub const DEV_PKI_DIR: &str = "certs/dev";
+use crate::pki::dev as pki_dev;
+
+/// Where dev mode writes the dev PKI it carries (`pki::dev`), under the data directory.
+pub const DEV_PKI_SUBDIR: &str = "dev-pki";
 
 /// Default database: SQLite under `./data`, created on first use.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/lienthong.db?mode=rwc";
@@ -93,6 +99,13 @@ pub const DIRECTORY_TTL_SECONDS: std::ops::RangeInclusive<u64> = 1..=3600;
 
 const ENV_PREFIX: &str = "LIENTHONG_";
 const TEST_PREFIX: &str = "LIENTHONG_TEST_";
+/// Variables of `lienthong client` (the agency's side), not settings of the server.
+pub const CLIENT_VARIABLES: [&str; 4] = [
+    "LIENTHONG_URL",
+    "LIENTHONG_SYSTEM_ID",
+    "LIENTHONG_SECRET",
+    "LIENTHONG_PROFILE",
+];
 
 /// The settings in force.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,8 +123,30 @@ pub struct Config {
     /// How long the directory snapshot is used before it is reloaded.
     pub directory_ttl: Duration,
     pub log: String,
+    /// How log lines are written to stderr.
+    pub log_format: LogFormat,
     /// Dev PKI, demo directory, loud warnings.
     pub dev_mode: bool,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// One readable line per event (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    fn parse(setting: &str, value: &str) -> Result<LogFormat, ConfigError> {
+        match value.trim() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(invalid(setting, value, "expected text or json")),
+        }
+    }
 }
 
 /// The HTTPS listener with client-certificate authentication.
@@ -159,7 +194,10 @@ pub enum ConfigError {
     #[error("{0} is not a lienthong setting; remove or correct it (the settings are listed in src/config.rs)")]
     UnknownSetting(String),
     /// A setting required outside dev mode is missing.
-    #[error("{setting} must be configured outside dev mode: {why}")]
+    #[error(
+        "{setting} must be configured outside dev mode: {why}. To try lienthong without it, \
+         set dev = true (LIENTHONG_DEV=1): the public dev PKI is then trusted"
+    )]
     Missing {
         setting: &'static str,
         why: &'static str,
@@ -188,6 +226,7 @@ struct Layer {
     in_flight_bytes: Option<u64>,
     directory_ttl_seconds: Option<u64>,
     log: Option<String>,
+    log_format: Option<String>,
     http_bind: Option<String>,
     tls_bind: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -210,6 +249,17 @@ macro_rules! overlay {
 }
 
 impl Layer {
+    /// Whether any setting that decides what is trusted or how receipts are signed is given.
+    /// Without a file and without these, lienthong is being tried, not deployed: dev mode, even
+    /// when the port, the database or the data directory are chosen.
+    fn names_trust_material(&self) -> bool {
+        self.anchors.is_some()
+            || self.intermediates.is_some()
+            || self.crls.is_some()
+            || self.receipts_cert.is_some()
+            || self.receipts_key.is_some()
+    }
+
     /// `top` wins field by field.
     fn under(self, top: Layer) -> Layer {
         let base = self;
@@ -223,6 +273,7 @@ impl Layer {
             in_flight_bytes,
             directory_ttl_seconds,
             log,
+            log_format,
             http_bind,
             tls_bind,
             tls_cert,
@@ -250,6 +301,7 @@ struct FileSettings {
     in_flight_bytes: Option<u64>,
     directory_ttl_seconds: Option<u64>,
     log: Option<String>,
+    log_format: Option<String>,
     #[serde(default)]
     http: HttpSection,
     #[serde(default)]
@@ -303,6 +355,7 @@ impl From<FileSettings> for Layer {
             in_flight_bytes: f.in_flight_bytes,
             directory_ttl_seconds: f.directory_ttl_seconds,
             log: f.log,
+            log_format: f.log_format,
             http_bind: f.http.bind,
             tls_bind: f.tls.bind,
             tls_cert: f.tls.cert,
@@ -335,7 +388,10 @@ where
     let mut layer = Layer::default();
     for (key, value) in vars {
         let Some(key) = key.to_str() else { continue };
-        if !key.starts_with(ENV_PREFIX) || key.starts_with(TEST_PREFIX) {
+        if !key.starts_with(ENV_PREFIX)
+            || key.starts_with(TEST_PREFIX)
+            || CLIENT_VARIABLES.contains(&key)
+        {
             continue;
         }
         let text = || {
@@ -360,6 +416,7 @@ where
                 layer.directory_ttl_seconds = Some(number(key, &text()?)?)
             }
             "LIENTHONG_LOG" => layer.log = Some(text()?),
+            "LIENTHONG_LOG_FORMAT" => layer.log_format = Some(text()?),
             "LIENTHONG_HTTP_BIND" => layer.http_bind = Some(text()?),
             "LIENTHONG_TLS_BIND" => layer.tls_bind = Some(text()?),
             "LIENTHONG_TLS_CERT" => layer.tls_cert = Some(path()),
@@ -466,21 +523,23 @@ impl Config {
                 ))
             }
         };
-        let dev = Path::new(DEV_PKI_DIR);
-        let dev_default = |paths: Vec<PathBuf>| if dev_mode { paths } else { Vec::new() };
+        let data_dir = l.data_dir.unwrap_or_else(default_data_dir);
+        let dev = data_dir.join(DEV_PKI_SUBDIR);
+        let dev_default = |names: &[&str]| {
+            if dev_mode {
+                names.iter().map(|n| dev.join(n)).collect()
+            } else {
+                Vec::new()
+            }
+        };
         let trust = TrustConfig {
             anchors: l
                 .anchors
-                .unwrap_or_else(|| dev_default(vec![dev.join("trust.pem")])),
+                .unwrap_or_else(|| dev_default(&[pki_dev::TRUST_ANCHORS])),
             intermediates: l
                 .intermediates
-                .unwrap_or_else(|| dev_default(vec![dev.join("intermediates.pem")])),
-            crls: l.crls.unwrap_or_else(|| {
-                dev_default(vec![
-                    dev.join("root-ca.crl.pem"),
-                    dev.join("issuing-ca.crl.pem"),
-                ])
-            }),
+                .unwrap_or_else(|| dev_default(&[pki_dev::INTERMEDIATES])),
+            crls: l.crls.unwrap_or_else(|| dev_default(&pki_dev::CRLS)),
             crl_grace_hours: l.crl_grace_hours.unwrap_or(0),
             fetch_crls: l.fetch_crls.unwrap_or(false),
             allow_sha1: l.allow_sha1.unwrap_or(false),
@@ -494,8 +553,8 @@ impl Config {
         let receipts = match (l.receipts_cert, l.receipts_key) {
             (Some(cert), Some(key)) => ReceiptsConfig { cert, key },
             (None, None) if dev_mode => ReceiptsConfig {
-                cert: dev.join("server-receipts-p256.pem"),
-                key: dev.join("server-receipts-p256.key.pem"),
+                cert: dev.join(pki_dev::RECEIPTS_CERT),
+                key: dev.join(pki_dev::RECEIPTS_KEY),
             },
             (None, None) => {
                 return Err(ConfigError::Missing {
@@ -513,7 +572,7 @@ impl Config {
         };
         Ok(Config {
             database_url,
-            data_dir: l.data_dir.unwrap_or_else(default_data_dir),
+            data_dir,
             http_bind,
             tls,
             trust,
@@ -522,8 +581,17 @@ impl Config {
             in_flight_bytes,
             directory_ttl,
             log: l.log.unwrap_or_else(|| "info".to_owned()),
+            log_format: match l.log_format {
+                Some(f) => LogFormat::parse("log_format", &f)?,
+                None => LogFormat::Text,
+            },
             dev_mode,
         })
+    }
+
+    /// Where dev mode keeps the dev PKI it writes out at start (`None` outside dev mode).
+    pub fn dev_pki_dir(&self) -> Option<PathBuf> {
+        self.dev_mode.then(|| self.data_dir.join(DEV_PKI_SUBDIR))
     }
 
     /// The database URL with any password hidden, for logs.
@@ -585,9 +653,10 @@ where
         None => Layer::default(),
     };
     let from_env = env_layer(env)?;
-    let nothing_configured = file.is_none() && from_env == Layer::default();
     let merged = from_file.under(from_env);
-    let dev_mode = merged.dev.unwrap_or(nothing_configured);
+    let dev_mode = merged
+        .dev
+        .unwrap_or(file.is_none() && !merged.names_trust_material());
     Ok((merged, dev_mode))
 }
 
@@ -694,15 +763,15 @@ mod tests {
         );
         assert_eq!(
             config.trust.anchors,
-            vec![PathBuf::from("certs/dev/trust.pem")]
+            vec![PathBuf::from("./data/dev-pki/trust.pem")]
         );
         assert_eq!(config.trust.crls.len(), 2);
         assert_eq!(
             config.receipts.key,
-            PathBuf::from("certs/dev/server-receipts-p256.key.pem")
+            PathBuf::from("./data/dev-pki/server-receipts-p256.key.pem")
         );
-        // Every default path exists in the repository (tests run from the crate root).
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(config.dev_pki_dir(), Some(PathBuf::from("./data/dev-pki")));
+        // Every default path names a file the binary carries (pki::dev writes them out).
         for path in config
             .trust
             .anchors
@@ -711,7 +780,11 @@ mod tests {
             .chain(&config.trust.crls)
             .chain([&config.receipts.cert, &config.receipts.key])
         {
-            assert!(root.join(path).is_file(), "{}", path.display());
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            assert!(crate::pki::dev::file(name).is_some(), "{}", path.display());
         }
     }
 
@@ -770,9 +843,23 @@ mod tests {
     }
 
     #[test]
-    fn any_setting_leaves_dev_mode_unless_dev_is_asked_for() {
-        let err = load(None, &[("LIENTHONG_HTTP_BIND", "127.0.0.1:9999")]).err();
-        assert_eq!(err.map(|e| e.code()), Some("config.missing"));
+    fn trust_material_or_a_file_leaves_dev_mode_other_settings_do_not() {
+        // Choosing a port, a database or a data directory is still trying lienthong out.
+        let tried = load(
+            None,
+            &[
+                ("LIENTHONG_HTTP_BIND", "127.0.0.1:9999"),
+                ("LIENTHONG_DATA_DIR", "/tmp/lt"),
+                ("LIENTHONG_LOG_FORMAT", "json"),
+            ],
+        )
+        .expect("dev");
+        assert!(tried.dev_mode);
+        assert_eq!(tried.log_format, LogFormat::Json);
+        assert_eq!(
+            tried.trust.anchors,
+            vec![PathBuf::from("/tmp/lt/dev-pki/trust.pem")]
+        );
 
         let dev = load(
             None,
@@ -783,12 +870,15 @@ mod tests {
         )
         .expect("dev");
         assert!(dev.dev_mode);
-        assert_eq!(
-            dev.trust.anchors,
-            vec![PathBuf::from("certs/dev/trust.pem")]
-        );
 
-        let not_dev = load(Some("dev = false"), &[]).err();
+        // A file is an operator's configuration: the trust material must be in it.
+        let err = load(Some("[http]\nbind = \"127.0.0.1:9000\"\n"), &[]).err();
+        assert_eq!(err.as_ref().map(|e| e.code()), Some("config.missing"));
+        let message = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("LIENTHONG_DEV=1"), "{message}");
+        assert!(load(Some("dev = true"), &[]).expect("dev file").dev_mode);
+
+        let not_dev = load(None, &[("LIENTHONG_DEV", "0")]).err();
         assert_eq!(not_dev.map(|e| e.code()), Some("config.missing"));
 
         let anchors_only = load(None, &[("LIENTHONG_TRUST_ANCHORS", "/root.pem")]).err();
@@ -796,6 +886,23 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default()
             .contains("receipts"));
+    }
+
+    #[test]
+    fn the_clients_variables_are_not_server_settings() {
+        let config = load(
+            None,
+            &[
+                ("LIENTHONG_URL", "http://127.0.0.1:8080"),
+                ("LIENTHONG_SYSTEM_ID", "dev-000.00.00.G22"),
+                ("LIENTHONG_SECRET", "x"),
+                ("LIENTHONG_PROFILE", "p.toml"),
+            ],
+        )
+        .expect("config");
+        assert!(config.dev_mode);
+        let err = load(None, &[("LIENTHONG_LOG_FORMAT", "xml")]).err();
+        assert_eq!(err.map(|e| e.code()), Some("config.invalid"));
     }
 
     #[test]
@@ -965,7 +1072,10 @@ mod tests {
 
     #[test]
     fn admin_commands_need_only_the_storage_settings() {
-        let vars = [("LIENTHONG_DATABASE_URL", "postgres://lt@db/lt")];
+        let vars = [
+            ("LIENTHONG_DATABASE_URL", "postgres://lt@db/lt"),
+            ("LIENTHONG_DEV", "false"),
+        ];
         assert_eq!(
             load(None, &vars).err().map(|e| e.code()),
             Some("config.missing")

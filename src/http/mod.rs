@@ -16,12 +16,12 @@
 //! verification and blob fsync run on blocking threads.
 
 mod auth;
+mod dev;
 mod error;
 mod metrics;
 mod routes;
 mod tls;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,11 +29,11 @@ use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpServer};
 use tracing::Instrument as _;
 
-use crate::config::{Config, ConfigError, TrustConfig, DEV_PKI_DIR};
-use crate::directory::{Directory, DirectoryError, SystemId};
+use crate::config::{Config, ConfigError, LogFormat, TrustConfig};
+use crate::directory::{Directory, DirectoryError};
 use crate::exchange::{Exchange, ExchangeError, ExchangeLimits, ReceiptSigner, TrustSettings};
 use crate::pki::{CrlFetcher, FetchConfig, PkiError, TrustStore};
-use crate::store::{AgencyFilter, BlobStore, Store, StoreError};
+use crate::store::{BlobStore, Store, StoreError};
 
 pub use auth::{Caller, ClientCertificate, SECRET_HEADER, SYSTEM_HEADER};
 pub use error::{status_of, ApiError};
@@ -87,25 +87,80 @@ impl ServeError {
     }
 }
 
-/// Opens the database (migrating it), the blob store, the trust material and the receipt
-/// key, seeds the demo directory in dev mode, and serves until SIGINT/SIGTERM. Prints
-/// `listening on SCHEME://ADDR` on stdout for each listener once bound (port 0 picks a free
-/// port). Must run inside an actix system (`actix_web::rt::System`).
+/// Binds the listeners, then opens the trust material and the receipt key, the database
+/// (migrating it) and the blob store, seeds the demo directory in dev mode, and serves until
+/// SIGINT/SIGTERM. Prints `listening on SCHEME://ADDR` on stdout for each listener once bound
+/// (port 0 picks a free port). Nothing is written to disk until the listeners are bound and the
+/// trust material has been read, so a configuration that cannot work leaves nothing behind.
+/// Must run inside an actix system (`actix_web::rt::System`).
 pub async fn serve(config: Config) -> Result<(), ServeError> {
-    init_tracing(&config.log);
-    if config.dev_mode {
-        tracing::warn!(
-            "DEV MODE: the dev PKI of {DEV_PKI_DIR} (whose private keys are public) is trusted and \
-             signs receipts; never use dev mode with real agencies"
-        );
+    init_tracing(&config.log, config.log_format);
+    let listeners = Listeners::bind(&config)?;
+    if let Some(dir) = config.dev_pki_dir() {
+        dev::write_pki(&dir)?;
+    } else {
+        dev::warn_of_dev_material(&config);
     }
+    let tls_acceptor = match &config.tls {
+        Some(tls) => Some(tls::acceptor(tls, &config.trust)?),
+        None => None,
+    };
+    let trust = trust_settings(&config.trust)?;
+    let receipts = ReceiptSigner::load(&config.receipts.cert, &config.receipts.key)?;
     let store = Store::connect(&config.database_url).await?;
-    let outcome = run(&config, store.clone()).await;
+    let outcome = run(
+        &config,
+        store.clone(),
+        listeners,
+        tls_acceptor,
+        trust,
+        receipts,
+    )
+    .await;
     store.close().await;
     outcome
 }
 
-async fn run(config: &Config, store: Store) -> Result<(), ServeError> {
+/// The plain and TLS sockets, bound before anything else happens.
+struct Listeners {
+    http: std::net::TcpListener,
+    tls: Option<std::net::TcpListener>,
+}
+
+impl Listeners {
+    fn bind(config: &Config) -> Result<Listeners, ServeError> {
+        let bind = |addr: std::net::SocketAddr| {
+            std::net::TcpListener::bind(addr).map_err(|e| ServeError::Bind {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let http = bind(config.http_bind)?;
+        let tls = match &config.tls {
+            Some(tls) => Some(bind(tls.bind)?),
+            None => None,
+        };
+        Ok(Listeners { http, tls })
+    }
+
+    /// Where the plain listener answers, as a client would name it.
+    fn http_url(&self) -> Result<String, ServeError> {
+        let addr = self
+            .http
+            .local_addr()
+            .map_err(|e| ServeError::Io(e.to_string()))?;
+        Ok(format!("http://{addr}"))
+    }
+}
+
+async fn run(
+    config: &Config,
+    store: Store,
+    listeners: Listeners,
+    tls_acceptor: Option<openssl::ssl::SslAcceptorBuilder>,
+    trust: TrustSettings,
+    receipts: ReceiptSigner,
+) -> Result<(), ServeError> {
     let migrated = store.migrate().await?;
     tracing::info!(
         database = %config.database_url_redacted(),
@@ -119,45 +174,41 @@ async fn run(config: &Config, store: Store) -> Result<(), ServeError> {
         tracing::info!(swept, "removed unfinished uploads left by an earlier run");
     }
     let directory = Directory::new(store.clone());
-    if config.dev_mode {
-        seed_dev_directory(&directory).await?;
+    if let Some(dir) = config.dev_pki_dir() {
+        dev::seed_directory(&directory, &dir, &config.data_dir, &listeners.http_url()?).await?;
     }
-    let exchange = Exchange::new(
-        store,
-        directory,
-        blobs,
-        trust_settings(&config.trust)?,
-        ReceiptSigner::load(&config.receipts.cert, &config.receipts.key)?,
-        ExchangeLimits {
-            max_packet_bytes: config.max_packet_bytes,
-            in_flight_bytes: config.in_flight_bytes,
-            directory_ttl: config.directory_ttl,
-        },
-    );
+    let limits = ExchangeLimits {
+        max_packet_bytes: config.max_packet_bytes,
+        in_flight_bytes: config.in_flight_bytes,
+        directory_ttl: config.directory_ttl,
+    };
     tracing::info!(
-        max_packet_bytes = config.max_packet_bytes,
-        in_flight_bytes = config.in_flight_bytes,
-        directory_ttl_seconds = config.directory_ttl.as_secs(),
+        max_packet_bytes = limits.max_packet_bytes,
+        in_flight_bytes = limits.in_flight_bytes,
+        directory_ttl_seconds = limits.directory_ttl.as_secs(),
         "exchange limits"
     );
+    let exchange = Exchange::new(store, directory, blobs, trust, receipts, limits);
     let state = web::Data::new(AppState {
         exchange,
         metrics: Arc::new(Metrics::default()),
     });
+    let listen_failed = |addr: &std::net::TcpListener, e: std::io::Error| ServeError::Bind {
+        addr: addr.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        reason: e.to_string(),
+    };
+    let Listeners { http, tls } = listeners;
     let mut server = HttpServer::new(move || app(state.clone()))
         .on_connect(tls::keep_client_certificate)
-        .bind(config.http_bind)
-        .map_err(|e| ServeError::Bind {
-            addr: config.http_bind.to_string(),
-            reason: e.to_string(),
-        })?;
-    if let Some(tls) = &config.tls {
+        .listen(http.try_clone().map_err(|e| listen_failed(&http, e))?)
+        .map_err(|e| listen_failed(&http, e))?;
+    if let (Some(socket), Some(acceptor)) = (tls, tls_acceptor) {
         server = server
-            .bind_openssl(tls.bind, tls::acceptor(tls, &config.trust)?)
-            .map_err(|e| ServeError::Bind {
-                addr: tls.bind.to_string(),
-                reason: e.to_string(),
-            })?;
+            .listen_openssl(
+                socket.try_clone().map_err(|e| listen_failed(&socket, e))?,
+                acceptor,
+            )
+            .map_err(|e| listen_failed(&socket, e))?;
     }
     for (addr, scheme) in server.addrs_with_scheme() {
         println!("listening on {scheme}://{addr}");
@@ -225,15 +276,19 @@ pub fn app(
         .default_service(web::to(routes::not_found))
 }
 
-fn init_tracing(filter: &str) {
+fn init_tracing(filter: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A second server in the same process keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    // A second server in the same process keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 fn trust_settings(config: &TrustConfig) -> Result<TrustSettings, ServeError> {
@@ -247,28 +302,4 @@ fn trust_settings(config: &TrustConfig) -> Result<TrustSettings, ServeError> {
     settings.crl_grace =
         std::time::Duration::from_secs(config.crl_grace_hours.saturating_mul(3600));
     Ok(settings)
-}
-
-/// Dev mode, first start: the demo directory, and one API credential per demo agency, printed
-/// (`dev credential: CODE SYSTEM_ID SECRET`) because this is the only time the secret exists.
-async fn seed_dev_directory(directory: &Directory) -> Result<(), ServeError> {
-    if directory.count().await? > 0 {
-        return Ok(());
-    }
-    let report = directory.seed_demo(Path::new(DEV_PKI_DIR)).await?;
-    tracing::warn!(%report, "DEV MODE: seeded the demo directory");
-    for agency in directory.list(&AgencyFilter::default()).await? {
-        let system_id = SystemId::parse(&format!("dev-{}", agency.code.as_str()))
-            .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
-        let credential = directory
-            .create_credential(&agency.code, &system_id)
-            .await?;
-        println!(
-            "dev credential: {} {} {}",
-            agency.code.as_str(),
-            credential.system_id,
-            credential.secret.expose()
-        );
-    }
-    Ok(())
 }

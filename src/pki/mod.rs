@@ -80,6 +80,7 @@
 
 mod binding;
 mod crl;
+pub mod dev;
 mod error;
 mod fetch;
 mod ident;
