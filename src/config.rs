@@ -73,6 +73,9 @@ use serde::Deserialize;
 
 use crate::pki::dev as pki_dev;
 
+mod check;
+pub use check::{check, Finding, Kind, Report, Setting, Severity, SETTINGS};
+
 /// Where dev mode writes the dev PKI it carries (`pki::dev`), under the data directory.
 pub const DEV_PKI_SUBDIR: &str = "dev-pki";
 
@@ -191,7 +194,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// An environment variable that is not a setting (probably a typo).
-    #[error("{0} is not a lienthong setting; remove or correct it (the settings are listed in src/config.rs)")]
+    #[error("{0} is not a lienthong setting{suggestion}; remove or correct it (`lienthong config example` lists every setting)", suggestion = check::suggestion(.0, SETTINGS.iter().map(|s| s.env)))]
     UnknownSetting(String),
     /// A setting required outside dev mode is missing.
     #[error(

@@ -1,24 +1,19 @@
-//! The `lienthong` command: the exchange server (`serve`), building, signing and verifying
-//! edXML packets, and the administration of the database and the directory.
+//! The `lienthong` command: the exchange server (`serve`), the agency side (`client`), building,
+//! signing and verifying edXML packets (`packet`), the configuration (`config`), the dev PKI
+//! (`certs dev`), and the administration of the database and the directory.
 //!
-//! Failures print `error[CODE]: sentence` on stderr and exit 1; CODE is one of docs/ERRORS.md.
+//! Failures print `error[CODE]: sentence` on stderr and exit non-zero (`cli::Failure`); CODE is
+//! one of docs/ERRORS.md.
 
-use std::path::{Path, PathBuf};
+mod cli;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use openssl::pkey::PKey;
-use openssl::x509::X509;
+use clap::{Args, Parser, Subcommand};
 
-use lienthong::dsig::{self, AlgorithmPolicy, DigestAlgorithm, SignOptions};
-use lienthong::edxml::{self, MessagePacket, NonEmpty, OrganId, Organization};
-use lienthong::pki::{
-    Bindings, CrlFetcher, FetchConfig, RevocationMode, TrustStore, ValidationPolicy,
-};
-use lienthong::trust::{self, TrustPolicy};
-use lienthong::xml::c14n::{Canonicalization, Method};
-use lienthong::xml::reader::Limits;
+use cli::packet::organ;
+use cli::Failure;
 
 #[derive(Parser)]
 #[command(
@@ -35,9 +30,17 @@ struct Cli {
 enum Command {
     /// Run the exchange server (dev mode when nothing is configured).
     Serve(ServeArgs),
+    /// Talk to an exchange as an agency's system: send, inbox, fetch, ack, status, receipt.
+    Client(cli::client::ClientArgs),
     /// Build, sign and verify edXML packets.
     #[command(subcommand)]
-    Packet(PacketCommand),
+    Packet(cli::packet::PacketCommand),
+    /// Check a configuration, or print a commented example.
+    #[command(subcommand)]
+    Config(cli::config::ConfigCommand),
+    /// The dev/test PKI the binary carries (its private keys are public).
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Create or update the database schema (also done at every server start).
     Migrate(DatabaseArgs),
     /// The directory of agencies: import, list.
@@ -45,134 +48,14 @@ enum Command {
     Agency(AgencyCommand),
 }
 
-#[derive(Subcommand)]
-enum PacketCommand {
-    /// Write a new, unsigned message packet.
-    Build(BuildArgs),
-    /// Add an enveloped XML-DSig signature to a packet.
-    Sign(SignArgs),
-    /// Verify a packet: structure, signature, certificate path, revocation, agency binding.
-    Verify(VerifyArgs),
-}
-
-#[derive(Args)]
-struct BuildArgs {
-    /// Sending agency code (mã định danh), e.g. 000.00.00.G22.
-    #[arg(long)]
-    from: String,
-    /// Sending agency name (defaults to the code).
-    #[arg(long)]
-    from_name: Option<String>,
-    /// Recipient agency codes, comma-separated.
-    #[arg(long, value_delimiter = ',', required = true)]
-    to: Vec<String>,
-    /// Trích yếu: the summary line.
-    #[arg(long)]
-    subject: String,
-    /// A file to attach (repeatable).
-    #[arg(long)]
-    attach: Vec<PathBuf>,
-    /// DocumentId (defaults to a fresh UUID).
-    #[arg(long)]
-    document_id: Option<String>,
-    #[arg(short, long)]
-    output: PathBuf,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum DigestArg {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum C14nArg {
-    Exclusive,
-    Inclusive,
-}
-
-#[derive(Args)]
-struct SignArgs {
-    input: PathBuf,
-    /// The agency's private key (PEM).
-    #[arg(long)]
-    key: PathBuf,
-    /// The agency's certificate (PEM).
-    #[arg(long)]
-    cert: PathBuf,
-    /// Intermediate CA certificates to embed in KeyInfo (PEM, may hold several).
-    #[arg(long)]
-    chain: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "sha256")]
-    digest: DigestArg,
-    #[arg(long, value_enum, default_value = "exclusive")]
-    c14n: C14nArg,
-    #[arg(short, long)]
-    output: PathBuf,
-}
-
-#[derive(Args)]
-struct VerifyArgs {
-    input: PathBuf,
-    /// Trust anchors (self-signed root CAs, PEM; repeatable).
-    #[arg(long, required = true)]
-    trust: Vec<PathBuf>,
-    /// Intermediate CA certificates (PEM; repeatable).
-    #[arg(long)]
-    intermediates: Vec<PathBuf>,
-    /// CRLs (PEM or DER; repeatable). Every CA in the path needs one unless --no-revocation.
-    #[arg(long)]
-    crl: Vec<PathBuf>,
-    /// Certificate ↔ agency bindings (JSON). Without it the binding is reported as not checked.
-    #[arg(long)]
-    bindings: Option<PathBuf>,
-    /// Verify as of this time (RFC 3339), e.g. the time a packet was received.
-    #[arg(long)]
-    at: Option<String>,
-    /// Accept a CRL up to this many hours past its nextUpdate.
-    #[arg(long, default_value_t = 0)]
-    crl_grace_hours: u64,
-    /// Download CRLs from the certificates' distribution points when no configured CRL is current.
-    #[arg(long)]
-    fetch_crls: bool,
-    /// Skip revocation checking (an explicit operator decision; reported in the output).
-    #[arg(long)]
-    no_revocation: bool,
-    /// Accept SHA-1 (legacy clients); reported in the output.
-    #[arg(long)]
-    allow_sha1: bool,
-}
-
-/// A failure with its stable code.
-struct Failure {
-    code: &'static str,
-    message: String,
-}
-
-impl Failure {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn io(path: &Path, e: std::io::Error) -> Self {
-        Failure::new(
-            "cli.io",
-            format!("cannot read or write {}: {e}", path.display()),
-        )
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(a) => serve(a),
-        Command::Packet(PacketCommand::Build(a)) => build(a),
-        Command::Packet(PacketCommand::Sign(a)) => sign(a),
-        Command::Packet(PacketCommand::Verify(a)) => verify(a),
+        Command::Client(a) => cli::client::run(a),
+        Command::Packet(c) => cli::packet::run(c),
+        Command::Config(c) => cli::config::run(c),
+        Command::Certs(CertsCommand::Dev { dir }) => certs_dev(&dir),
         Command::Migrate(a) => migrate(a),
         Command::Agency(AgencyCommand::Import(a)) => agency_import(a),
         Command::Agency(AgencyCommand::List(a)) => agency_list(a),
@@ -185,176 +68,27 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("error[{}]: {}", f.code, f.message);
-            ExitCode::FAILURE
-        }
+        Err(f) => f.report(),
     }
 }
 
-fn organ(code: &str, what: &str) -> Result<OrganId, Failure> {
-    OrganId::parse(code).map_err(|e| Failure::new(e.code(), format!("{what}: {e}")))
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write the dev PKI (CAs, CRLs, agency keys and certificates, bindings.json) into DIR, to
+    /// sign test letters with. Test material only: its private keys are public.
+    Dev {
+        /// The folder to write (created when missing).
+        dir: PathBuf,
+    },
 }
 
-fn build(a: BuildArgs) -> Result<(), Failure> {
-    let from_id = organ(&a.from, "--from")?;
-    let from = match a.from_name {
-        Some(name) => Organization::new(from_id, name),
-        None => Organization::from_code(from_id),
-    };
-    let mut to = Vec::new();
-    for code in &a.to {
-        to.push(Organization::from_code(organ(code.trim(), "--to")?));
-    }
-    let to = NonEmpty::from_vec(to)
-        .ok_or_else(|| Failure::new("cli.usage", "--to needs at least one agency"))?;
-    let mut letter = MessagePacket::new_document(from, to, a.subject);
-    if let Some(id) = a.document_id {
-        letter.header.document_id = edxml::DocumentId::parse(&id)
-            .map_err(|e| Failure::new("edxml.invalid_value", format!("--document-id: {e}")))?;
-    }
-    for path in &a.attach {
-        let data = std::fs::read(path).map_err(|e| Failure::io(path, e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "attachment".to_owned());
-        letter.attach(name, content_type(path), data);
-    }
-    let bytes = edxml::write(&letter.into()).map_err(|e| Failure::new(e.code(), e.to_string()))?;
-    std::fs::write(&a.output, bytes).map_err(|e| Failure::io(&a.output, e))
-}
-
-/// MIME type from the file extension, for the manifest; recipients treat it as a hint.
-fn content_type(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    match ext.as_str() {
-        "pdf" => "application/pdf",
-        "doc" => "application/msword",
-        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "xls" => "application/vnd.ms-excel",
-        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "odt" => "application/vnd.oasis.opendocument.text",
-        "zip" => "application/zip",
-        "xml" => "application/xml",
-        "txt" => "text/plain",
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "tif" | "tiff" => "image/tiff",
-        _ => "application/octet-stream",
-    }
-}
-
-fn read_input(path: &Path, limits: Limits) -> Result<Vec<u8>, Failure> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| Failure::io(path, e))?
-        .len();
-    if len > limits.max_bytes as u64 {
-        return Err(Failure::new(
-            "limits.too_large",
-            format!(
-                "{} is {len} bytes, above the limit of {} bytes",
-                path.display(),
-                limits.max_bytes
-            ),
-        ));
-    }
-    std::fs::read(path).map_err(|e| Failure::io(path, e))
-}
-
-fn sign(a: SignArgs) -> Result<(), Failure> {
-    let limits = Limits::default();
-    let input = read_input(&a.input, limits)?;
-    let key_pem = std::fs::read(&a.key).map_err(|e| Failure::io(&a.key, e))?;
-    let key = PKey::private_key_from_pem(&key_pem).map_err(|e| {
-        Failure::new(
-            "cli.key",
-            format!("{} is not a PEM private key: {e}", a.key.display()),
-        )
-    })?;
-    let cert = read_certificates(&a.cert)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            Failure::new(
-                "pki.bad_certificate",
-                format!("{} holds no certificate", a.cert.display()),
-            )
-        })?;
-    let chain = match &a.chain {
-        Some(p) => read_certificates(p)?,
-        None => Vec::new(),
-    };
-    let options = SignOptions {
-        digest: match a.digest {
-            DigestArg::Sha256 => DigestAlgorithm::Sha256,
-            DigestArg::Sha384 => DigestAlgorithm::Sha384,
-            DigestArg::Sha512 => DigestAlgorithm::Sha512,
-        },
-        canonicalization: Canonicalization {
-            method: match a.c14n {
-                C14nArg::Exclusive => Method::Exclusive {
-                    inclusive_prefixes: Vec::new(),
-                },
-                C14nArg::Inclusive => Method::Inclusive,
-            },
-            with_comments: false,
-        },
-    };
-    let signed = dsig::sign(&input, &key, &cert, &chain, &options, limits)
-        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-    std::fs::write(&a.output, signed).map_err(|e| Failure::io(&a.output, e))
-}
-
-fn read_certificates(path: &Path) -> Result<Vec<X509>, Failure> {
-    let pem = std::fs::read(path).map_err(|e| Failure::io(path, e))?;
-    X509::stack_from_pem(&pem).map_err(|e| {
-        Failure::new(
-            "pki.bad_certificate",
-            format!("{} is not PEM certificates: {e}", path.display()),
-        )
-    })
-}
-
-fn verify(a: VerifyArgs) -> Result<(), Failure> {
-    let at = match &a.at {
-        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| {
-            Failure::new("cli.usage", format!("--at {t}: not an RFC 3339 time ({e})"))
-        })?,
-        None => time::OffsetDateTime::now_utc(),
-    };
-    let mut validation = ValidationPolicy::at(at)
-        .with_crl_grace(Duration::from_secs(a.crl_grace_hours.saturating_mul(3600)));
-    if a.no_revocation {
-        validation = validation.with_revocation(RevocationMode::Skip);
-    }
-    let policy = TrustPolicy {
-        limits: Limits::default(),
-        algorithms: AlgorithmPolicy {
-            allow_sha1: a.allow_sha1,
-            ..AlgorithmPolicy::profile()
-        },
-        validation,
-    };
-    let mut store = TrustStore::from_pem_files(&a.trust, &a.intermediates, &a.crl)
-        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-    if a.fetch_crls {
-        store = store.with_crl_fetcher(CrlFetcher::new(FetchConfig::default()));
-    }
-    let bindings = match &a.bindings {
-        Some(p) => Some(Bindings::load(p).map_err(|e| Failure::new(e.code(), e.to_string()))?),
-        None => None,
-    };
-    let input = read_input(&a.input, policy.limits)?;
-    let verdict = trust::verify_packet(&input, &store, bindings.as_ref(), &policy)
-        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-    let line = serde_json::to_string(&verdict.summary())
-        .map_err(|e| Failure::new("internal.json", e.to_string()))?;
-    println!("{line}");
+fn certs_dev(dir: &std::path::Path) -> Result<(), Failure> {
+    let written = lienthong::pki::dev::write_out(dir).map_err(|e| Failure::io(dir, e))?;
+    println!(
+        "wrote {written} of {} dev PKI files to {} (test material: the private keys are public)",
+        lienthong::pki::dev::FILES.len(),
+        dir.display()
+    );
     Ok(())
 }
 
@@ -403,7 +137,7 @@ struct CredentialRevokeArgs {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Configuration file (TOML); see src/config.rs for every setting.
+    /// Configuration file (TOML); `lienthong config example` shows every setting.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Database URL (overrides the configuration).
