@@ -43,6 +43,9 @@ enum Command {
     Certs(CertsCommand),
     /// Create or update the database schema (also done at every server start).
     Migrate(DatabaseArgs),
+    /// Back up a SQLite installation while it runs: a consistent copy of the database and every
+    /// blob it refers to (re-hashed), into a folder that can serve as a data directory.
+    Backup(BackupArgs),
     /// The directory of agencies: import, list.
     #[command(subcommand)]
     Agency(AgencyCommand),
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Packet(c) => cli::packet::run(c),
         Command::Config(c) => cli::config::run(c),
         Command::Certs(CertsCommand::Dev { dir }) => certs_dev(&dir),
+        Command::Backup(a) => backup(a),
         Command::Migrate(a) => migrate(a),
         Command::Agency(AgencyCommand::Import(a)) => agency_import(a),
         Command::Agency(AgencyCommand::List(a)) => agency_list(a),
@@ -160,6 +164,18 @@ struct DatabaseArgs {
 }
 
 #[derive(Args)]
+#[command(
+    after_help = "Restore: stop the server, then use the folder as the data directory \
+(LIENTHONG_DATA_DIR=DIR LIENTHONG_DATABASE_URL=sqlite://DIR/lienthong.db?mode=rwc), or move it to ./data."
+)]
+struct BackupArgs {
+    /// A new folder for the backup.
+    dir: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
 struct ImportArgs {
     /// The CSV or JSON file.
     file: PathBuf,
@@ -258,6 +274,31 @@ fn migrate(a: DatabaseArgs) -> Result<(), Failure> {
                 report.version
             );
         }
+        Ok(())
+    })
+}
+
+fn backup(a: BackupArgs) -> Result<(), Failure> {
+    let data_dir = lienthong::config::StorageConfig::load(a.database.config.as_deref())
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?
+        .data_dir;
+    run_async(async move {
+        let store = open_store(&a.database).await?;
+        let blobs = lienthong::store::BlobStore::open(&data_dir);
+        let outcome = match blobs {
+            Ok(blobs) => store.backup(&blobs, &a.dir).await,
+            Err(e) => Err(e),
+        };
+        store.close().await;
+        let report = outcome.map_err(|e| Failure::new(e.code(), e.to_string()))?;
+        println!(
+            "backed up {} packets to {} and {} blobs ({} bytes) to {}",
+            report.packets,
+            report.database.display(),
+            report.blobs,
+            report.blob_bytes,
+            a.dir.join("blobs").display()
+        );
         Ok(())
     })
 }

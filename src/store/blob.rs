@@ -279,7 +279,7 @@ impl Drop for BlobWriter {
 }
 
 /// Makes a directory's entries (a rename, a new file) durable.
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StoreError::io(dir, e))

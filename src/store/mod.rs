@@ -39,6 +39,7 @@
 //!   to them is submitted.
 
 pub mod agencies;
+mod backup;
 mod blob;
 mod checkpoint;
 pub mod deliveries;
@@ -59,6 +60,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
+pub use backup::{BackupReport, BACKUP_DATABASE};
 pub use blob::{Blob, BlobKey, BlobStore, BlobWriter};
 pub use error::StoreError;
 pub use records::*;
