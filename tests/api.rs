@@ -560,6 +560,51 @@ fn limits_routes_and_operational_endpoints() {
     }
 }
 
+/// The served description is valid OpenAPI 3.1 for an independent validator
+/// (`openapi-spec-validator`, from PyPI: `.ci/run` installs it into a venv and names it in
+/// LIENTHONG_TEST_OPENAPI_VALIDATOR; otherwise it must be on PATH).
+#[test]
+fn the_openapi_description_is_valid_openapi_3_1() {
+    let server = Server::start(Engine::Sqlite);
+    let served = server.request("GET", "/v1/openapi.json", None, None);
+    assert_eq!(served.status, 200);
+    assert_eq!(served.json()["openapi"], "3.1.0");
+    let dir = common::work_dir();
+    let path = dir.path().join("openapi.json");
+    common::write(&path, &served.body);
+    let validator = std::env::var("LIENTHONG_TEST_OPENAPI_VALIDATOR")
+        .unwrap_or_else(|_| "openapi-spec-validator".to_owned());
+    let output = std::process::Command::new(&validator)
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{validator} cannot be run ({e}); install it: python3 -m venv v && \
+                 v/bin/pip install openapi-spec-validator, then set \
+                 LIENTHONG_TEST_OPENAPI_VALIDATOR=v/bin/openapi-spec-validator"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A description the validator must refuse, so that a validator that accepts anything fails.
+    common::write(
+        &path,
+        br#"{"openapi": "3.1.0", "paths": {"/x": {"get": {"responses": 5}}}}"#,
+    );
+    let refused = std::process::Command::new(&validator)
+        .arg(&path)
+        .output()
+        .expect("validator");
+    assert!(
+        !refused.status.success(),
+        "the validator accepted a broken description"
+    );
+}
+
 #[test]
 fn a_receipt_verifies_with_xmlsec1() {
     let server = Server::start(Engine::Sqlite);

@@ -67,3 +67,59 @@ fn every_code_is_documented() {
         "codes missing from docs/ERRORS.md: {missing:?}"
     );
 }
+
+/// Codes only the CLI or server start-up can give (never an HTTP answer), left out of the
+/// OpenAPI description's list.
+const NOT_ANSWERED_OVER_HTTP: [&str; 14] = [
+    "http.bind",
+    "http.tls",
+    "http.io",
+    "directory.import",
+    "directory.io",
+    "directory.credential_exists",
+    "directory.unknown_credential",
+    "directory.hashing",
+    "store.migration",
+    "store.config",
+    "edxml.io",
+    "dsig.already_signed",
+    "dsig.no_signature_place",
+    "pki.config",
+];
+
+#[test]
+fn the_openapi_description_lists_every_code_the_api_answers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/ERRORS.md")).expect("docs/ERRORS.md");
+    let mut documented: Vec<String> = doc
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|piece| {
+            let family = piece.split('.').next().unwrap_or_default();
+            piece.contains('.')
+                && !piece.ends_with('*')
+                && piece
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_')
+                && !matches!(family, "cli" | "client" | "config")
+                && !NOT_ANSWERED_OVER_HTTP.contains(piece)
+        })
+        .map(str::to_owned)
+        .collect();
+    documented.sort();
+    documented.dedup();
+    let openapi: serde_json::Value =
+        serde_json::from_str(lienthong::http::OPENAPI).expect("openapi.json is JSON");
+    let listed: Vec<String> = openapi["components"]["schemas"]["Error"]["properties"]["code"]
+        ["anyOf"][0]["enum"]
+        .as_array()
+        .expect("the code enum")
+        .iter()
+        .map(|c| c.as_str().expect("a string").to_owned())
+        .collect();
+    assert_eq!(
+        listed, documented,
+        "openapi.json's codes and docs/ERRORS.md differ"
+    );
+}

@@ -19,7 +19,7 @@ use crate::store::{AgencyFilter, InboxEntry, PacketRecord};
 use super::auth::Caller;
 use super::{ApiError, AppState};
 
-/// The OpenAPI 3 description served at `/v1/openapi.json`.
+/// The OpenAPI 3.1 description served at `/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// Default and largest inbox page.
