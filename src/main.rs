@@ -191,6 +191,9 @@ struct ListArgs {
     /// Only the agencies directly under this one.
     #[arg(long)]
     parent: Option<String>,
+    /// Only the agencies below this one, at any depth (e.g. a whole province).
+    #[arg(long)]
+    under: Option<String>,
     /// Only codes starting with this text.
     #[arg(long)]
     prefix: Option<String>,
@@ -322,91 +325,30 @@ fn agency_list(a: ListArgs) -> Result<(), Failure> {
         let store = open_store(&a.database).await?;
         let outcome = list_agencies(&store, &a).await;
         store.close().await;
-        let text = outcome?;
-        print!("{text}");
-        Ok(())
+        outcome
     })
 }
 
-async fn list_agencies(store: &lienthong::store::Store, a: &ListArgs) -> Result<String, Failure> {
-    use lienthong::directory::Directory;
-    let fail = |e: lienthong::directory::DirectoryError| Failure::new(e.code(), e.to_string());
+async fn list_agencies(store: &lienthong::store::Store, a: &ListArgs) -> Result<(), Failure> {
     store
         .migrate()
         .await
         .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-    let parent = match &a.parent {
-        Some(p) => Some(organ(p, "--parent")?.as_str().to_owned()),
-        None => None,
+    let code = |given: &Option<String>, what: &str| -> Result<Option<String>, Failure> {
+        given
+            .as_deref()
+            .map(|c| organ(c, what).map(|o| o.as_str().to_owned()))
+            .transpose()
     };
     let filter = lienthong::store::AgencyFilter {
-        parent,
+        parent: code(&a.parent, "--parent")?,
+        under: code(&a.under, "--under")?,
         prefix: a.prefix.clone(),
         ..Default::default()
     };
-    let directory = Directory::new(store.clone());
-    let agencies = directory.list(&filter).await.map_err(fail)?;
-    let mut rows = Vec::with_capacity(agencies.len());
-    for agency in agencies {
-        let certificates = directory.certificates(&agency.code).await.map_err(fail)?;
-        rows.push((agency, certificates));
-    }
-    if a.json {
-        /// One agency in the import format, fields in the CSV header's order.
-        #[derive(serde::Serialize)]
-        struct Listed<'a> {
-            code: &'a str,
-            name: &'a str,
-            parent: Option<&'a str>,
-            push_endpoint: Option<&'a str>,
-            clerk_emails: Vec<&'a str>,
-            certificate_sha256: Vec<String>,
-            active: bool,
-        }
-        let entries: Vec<Listed<'_>> = rows
-            .iter()
-            .map(|(agency, certs)| Listed {
-                code: agency.code.as_str(),
-                name: agency.name.as_str(),
-                parent: agency.parent.as_ref().map(|p| p.as_str()),
-                push_endpoint: agency.push_endpoint.as_ref().map(|e| e.as_str()),
-                clerk_emails: agency.clerk_emails.iter().map(|e| e.as_str()).collect(),
-                certificate_sha256: certs.iter().map(|c| c.fingerprint.to_string()).collect(),
-                active: agency.active,
-            })
-            .collect();
-        let text = serde_json::to_string_pretty(&entries)
-            .map_err(|e| Failure::new("internal.json", e.to_string()))?;
-        return Ok(format!("{text}\n"));
-    }
-    let width = |f: &dyn Fn(&lienthong::directory::Agency) -> usize, title: &str| {
-        rows.iter()
-            .map(|(agency, _)| f(agency))
-            .chain([title.len()])
-            .max()
-            .unwrap_or(0)
-    };
-    let code_w = width(&|a| a.code.as_str().chars().count(), "CODE");
-    let parent_w = width(
-        &|a| a.parent.as_ref().map_or(1, |p| p.as_str().chars().count()),
-        "PARENT",
-    );
-    let mut out = format!(
-        "{:code_w$}  {:parent_w$}  {:>5}  {:6}  NAME\n",
-        "CODE", "PARENT", "CERTS", "ACTIVE"
-    );
-    for (agency, certs) in &rows {
-        out.push_str(&format!(
-            "{:code_w$}  {:parent_w$}  {:>5}  {:6}  {}\n",
-            agency.code.as_str(),
-            agency.parent.as_ref().map_or("-", |p| p.as_str()),
-            certs.len(),
-            if agency.active { "yes" } else { "no" },
-            agency.name
-        ));
-    }
-    out.push_str(&format!("{} agencies\n", rows.len()));
-    Ok(out)
+    let directory = lienthong::directory::Directory::new(store.clone());
+    cli::directory::list(&directory, filter, a.json).await?;
+    Ok(())
 }
 
 // ---- The server -------------------------------------------------------------------------------

@@ -534,6 +534,22 @@ fn limits_routes_and_operational_endpoints() {
     server
         .get("/v1/agencies/000.00.00.H99", A)
         .assert_refused(404, "directory.unknown_agency");
+    // A subtree, and page sizes out of range refused rather than changed.
+    let under = server.get("/v1/agencies?under=000.00.00.H49", A).json();
+    let under: Vec<&str> = under
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|a| a["code"].as_str().expect("code"))
+        .collect();
+    assert_eq!(under, [C]);
+    for path in [
+        "/v1/agencies?limit=0",
+        "/v1/agencies?limit=1001",
+        "/v1/inbox?limit=0",
+    ] {
+        server.get(path, A).assert_refused(400, "http.bad_request");
+    }
 
     // The OpenAPI description lists exactly the routes, and docs/API.md names each.
     let openapi = server.request("GET", "/v1/openapi.json", None, None).json();

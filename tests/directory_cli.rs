@@ -427,3 +427,84 @@ fn the_commands_work_on_postgresql() {
         &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
     );
 }
+
+/// A directory of 2,600 agencies under three provinces: 1 + 20 departments + 20 × 12 units +
+/// 20 × 12 × 3 sub-units = 981 below each province (more than one page of `agency list`).
+fn large_directory_csv() -> (String, usize) {
+    let mut csv = String::from(HEADER);
+    let mut rows = 0;
+    for p in ["H01", "H02", "H49"] {
+        let top = format!("000.00.00.{p}");
+        csv.push_str(&format!("{top},Ủy ban nhân dân tỉnh {p},,,,\n"));
+        rows += 1;
+        for y in 1..=20 {
+            let dept = format!("000.00.{y:02}.{p}");
+            csv.push_str(&format!("{dept},Sở {y} tỉnh {p},{top},,,\n"));
+            rows += 1;
+            for z in 1..=12 {
+                let unit = format!("000.{z:02}.{y:02}.{p}");
+                csv.push_str(&format!("{unit},\"Phòng {z}, Sở {y}\",{dept},,,\n"));
+                rows += 1;
+                for v in 1..=3 {
+                    csv.push_str(&format!("{v:03}.{z:02}.{y:02}.{p},Tổ {v},{unit},,,\n"));
+                    rows += 1;
+                }
+            }
+        }
+    }
+    (csv, rows)
+}
+
+#[test]
+fn a_large_directory_streams_whole_and_a_subtree_is_exact() {
+    let scratch = Scratch::new();
+    let (csv, rows) = large_directory_csv();
+    let file = scratch.write("large.csv", &csv);
+    succeeded(&scratch.db(&["agency", "import", file.to_str().expect("path")]));
+
+    // Streamed over several pages: every agency once, in order, valid JSON.
+    let json: Vec<serde_json::Value> =
+        serde_json::from_str(&succeeded(&scratch.db(&["agency", "list", "--json"])))
+            .expect("one JSON array");
+    let codes: Vec<&str> = json
+        .iter()
+        .map(|a| a["code"].as_str().expect("code"))
+        .collect();
+    assert_eq!(codes.len(), rows);
+    assert!(
+        codes.windows(2).all(|w| w[0] < w[1]),
+        "sorted, no duplicates"
+    );
+    let table = succeeded(&scratch.db(&["agency", "list"]));
+    assert!(
+        table.ends_with(&format!("\n{rows} agencies\n")),
+        "{}",
+        &table[table.len() - 40..]
+    );
+
+    // The subtree of H49: every agency whose parent chain reaches it, and nothing else.
+    let under: Vec<serde_json::Value> = serde_json::from_str(&succeeded(&scratch.db(&[
+        "agency",
+        "list",
+        "--json",
+        "--under",
+        "000.00.00.H49",
+    ])))
+    .expect("JSON");
+    assert_eq!(under.len(), 20 + 20 * 12 + 20 * 12 * 3);
+    assert!(under.iter().all(|a| a["code"]
+        .as_str()
+        .is_some_and(|c| c.ends_with(".H49") && c != "000.00.00.H49")));
+    let department: Vec<serde_json::Value> = serde_json::from_str(&succeeded(&scratch.db(&[
+        "agency",
+        "list",
+        "--json",
+        "--under",
+        "000.00.07.H02",
+    ])))
+    .expect("JSON");
+    assert_eq!(department.len(), 12 + 12 * 3);
+    assert!(department
+        .iter()
+        .all(|a| a["code"].as_str().is_some_and(|c| c.ends_with(".07.H02"))));
+}

@@ -302,6 +302,66 @@ async fn agencies_round_trip_and_filter(db: Db) -> Db {
         ["000.00.01.H49", "000.01.01.H49"]
     );
 
+    // A subtree: children and grandchildren, nothing beside or above; pageable.
+    drop(conn);
+    assert_eq!(
+        put_agency(s, agency("001.01.01.H49", Some("000.01.01.H49"))).await,
+        Ok(Upsert::Inserted)
+    );
+    let mut conn = s.acquire().await.expect("conn");
+    let under = |code: &str, after: Option<&str>, limit: Option<u32>| AgencyFilter {
+        under: Some(code.to_owned()),
+        after: after.map(str::to_owned),
+        limit,
+        ..AgencyFilter::default()
+    };
+    assert_eq!(
+        codes(
+            agencies::list(&mut conn, &under("000.00.00.H49", None, None))
+                .await
+                .expect("subtree")
+        ),
+        ["000.00.01.H49", "000.01.01.H49", "001.01.01.H49"]
+    );
+    assert_eq!(
+        codes(
+            agencies::list(
+                &mut conn,
+                &under("000.00.00.H49", Some("000.00.01.H49"), Some(1))
+            )
+            .await
+            .expect("subtree page")
+        ),
+        ["000.01.01.H49"]
+    );
+    assert_eq!(
+        codes(
+            agencies::list(&mut conn, &under("000.01.01.H49", None, None))
+                .await
+                .expect("a leaf's parent")
+        ),
+        ["001.01.01.H49"]
+    );
+    assert!(
+        agencies::list(&mut conn, &under("000.00.00.G22", None, None))
+            .await
+            .expect("no children")
+            .is_empty()
+    );
+    let both = AgencyFilter {
+        under: Some("000.00.00.H49".to_owned()),
+        prefix: Some("001.".to_owned()),
+        ..AgencyFilter::default()
+    };
+    assert_eq!(
+        codes(
+            agencies::list(&mut conn, &both)
+                .await
+                .expect("under + prefix")
+        ),
+        ["001.01.01.H49"]
+    );
+
     drop(conn);
     let deactivated = write(s, (), |c, _| {
         Box::pin(async move {
@@ -319,7 +379,7 @@ async fn agencies_round_trip_and_filter(db: Db) -> Db {
     };
     let listed = codes(agencies::list(&mut conn, &active).await.expect("active"));
     assert!(!listed.contains(&"000.00.00.G22".to_owned()), "{listed:?}");
-    assert_eq!(listed.len(), 4);
+    assert_eq!(listed.len(), 5);
     let g22 = agencies::get(&mut conn, "000.00.00.G22")
         .await
         .expect("get")

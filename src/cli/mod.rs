@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod config;
+pub mod directory;
 pub mod packet;
 
 use std::path::Path;

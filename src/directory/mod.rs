@@ -204,6 +204,31 @@ impl Directory {
             .collect::<Result<_, _>>()?)
     }
 
+    /// The certificates of a page of agencies (sorted by code, as [`Directory::list`] gives
+    /// them), in one query: the agency's code → its certificates.
+    pub async fn certificates_of_page(
+        &self,
+        page: &[Agency],
+    ) -> Result<std::collections::HashMap<String, Vec<BoundCertificate>>, DirectoryError> {
+        let mut by_agency: std::collections::HashMap<String, Vec<BoundCertificate>> =
+            std::collections::HashMap::new();
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            return Ok(by_agency);
+        };
+        let mut conn = self.store.acquire().await?;
+        let records =
+            agencies::certificates_between(&mut conn, first.code.as_str(), last.code.as_str())
+                .await?;
+        for record in records {
+            let code = record.agency_code.clone();
+            by_agency
+                .entry(code)
+                .or_default()
+                .push(certificate_from_record(record)?);
+        }
+        Ok(by_agency)
+    }
+
     /// The active agency a certificate is bound to (mTLS: the client certificate's agency).
     pub async fn agency_of_certificate(
         &self,

@@ -54,7 +54,9 @@ use crate::xml::reader::Limits;
 
 pub use accept::Accepted;
 pub use error::ExchangeError;
-pub use query::{AckOutcome, DocumentStatus, PacketAnswer, PacketBody, StoredPacket, CHUNK_BYTES};
+pub use query::{
+    AckOutcome, DocumentStatus, PacketAnswer, PacketBody, StoredPacket, CHUNK_BYTES, MAX_INBOX_PAGE,
+};
 pub use receipt::{Evidence, ReceiptSigner};
 pub use spool::{InFlight, Spool, Spooled, IN_FLIGHT_BUDGET};
 pub use state::{Actor, Handling, PendingChange, RecipientState, StateError, Transition};

@@ -13,6 +13,7 @@ use crate::edxml::OrganId;
 use crate::exchange::receipt::rfc3339_micros;
 use crate::exchange::{
     Accepted, AckOutcome, DocumentStatus, ExchangeError, PacketAnswer, RecipientState,
+    MAX_INBOX_PAGE,
 };
 use crate::store::{AgencyFilter, InboxEntry, PacketRecord};
 
@@ -256,7 +257,7 @@ async fn inbox(
     params: web::Query<InboxParams>,
 ) -> Result<HttpResponse, ApiError> {
     let after = params.after.unwrap_or(0);
-    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    let limit = page_limit(params.limit, DEFAULT_PAGE, MAX_INBOX_PAGE)?;
     let entries = state.exchange.inbox(&caller.0, after, limit).await?;
     let next_after = entries.last().map_or(after, |e| e.delivery.seq);
     Ok(HttpResponse::Ok().json(InboxBody {
@@ -381,6 +382,7 @@ async fn document_status(
 #[derive(Deserialize)]
 struct AgencyParams {
     parent: Option<String>,
+    under: Option<String>,
     prefix: Option<String>,
     after: Option<String>,
     limit: Option<u32>,
@@ -417,6 +419,19 @@ fn agency_body(agency: crate::directory::Agency) -> AgencyBody {
     }
 }
 
+/// A page size: `default` when not given, refused (400) outside 1..=max rather than quietly
+/// changed, so that a client's mistake is seen.
+fn page_limit(given: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match given {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "http.bad_request",
+            format!("limit={n}: must be between 1 and {max}"),
+        )),
+    }
+}
+
 async fn agencies(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -425,14 +440,10 @@ async fn agencies(
     let params = params.into_inner();
     let filter = AgencyFilter {
         parent: params.parent,
+        under: params.under,
         prefix: params.prefix,
         after: params.after,
-        limit: Some(
-            params
-                .limit
-                .unwrap_or(MAX_AGENCY_PAGE)
-                .clamp(1, MAX_AGENCY_PAGE),
-        ),
+        limit: Some(page_limit(params.limit, MAX_AGENCY_PAGE, MAX_AGENCY_PAGE)?),
         active_only: false,
     };
     let list = state.exchange.directory().list(&filter).await?;

@@ -80,28 +80,88 @@ pub async fn get(conn: &mut AnyConnection, code: &str) -> Result<Option<AgencyRe
     row.as_ref().map(agency_from_row).transpose()
 }
 
-/// Agencies matching `filter`, by code.
+/// Agencies matching `filter`, by code. The SQL names only the conditions given (a
+/// `($1 IS NULL OR parent = $1)` form would keep SQLite off its indexes): by parent on
+/// `agencies_by_parent`, a subtree by a recursive walk down that index, paging on the primary key.
 pub async fn list(
     conn: &mut AnyConnection,
     filter: &AgencyFilter,
 ) -> Result<Vec<AgencyRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {AGENCY_COLUMNS} FROM agencies \
-         WHERE ($1 IS NULL OR parent = $1) \
-         AND ($2 IS NULL OR substr(code, 1, length($2)) = $2) \
-         AND ($3 IS NULL OR code > $3) \
-         AND ($4 = 0 OR active = 1) \
-         ORDER BY code LIMIT $5"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(&filter.parent)
-        .bind(&filter.prefix)
-        .bind(&filter.after)
-        .bind(i64::from(filter.active_only))
+    let sql = list_sql(filter);
+    let mut query = sqlx::query(&sql);
+    for value in [&filter.under, &filter.parent, &filter.prefix, &filter.after]
+        .into_iter()
+        .flatten()
+    {
+        query = query.bind(value);
+    }
+    if let Some(prefix) = &filter.prefix {
+        query = query.bind(prefix_end(prefix));
+    }
+    let rows = query
         .bind(filter.limit.map_or(i64::MAX, i64::from))
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(agency_from_row).collect()
+}
+
+/// The SELECT for `filter`, its parameters in the order `list` binds them: under, parent,
+/// prefix, after, the prefix's upper bound, the limit.
+fn list_sql(filter: &AgencyFilter) -> String {
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("${n}")
+    };
+    let mut sql = String::new();
+    let mut conditions = Vec::new();
+    if filter.under.is_some() {
+        sql.push_str(&format!(
+            "WITH RECURSIVE subtree (code) AS (\
+             SELECT code FROM agencies WHERE parent = {} \
+             UNION ALL SELECT a.code FROM agencies a JOIN subtree s ON a.parent = s.code) ",
+            next()
+        ));
+        conditions.push("code IN (SELECT code FROM subtree)".to_owned());
+    }
+    sql.push_str(&format!("SELECT {AGENCY_COLUMNS} FROM agencies"));
+    if filter.parent.is_some() {
+        conditions.push(format!("parent = {}", next()));
+    }
+    let prefix = filter.prefix.as_ref().map(|_| next());
+    if filter.after.is_some() {
+        conditions.push(format!("code > {}", next()));
+    }
+    if let Some(low) = prefix {
+        // A range on the primary key, so the index serves it (codes compare byte by byte:
+        // SQLite's BINARY collation, PostgreSQL's C.UTF-8); substr() keeps the answer exact.
+        conditions.push(format!(
+            "code >= {low} AND code < {} AND substr(code, 1, length({low})) = {low}",
+            next()
+        ));
+    }
+    if filter.active_only {
+        conditions.push("active = 1".to_owned());
+    }
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(&format!(" ORDER BY code LIMIT {}", next()));
+    sql
+}
+
+/// A text above every text that starts with `prefix`: its last character raised by one (the
+/// largest character has no successor and is dropped, as is anything after it).
+fn prefix_end(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
+            chars.push(next);
+            return chars.into_iter().collect();
+        }
+    }
+    char::MAX.to_string()
 }
 
 /// Number of agencies.
@@ -210,6 +270,25 @@ pub async fn certificates_of(
     );
     let rows = sqlx::query(&sql)
         .bind(agency_code)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(certificate_from_row).collect()
+}
+
+/// The certificates of every agency whose code is between `first` and `last` (inclusive), by
+/// agency and fingerprint: one range scan of the primary key for a page of agencies.
+pub async fn certificates_between(
+    conn: &mut AnyConnection,
+    first: &str,
+    last: &str,
+) -> Result<Vec<CertificateRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {CERTIFICATE_COLUMNS} FROM agency_certificates \
+         WHERE agency_code >= $1 AND agency_code <= $2 ORDER BY agency_code, sha256"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(first)
+        .bind(last)
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(certificate_from_row).collect()

@@ -31,6 +31,8 @@ pub struct AgencyRecord {
 pub struct AgencyFilter {
     /// Only the direct children of this agency.
     pub parent: Option<String>,
+    /// Only the agencies below this one, at any depth (its children, their children, …).
+    pub under: Option<String>,
     /// Only codes starting with this text.
     pub prefix: Option<String>,
     /// Only codes after this one (paging).
