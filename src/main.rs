@@ -5,6 +5,8 @@
 //! Failures print `error[CODE]: sentence` on stderr and exit non-zero (`cli::Failure`); CODE is
 //! one of docs/ERRORS.md.
 
+#![deny(unsafe_code)]
+
 mod cli;
 
 use std::path::PathBuf;

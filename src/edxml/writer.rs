@@ -298,6 +298,9 @@ fn manifest_reference(w: &mut Out, a: &Attachment) -> Result<(), EdxmlError> {
     Ok(())
 }
 
+/// Characters per line of base64 text (RFC 2045's limit).
+const BASE64_LINE: usize = 76;
+
 /// The attachment with its bare content id and its bytes in base64.
 fn encoded_attachment(w: &mut Out, a: &Attachment) -> Result<(), EdxmlError> {
     w.open("Attachment")?;
@@ -429,11 +432,24 @@ impl Out {
         }
     }
 
+    /// Base64 in lines of 76 characters separated by `\n`, as MIME (RFC 2045 §6.8) and every
+    /// client of the axis write it: readers that expect lines get them, and verifiers (ours
+    /// and xmlsec1) are measured on the shape they will meet.
     fn base64_leaf(&mut self, name: &'static str, data: &[u8]) {
         // The name is a constant, so the tag needs no checks.
         let _ = self.start_tag(name, &[]);
         self.buf.push('>');
-        STANDARD.encode_string(data, &mut self.buf);
+        let encoded = STANDARD.encode(data);
+        self.buf
+            .reserve(encoded.len() + encoded.len() / BASE64_LINE + 1);
+        for (i, line) in encoded.as_bytes().chunks(BASE64_LINE).enumerate() {
+            if i > 0 {
+                self.buf.push('\n');
+            }
+            // Base64 is ASCII: every chunk is a str.
+            self.buf
+                .push_str(std::str::from_utf8(line).unwrap_or_default());
+        }
         self.end_tag(name);
     }
 }
