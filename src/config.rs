@@ -29,7 +29,8 @@
 //! | `trust.intermediates` | `LIENTHONG_TRUST_INTERMEDIATES` | dev: `DATA_DIR/dev-pki/intermediates.pem` | intermediate CA certificates |
 //! | `trust.crls` | `LIENTHONG_TRUST_CRLS` | dev: the two dev CRLs | CRL files (PEM or DER) |
 //! | `trust.crl_grace_hours` | `LIENTHONG_TRUST_CRL_GRACE_HOURS` | 0 | accept a CRL this long past its nextUpdate |
-//! | `trust.fetch_crls` | `LIENTHONG_TRUST_FETCH_CRLS` | false | download CRLs from distribution points |
+//! | `trust.fetch_crls` | `LIENTHONG_TRUST_FETCH_CRLS` | false | download CRLs from distribution points, in the background |
+//! | `trust.crl_mirrors` | `LIENTHONG_TRUST_CRL_MIRRORS` | none | distribution-point URL prefixes fetched from a mirror instead (file: a table `{ "FROM" = "TO" }`; variable: `FROM=TO` pairs separated by spaces) |
 //! | `trust.allow_sha1` | `LIENTHONG_TRUST_ALLOW_SHA1` | false | accept SHA-1 signatures of legacy clients |
 //! | `receipts.cert`, `receipts.key` | `LIENTHONG_RECEIPTS_CERT`, `LIENTHONG_RECEIPTS_KEY` | dev: `DATA_DIR/dev-pki/server-receipts-p256.*` | the key the server signs receipts with |
 //!
@@ -170,6 +171,8 @@ pub struct TrustConfig {
     pub crls: Vec<PathBuf>,
     pub crl_grace_hours: u64,
     pub fetch_crls: bool,
+    /// Distribution-point URL prefixes rewritten to a local mirror `(from, to)`.
+    pub crl_mirrors: Vec<(String, String)>,
     pub allow_sha1: bool,
 }
 
@@ -240,6 +243,7 @@ struct Layer {
     crls: Option<Vec<PathBuf>>,
     crl_grace_hours: Option<u64>,
     fetch_crls: Option<bool>,
+    crl_mirrors: Option<Vec<(String, String)>>,
     allow_sha1: Option<bool>,
     receipts_cert: Option<PathBuf>,
     receipts_key: Option<PathBuf>,
@@ -287,6 +291,7 @@ impl Layer {
             crls,
             crl_grace_hours,
             fetch_crls,
+            crl_mirrors,
             allow_sha1,
             receipts_cert,
             receipts_key
@@ -338,6 +343,7 @@ struct TrustSection {
     crls: Option<Vec<PathBuf>>,
     crl_grace_hours: Option<u64>,
     fetch_crls: Option<bool>,
+    crl_mirrors: Option<std::collections::BTreeMap<String, String>>,
     allow_sha1: Option<bool>,
 }
 
@@ -369,6 +375,7 @@ impl From<FileSettings> for Layer {
             crls: f.trust.crls,
             crl_grace_hours: f.trust.crl_grace_hours,
             fetch_crls: f.trust.fetch_crls,
+            crl_mirrors: f.trust.crl_mirrors.map(|m| m.into_iter().collect()),
             allow_sha1: f.trust.allow_sha1,
             receipts_cert: f.receipts.cert,
             receipts_key: f.receipts.key,
@@ -432,6 +439,7 @@ where
                 layer.crl_grace_hours = Some(number(key, &text()?)?)
             }
             "LIENTHONG_TRUST_FETCH_CRLS" => layer.fetch_crls = Some(boolean(key, &text()?)?),
+            "LIENTHONG_TRUST_CRL_MIRRORS" => layer.crl_mirrors = Some(mirrors(key, &text()?)?),
             "LIENTHONG_TRUST_ALLOW_SHA1" => layer.allow_sha1 = Some(boolean(key, &text()?)?),
             "LIENTHONG_RECEIPTS_CERT" => layer.receipts_cert = Some(path()),
             "LIENTHONG_RECEIPTS_KEY" => layer.receipts_key = Some(path()),
@@ -447,6 +455,25 @@ fn boolean(setting: &str, value: &str) -> Result<bool, ConfigError> {
         "0" | "false" | "no" | "off" => Ok(false),
         _ => Err(invalid(setting, value, "expected true or false")),
     }
+}
+
+/// `FROM=TO` pairs separated by whitespace (URLs hold `:`, so not `PATH`'s separator).
+fn mirrors(setting: &str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    value
+        .split_whitespace()
+        .map(|pair| {
+            pair.split_once('=')
+                .filter(|(from, to)| !from.is_empty() && !to.is_empty())
+                .map(|(from, to)| (from.to_owned(), to.to_owned()))
+                .ok_or_else(|| {
+                    invalid(
+                        setting,
+                        value,
+                        "expected FROM=TO URL prefixes separated by spaces",
+                    )
+                })
+        })
+        .collect()
 }
 
 fn number(setting: &str, value: &str) -> Result<u64, ConfigError> {
@@ -545,6 +572,7 @@ impl Config {
             crls: l.crls.unwrap_or_else(|| dev_default(&pki_dev::CRLS)),
             crl_grace_hours: l.crl_grace_hours.unwrap_or(0),
             fetch_crls: l.fetch_crls.unwrap_or(false),
+            crl_mirrors: l.crl_mirrors.unwrap_or_default(),
             allow_sha1: l.allow_sha1.unwrap_or(false),
         };
         if trust.anchors.is_empty() {

@@ -17,6 +17,8 @@ pub enum Kind {
     Bool,
     Number,
     Address,
+    /// A table of strings (`{ "FROM" = "TO" }`).
+    Table,
 }
 
 impl Kind {
@@ -28,6 +30,7 @@ impl Kind {
             Kind::Bool => "true or false",
             Kind::Number => "a whole number",
             Kind::Address => "an address and port such as \"127.0.0.1:8080\"",
+            Kind::Table => "a table of strings, e.g. { \"http://a/\" = \"http://b/\" }",
         }
     }
 
@@ -39,6 +42,9 @@ impl Kind {
                 .is_some_and(|items| items.iter().all(toml::Value::is_str)),
             Kind::Bool => value.is_bool(),
             Kind::Number => value.as_integer().is_some_and(|n| n >= 0),
+            Kind::Table => value
+                .as_table()
+                .is_some_and(|t| t.values().all(toml::Value::is_str)),
         }
     }
 }
@@ -91,6 +97,11 @@ pub const SETTINGS: &[Setting] = &[
         Kind::Number,
     ),
     setting("trust.fetch_crls", "LIENTHONG_TRUST_FETCH_CRLS", Kind::Bool),
+    setting(
+        "trust.crl_mirrors",
+        "LIENTHONG_TRUST_CRL_MIRRORS",
+        Kind::Table,
+    ),
     setting("trust.allow_sha1", "LIENTHONG_TRUST_ALLOW_SHA1", Kind::Bool),
     setting("receipts.cert", "LIENTHONG_RECEIPTS_CERT", Kind::Path),
     setting("receipts.key", "LIENTHONG_RECEIPTS_KEY", Kind::Path),
@@ -409,6 +420,7 @@ mod tests {
                 Kind::Bool => "true",
                 Kind::Number => "3600",
                 Kind::Address => "127.0.0.1:1",
+                Kind::Table => "http://a/=http://b/",
                 _ => "/x",
             };
             let vars = env(&[(s.env, value)]);
@@ -424,6 +436,7 @@ mod tests {
             let rendered = match s.kind {
                 Kind::Bool | Kind::Number => value.to_owned(),
                 Kind::Paths => format!("[{value:?}]"),
+                Kind::Table => "{ \"http://a/\" = \"http://b/\" }".to_owned(),
                 _ => format!("{value:?}"),
             };
             let text = if section.is_empty() {

@@ -171,6 +171,57 @@ fn histogram(out: &mut String, name: &str, help: &str, snapshot: &HistogramSnaps
     let _ = writeln!(out, "{name}_count {}", snapshot.count());
 }
 
+/// The CRLs the background refresher keeps, per distribution point: how old the cached one is,
+/// how long until its nextUpdate (negative once due: packets then depend on the grace period),
+/// and how many downloads failed. An alert on `lienthong_crl_next_update_seconds < 3600` gives
+/// an operator an hour before the CAs' packets start being refused.
+pub fn render_crls(reports: &[crate::pki::CrlReport], now: time::OffsetDateTime) -> String {
+    let mut out = String::new();
+    if reports.is_empty() {
+        return out;
+    }
+    let seconds = |d: time::Duration| d.as_seconds_f64().round();
+    let series = [
+        (
+            "lienthong_crl_age_seconds",
+            "gauge",
+            "Seconds since the cached CRL's thisUpdate, per distribution point.",
+        ),
+        (
+            "lienthong_crl_next_update_seconds",
+            "gauge",
+            "Seconds until the cached CRL's nextUpdate (negative when past it).",
+        ),
+        (
+            "lienthong_crl_fetch_failures_total",
+            "counter",
+            "Failed downloads of the distribution point.",
+        ),
+    ];
+    for (name, kind, help) in series {
+        header(&mut out, name, kind, help);
+        for r in reports {
+            let value = match name {
+                "lienthong_crl_age_seconds" => r.this_update.map(|t| seconds(now - t)),
+                "lienthong_crl_next_update_seconds" => r.next_update.map(|t| seconds(t - now)),
+                _ => Some(r.failures as f64),
+            };
+            if let Some(v) = value {
+                let _ = writeln!(out, "{name}{{url=\"{}\"}} {v}", label(&r.url));
+            }
+        }
+    }
+    out
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");

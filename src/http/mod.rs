@@ -295,7 +295,16 @@ fn trust_settings(config: &TrustConfig) -> Result<TrustSettings, ServeError> {
     let mut store =
         TrustStore::from_pem_files(&config.anchors, &config.intermediates, &config.crls)?;
     if config.fetch_crls {
-        store = store.with_crl_fetcher(CrlFetcher::new(FetchConfig::default()));
+        // Downloads happen on a thread of their own, never on a request's path.
+        let fetcher = CrlFetcher::new(FetchConfig {
+            background: true,
+            mirrors: config.crl_mirrors.clone(),
+            ..FetchConfig::default()
+        });
+        fetcher
+            .spawn_refresher()
+            .map_err(|e| ServeError::Io(format!("cannot start the CRL refresher: {e}")))?;
+        store = store.with_crl_fetcher(fetcher);
     }
     let mut settings = TrustSettings::new(store);
     settings.algorithms.allow_sha1 = config.allow_sha1;

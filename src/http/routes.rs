@@ -510,7 +510,13 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let text = state.metrics.render(state.exchange.store().writer_stats());
+    let mut text = state.metrics.render(state.exchange.store().writer_stats());
+    if let Some(fetcher) = state.exchange.trust().store.crl_fetcher() {
+        text.push_str(&super::metrics::render_crls(
+            &fetcher.report(),
+            time::OffsetDateTime::now_utc(),
+        ));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text)

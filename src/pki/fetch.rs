@@ -1,13 +1,22 @@
 //! CRLs fetched from the distribution points named in certificates, over plain HTTP with
-//! timeouts and a size cap, cached in memory until their nextUpdate.
+//! timeouts and a size cap, cached in memory.
+//!
+//! Two ways to fetch. **On demand** (`packet verify --fetch-crls`, a one-shot process): a CRL
+//! that is not cached and current is downloaded on the caller's path. **In the background**
+//! (the server): validation only reads the cache, never the network — a URL seen for the first
+//! time is registered and answered "not downloaded yet" (so the packet fails closed with
+//! `pki.revocation_unknown`), and one refresher thread ([`CrlFetcher::spawn_refresher`])
+//! downloads each known URL once, again three quarters of the way to its nextUpdate (and
+//! retries failures with back-off), keeping the last good CRL until a newer one replaces it.
+//! A cached CRL past its nextUpdate is still handed to validation, whose freshness rule (the
+//! grace period) then decides: too old still refuses.
 //!
 //! URLs are only ever taken from certificates whose path to a trust anchor has already been
 //! verified, so the addresses fetched are the ones a trusted CA wrote. Fetched CRLs are checked
-//! exactly like configured ones (issuer signature, scope, freshness); a fetch that fails leaves
-//! the certificate's revocation status unknown, which refuses it.
+//! exactly like configured ones (issuer signature, scope, freshness).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -21,12 +30,15 @@ pub struct FetchConfig {
     pub timeout: Duration,
     /// Largest CRL accepted, in bytes.
     pub max_bytes: u64,
-    /// After a failed fetch, how long to answer from the failure instead of asking again, so
-    /// that a dead distribution point does not slow every validation down.
+    /// After a failed fetch, how long before asking again (on demand), or the first back-off
+    /// step (in the background, doubling up to an hour), so that a dead distribution point is
+    /// not hammered.
     pub retry_after: Duration,
     /// URL prefix rewrites `(from, to)`, first match wins: serve the CRLs of an isolated network
     /// from a local mirror without re-issuing certificates.
     pub mirrors: Vec<(String, String)>,
+    /// Download in the background (the server) rather than on the caller's path.
+    pub background: bool,
 }
 
 impl Default for FetchConfig {
@@ -36,6 +48,7 @@ impl Default for FetchConfig {
             max_bytes: 16 * 1024 * 1024,
             retry_after: Duration::from_secs(60),
             mirrors: Vec::new(),
+            background: false,
         }
     }
 }
@@ -49,12 +62,38 @@ pub struct CrlFetcher {
 struct Inner {
     agent: ureq::Agent,
     config: FetchConfig,
-    cache: Mutex<HashMap<String, CacheEntry>>,
+    cache: Mutex<HashMap<String, Entry>>,
+    /// Wakes the refresher when a URL is registered.
+    wake: Condvar,
 }
 
-enum CacheEntry {
-    Fetched(Arc<Crl>),
-    Failed { when: Instant, reason: String },
+/// What is known of one distribution point.
+#[derive(Default)]
+struct Entry {
+    /// The last good CRL.
+    crl: Option<Arc<Crl>>,
+    fetched_at: Option<OffsetDateTime>,
+    /// Failed downloads since the last success (the back-off), and in all.
+    consecutive_failures: u32,
+    failures: u64,
+    last_error: Option<String>,
+    last_attempt: Option<Instant>,
+    /// When the refresher should download it next (`None`: now).
+    next_attempt: Option<Instant>,
+}
+
+/// One distribution point's state, for /metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlReport {
+    pub url: String,
+    /// The cached CRL's thisUpdate and nextUpdate, when one is cached.
+    pub this_update: Option<OffsetDateTime>,
+    pub next_update: Option<OffsetDateTime>,
+    /// When it was downloaded.
+    pub fetched_at: Option<OffsetDateTime>,
+    /// Failed downloads in all.
+    pub failures: u64,
+    pub last_error: Option<String>,
 }
 
 impl std::fmt::Debug for CrlFetcher {
@@ -64,6 +103,9 @@ impl std::fmt::Debug for CrlFetcher {
             .finish_non_exhaustive()
     }
 }
+
+/// Longest back-off between failed downloads.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 impl CrlFetcher {
     /// A fetcher with an empty cache.
@@ -78,25 +120,24 @@ impl CrlFetcher {
                 agent: ureq::Agent::new_with_config(agent_config),
                 config,
                 cache: Mutex::new(HashMap::new()),
+                wake: Condvar::new(),
             }),
         }
     }
 
-    /// The CRL at `url`, from the cache while it is current, else downloaded.
+    /// The CRL at `url`: on demand, from the cache while current, else downloaded; in the
+    /// background mode, whatever the cache holds (current or not: validation judges its age),
+    /// or an error that registers the URL for the refresher.
     pub fn fetch(&self, url: &str) -> Result<Arc<Crl>, String> {
+        if self.inner.config.background {
+            return self.cached_or_wanted(url);
+        }
         let now = OffsetDateTime::now_utc();
-        if let Some(answer) = self.cached(url, now) {
+        if let Some(answer) = self.cached_on_demand(url, now) {
             return answer;
         }
         let result = self.download(url);
-        let entry = match &result {
-            Ok(crl) => CacheEntry::Fetched(Arc::clone(crl)),
-            Err(reason) => CacheEntry::Failed {
-                when: Instant::now(),
-                reason: reason.clone(),
-            },
-        };
-        self.cache().insert(url.to_owned(), entry);
+        self.record(url, &result);
         result
     }
 
@@ -113,7 +154,79 @@ impl CrlFetcher {
         (crls, failures)
     }
 
-    fn cache(&self) -> MutexGuard<'_, HashMap<String, CacheEntry>> {
+    /// Starts the thread that keeps every known distribution point's CRL fresh (background
+    /// mode). It holds the fetcher weakly and ends once every clone is dropped.
+    pub fn spawn_refresher(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        std::thread::Builder::new()
+            .name("crl-refresher".to_owned())
+            .spawn(move || {
+                while let Some(inner) = weak.upgrade() {
+                    let fetcher = CrlFetcher { inner };
+                    let wait = fetcher.refresh_due(Instant::now());
+                    fetcher.sleep(wait.min(Duration::from_secs(30)));
+                }
+            })
+    }
+
+    /// Downloads every URL whose time has come, one after the other (so each URL is asked
+    /// once, whatever the number of packets waiting on it); returns how long until the next.
+    pub fn refresh_due(&self, now: Instant) -> Duration {
+        let due: Vec<String> = self
+            .cache()
+            .iter()
+            .filter(|(_, e)| e.next_attempt.map_or(true, |at| at <= now))
+            .map(|(url, _)| url.clone())
+            .collect();
+        for url in &due {
+            let result = self.download(url);
+            if let Err(reason) = &result {
+                tracing::warn!(%url, %reason, "CRL download failed; the last good CRL (if any) stays in use");
+            }
+            self.record(url, &result);
+        }
+        let now = Instant::now();
+        self.cache()
+            .values()
+            .map(|e| {
+                e.next_attempt
+                    .map_or(Duration::ZERO, |at| at.saturating_duration_since(now))
+            })
+            .min()
+            .unwrap_or(Duration::from_secs(3600))
+    }
+
+    /// Every distribution point known, by URL.
+    pub fn report(&self) -> Vec<CrlReport> {
+        let mut reports: Vec<CrlReport> = self
+            .cache()
+            .iter()
+            .map(|(url, e)| CrlReport {
+                url: url.clone(),
+                this_update: e.crl.as_ref().map(|c| c.this_update()),
+                next_update: e.crl.as_ref().and_then(|c| c.next_update()),
+                fetched_at: e.fetched_at,
+                failures: e.failures,
+                last_error: e.last_error.clone(),
+            })
+            .collect();
+        reports.sort_by(|a, b| a.url.cmp(&b.url));
+        reports
+    }
+
+    fn sleep(&self, wait: Duration) {
+        let cache = self.cache();
+        let wanted = |c: &HashMap<String, Entry>| c.values().any(|e| e.next_attempt.is_none());
+        if wait.is_zero() || wanted(&cache) {
+            return;
+        }
+        let _ = self
+            .inner
+            .wake
+            .wait_timeout_while(cache, wait, |c| !wanted(c));
+    }
+
+    fn cache(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
         // A panic elsewhere while holding the lock leaves the map intact: keep using it.
         self.inner
             .cache
@@ -121,14 +234,67 @@ impl CrlFetcher {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn cached(&self, url: &str, now: OffsetDateTime) -> Option<Result<Arc<Crl>, String>> {
-        match self.cache().get(url)? {
-            CacheEntry::Fetched(crl) => {
-                let current = crl.next_update().is_some_and(|next| now <= next);
-                current.then(|| Ok(Arc::clone(crl)))
+    fn cached_or_wanted(&self, url: &str) -> Result<Arc<Crl>, String> {
+        let mut cache = self.cache();
+        match cache.get(url) {
+            Some(Entry { crl: Some(crl), .. }) => Ok(Arc::clone(crl)),
+            Some(entry) => Err(match &entry.last_error {
+                Some(e) => format!("not downloaded yet; the last attempt failed: {e}"),
+                None => {
+                    "not downloaded yet: the refresher is fetching it, retry shortly".to_owned()
+                }
+            }),
+            None => {
+                cache.insert(url.to_owned(), Entry::default());
+                self.inner.wake.notify_all();
+                Err("not downloaded yet: the refresher is fetching it, retry shortly".to_owned())
             }
-            CacheEntry::Failed { when, reason } => (when.elapsed() < self.inner.config.retry_after)
-                .then(|| Err(format!("{reason} (cached failure)"))),
+        }
+    }
+
+    fn cached_on_demand(&self, url: &str, now: OffsetDateTime) -> Option<Result<Arc<Crl>, String>> {
+        let cache = self.cache();
+        let entry = cache.get(url)?;
+        if let Some(crl) = &entry.crl {
+            if crl.next_update().is_some_and(|next| now <= next) {
+                return Some(Ok(Arc::clone(crl)));
+            }
+        }
+        match (&entry.last_error, entry.last_attempt) {
+            (Some(reason), Some(at)) if at.elapsed() < self.inner.config.retry_after => {
+                Some(Err(format!("{reason} (cached failure)")))
+            }
+            _ => None,
+        }
+    }
+
+    /// Stores a download's outcome and schedules the next one.
+    fn record(&self, url: &str, result: &Result<Arc<Crl>, String>) {
+        let now = Instant::now();
+        let mut cache = self.cache();
+        let entry = cache.entry(url.to_owned()).or_default();
+        entry.last_attempt = Some(now);
+        match result {
+            Ok(crl) => {
+                entry.fetched_at = Some(OffsetDateTime::now_utc());
+                entry.consecutive_failures = 0;
+                entry.last_error = None;
+                entry.next_attempt = Some(
+                    now + refresh_in(
+                        crl,
+                        OffsetDateTime::now_utc(),
+                        self.inner.config.retry_after,
+                    ),
+                );
+                entry.crl = Some(Arc::clone(crl));
+            }
+            Err(reason) => {
+                entry.failures += 1;
+                entry.consecutive_failures = entry.consecutive_failures.saturating_add(1);
+                entry.last_error = Some(reason.clone());
+                entry.next_attempt =
+                    Some(now + backoff(self.inner.config.retry_after, entry.consecutive_failures));
+            }
         }
     }
 
@@ -165,6 +331,27 @@ impl CrlFetcher {
             .map(Arc::new)
             .map_err(|e| e.to_string())
     }
+}
+
+/// When to download a CRL again: three quarters of the way from its thisUpdate to its
+/// nextUpdate (so a new one is in hand well before the old one is due), at least `floor` from
+/// now (a CRL already due is asked for again at that pace, not in a loop), at most an hour
+/// when it names no nextUpdate.
+fn refresh_in(crl: &Crl, now: OffsetDateTime, floor: Duration) -> Duration {
+    let Some(next) = crl.next_update() else {
+        return Duration::from_secs(3600);
+    };
+    let at = crl.this_update() + (next - crl.this_update()) * 3 / 4;
+    let wait = at - now;
+    Duration::try_from(wait)
+        .unwrap_or(Duration::ZERO)
+        .max(floor)
+}
+
+/// The wait after `n` failures in a row: `step`, doubling, at most an hour.
+fn backoff(step: Duration, n: u32) -> Duration {
+    step.saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)))
+        .min(MAX_BACKOFF)
 }
 
 /// Applies the first matching mirror rewrite.
@@ -438,5 +625,75 @@ mod server_tests {
             err.to_string().contains("signature does not verify"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn in_the_background_validation_never_waits_and_the_refresher_fetches_once() {
+        let server = serve(vec![(
+            "/dev-issuing-ca.crl",
+            Answer::Body(200, testdata::read("issuing-ca.crl.der")),
+        )]);
+        let background = FetchConfig {
+            background: true,
+            ..FetchConfig::default()
+        };
+        let fetcher = fetcher(&server, background);
+        let store = store_fetching(&["root-ca.crl.pem"], fetcher.clone());
+        // First sight of the URL: refused at once, nothing downloaded on this path.
+        for _ in 0..3 {
+            let err = validate(&store, "agency-000.00.00.G22-rsa2048.pem").expect_err("refused");
+            assert_eq!(err.code(), "pki.revocation_unknown");
+            assert!(err.to_string().contains("not downloaded yet"), "{err}");
+        }
+        assert_eq!(server.hits.load(Ordering::SeqCst), 0);
+        // The refresher downloads it once; validation then reads the cache.
+        let next = fetcher.refresh_due(Instant::now());
+        assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+        assert!(next > Duration::from_secs(60), "next refresh in {next:?}");
+        assert!(validate(&store, "agency-000.00.00.G22-rsa2048.pem").is_ok());
+        fetcher.refresh_due(Instant::now());
+        assert_eq!(server.hits.load(Ordering::SeqCst), 1, "not due again yet");
+        let report = fetcher.report();
+        assert_eq!(report.len(), 1);
+        assert!(report[0].next_update.is_some() && report[0].failures == 0);
+    }
+
+    #[test]
+    fn in_the_background_a_stale_crl_is_kept_and_judged_by_the_grace_rule() {
+        let server = serve(vec![(
+            "/dev-issuing-ca.crl",
+            Answer::Body(200, testdata::read("issuing-ca-stale.crl.pem")),
+        )]);
+        let fetcher = fetcher(
+            &server,
+            FetchConfig {
+                background: true,
+                ..FetchConfig::default()
+            },
+        );
+        let store = store_fetching(&["root-ca.crl.pem"], fetcher.clone());
+        let _ = validate(&store, "agency-000.00.00.G22-rsa2048.pem");
+        fetcher.refresh_due(Instant::now());
+        let err = validate(&store, "agency-000.00.00.G22-rsa2048.pem").expect_err("stale");
+        assert_eq!(err.code(), "pki.crl_stale", "{err}");
+    }
+
+    #[test]
+    fn refreshes_come_before_next_update_and_failures_back_off() {
+        let crl = Crl::fetched(&testdata::read("issuing-ca.crl.der"), "http://x/").expect("crl");
+        let (this, next) = (crl.this_update(), crl.next_update().expect("nextUpdate"));
+        let floor = Duration::from_secs(60);
+        // Right after thisUpdate: three quarters of the way to nextUpdate.
+        let wait = refresh_in(&crl, this, floor);
+        let expected = Duration::try_from((next - this) * 3 / 4).expect("positive");
+        assert_eq!(wait, expected);
+        // Past that point, or past nextUpdate: again after the floor, not in a loop.
+        assert_eq!(
+            refresh_in(&crl, next + time::Duration::days(1), floor),
+            floor
+        );
+        assert_eq!(backoff(floor, 1), floor);
+        assert_eq!(backoff(floor, 3), floor * 4);
+        assert_eq!(backoff(floor, 40), MAX_BACKOFF);
     }
 }

@@ -98,7 +98,7 @@ mod testdata;
 pub use binding::{Binding, Bindings};
 pub use crl::{Crl, CrlOrigin};
 pub use error::{BoundText, ChainPosition, PkiError, ReasonText, RevocationSource, UsageProblem};
-pub use fetch::{CrlFetcher, FetchConfig};
+pub use fetch::{CrlFetcher, CrlReport, FetchConfig};
 pub use ident::{dn_string, CertId, Fingerprint, UtcTime};
 pub use ocsp::{NonceProblem, OcspAnswer, OcspClient, OcspConfig, OcspError, OcspReply};
 pub use revocation::{

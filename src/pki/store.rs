@@ -77,6 +77,11 @@ impl TrustStore {
         builder.build()
     }
 
+    /// The fetcher of CRL distribution points, when one is set (its cache, for /metrics).
+    pub fn crl_fetcher(&self) -> Option<&CrlFetcher> {
+        self.fetcher.as_ref()
+    }
+
     /// Adds a fetcher for CRL distribution points: used when no configured CRL is current for
     /// a certificate.
     pub fn with_crl_fetcher(mut self, fetcher: CrlFetcher) -> Self {
