@@ -84,7 +84,7 @@ pub const DEV_PKI_SUBDIR: &str = "dev-pki";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/lienthong.db?mode=rwc";
 
 /// Default packet size limit: 64 MiB.
-pub const DEFAULT_MAX_PACKET_BYTES: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_PACKET_BYTES: u64 = crate::exchange::MAX_PACKET_BYTES;
 
 /// Default in-flight memory budget: the exchange's [`crate::exchange::IN_FLIGHT_BUDGET`]
 /// (512 MiB), unless `max_packet_bytes` is larger.

@@ -13,126 +13,21 @@ use sqlx::AnyConnection;
 
 use crate::edxml::{BusinessDocType, MessagePacket, OrganId, Packet, StatusCode, StatusPacket};
 use crate::store::{
-    deliveries, now_micros, packets, BoxFuture, DocumentRecord, NewDelivery, NewStatus, PacketKind,
-    PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
+    deliveries, now_micros, packets, BoxFuture, DocumentRecord, NewStatus, PacketRecord,
+    ReceiptRecord, RecipientStateRecord, StoreError,
 };
 use crate::trust::{self, Verdict};
 
 use super::directory_cache::{Snapshot, RECHECK_AGE};
 use super::new_documents::NewDocuments;
+use super::plan::{
+    check_documents, deliveries_of, new_document_rows, Accepted, MessagePlan, Plan, Record,
+    StatusPlan,
+};
 use super::receipt::Evidence;
 use super::spool::INLINE_LIMIT;
 use super::state::{Actor, RecipientState, StateError, Transition};
 use super::{Exchange, ExchangeError, InFlight, Spooled};
-
-/// The answer to an accepted packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Accepted {
-    /// The packet's id at this exchange.
-    pub id: String,
-    /// The signed receipt (XML).
-    pub receipt: String,
-    pub kind: PacketKind,
-    /// The DocumentId (for a status: of the document it reports on).
-    pub document_id: String,
-    /// True when these bytes had been accepted before: the original id and receipt.
-    pub replayed: bool,
-}
-
-impl Accepted {
-    /// The first answer to bytes accepted before, from what was stored then.
-    pub(super) fn replay_of(packet: PacketRecord, receipt: ReceiptRecord) -> Accepted {
-        Accepted {
-            id: packet.id,
-            receipt: receipt.receipt_xml,
-            kind: packet.kind,
-            document_id: packet.document_id,
-            replayed: true,
-        }
-    }
-}
-
-/// What a packet does, decided before the transaction and applied in it.
-#[derive(Debug)]
-pub(super) enum Plan {
-    Message(MessagePlan),
-    Status(StatusPlan),
-}
-
-#[derive(Debug)]
-pub(super) struct MessagePlan {
-    /// The document this packet creates (none when it acts on an original under its id).
-    pub(super) document: Option<DocumentRecord>,
-    /// `To`, without repeats, in the packet's order.
-    pub(super) recipients: Vec<String>,
-    /// (sender, DocumentId) of the documents a revoke/update/replace acts on.
-    pub(super) originals: Vec<(String, String)>,
-    pub(super) business: BusinessDocType,
-}
-
-#[derive(Debug)]
-pub(super) struct StatusPlan {
-    original_sender: String,
-    document_id: String,
-    code: StatusCode,
-    description: Option<String>,
-    actor: Actor,
-    /// The recipients whose state the status applies to.
-    targets: Vec<String>,
-    /// Where the status packet is delivered.
-    route_to: Vec<String>,
-}
-
-impl Plan {
-    fn kind(&self) -> PacketKind {
-        match self {
-            Plan::Message(_) => PacketKind::Message,
-            Plan::Status(_) => PacketKind::Status,
-        }
-    }
-
-    /// The agencies the packet is delivered to.
-    fn routed_to(&self) -> &[String] {
-        match self {
-            Plan::Message(m) => &m.recipients,
-            Plan::Status(s) => &s.route_to,
-        }
-    }
-
-    /// For a status: its code and the document's original sender.
-    fn status(&self) -> Option<(String, String)> {
-        match self {
-            Plan::Status(s) => Some((s.code.as_str().to_owned(), s.original_sender.clone())),
-            Plan::Message(_) => None,
-        }
-    }
-}
-
-/// The writer's unit: everything decided, nothing generated inside.
-#[derive(Debug)]
-pub(super) struct Record {
-    pub(super) packet: PacketRecord,
-    /// The packet's bytes when they are kept in its row (none: in the blob store).
-    pub(super) content: Option<Vec<u8>>,
-    /// The share of the in-flight budget that `content` holds, given back when the writer
-    /// drops the record.
-    pub(super) _reserved: Option<tokio::sync::OwnedSemaphorePermit>,
-    pub(super) plan: Plan,
-    pub(super) receipt: ReceiptRecord,
-}
-
-impl Record {
-    /// The answer once this record is committed.
-    pub(super) fn accepted(&self) -> Accepted {
-        Accepted {
-            id: self.packet.id.clone(),
-            receipt: self.receipt.receipt_xml.clone(),
-            kind: self.packet.kind,
-            document_id: self.packet.document_id.clone(),
-            replayed: false,
-        }
-    }
-}
 
 impl Exchange {
     /// Accepts a spooled packet sent by `agency` (the authenticated caller): verifies it,
@@ -393,30 +288,7 @@ impl Exchange {
         originals: &[(String, String)],
     ) -> Result<(), ExchangeError> {
         let mut conn = self.inner.store.acquire().await?;
-        for (original_sender, original_id) in originals {
-            if packets::document(&mut conn, original_sender, original_id)
-                .await?
-                .is_none()
-            {
-                return Err(ExchangeError::UnknownDocument {
-                    sender: original_sender.clone(),
-                    document_id: original_id.clone(),
-                });
-            }
-        }
-        let Some(document_id) = creates else {
-            return Ok(());
-        };
-        if packets::document(&mut conn, sender, document_id)
-            .await?
-            .is_some()
-        {
-            return Err(ExchangeError::DuplicateDocument {
-                sender: sender.to_owned(),
-                document_id: document_id.to_owned(),
-            });
-        }
-        Ok(())
+        check_documents(&mut conn, originals, creates.map(|id| (sender, id))).await
     }
 
     /// `To` without repeats, each an active agency of the directory (else the refusal names
@@ -633,25 +505,11 @@ async fn record_message(
     plan: &MessagePlan,
 ) -> Result<(), ExchangeError> {
     let packet = &record.packet;
-    for (sender, id) in &plan.originals {
-        if packets::document(conn, sender, id).await?.is_none() {
-            return Err(ExchangeError::UnknownDocument {
-                sender: sender.clone(),
-                document_id: id.clone(),
-            });
-        }
-    }
-    if let Some(document) = &plan.document {
-        if packets::document(conn, &document.sender, &document.document_id)
-            .await?
-            .is_some()
-        {
-            return Err(ExchangeError::DuplicateDocument {
-                sender: document.sender.clone(),
-                document_id: document.document_id.clone(),
-            });
-        }
-    }
+    let creates = plan
+        .document
+        .as_ref()
+        .map(|d| (d.sender.as_str(), d.document_id.as_str()));
+    check_documents(conn, &plan.originals, creates).await?;
     packets::insert_packet(conn, packet, record.content.as_deref()).await?;
     let at = packet.received_at;
     if let Some(new) = &plan.document {
@@ -742,45 +600,6 @@ async fn insert_deliveries(
 ) -> Result<(), ExchangeError> {
     deliveries::insert_deliveries(conn, &deliveries_of(packet, recipients)).await?;
     Ok(())
-}
-
-/// The deliveries of a packet to its recipients.
-pub(super) fn deliveries_of(packet: &PacketRecord, recipients: &[String]) -> Vec<NewDelivery> {
-    recipients
-        .iter()
-        .map(|recipient| NewDelivery {
-            packet_id: packet.id.clone(),
-            recipient: recipient.clone(),
-            created_at: packet.received_at,
-        })
-        .collect()
-}
-
-/// The rows a packet creating a new document writes besides itself: the document (`new`,
-/// completed with the packet) and the document's state with each recipient.
-pub(super) fn new_document_rows(
-    packet: &PacketRecord,
-    new: &DocumentRecord,
-    recipients: &[String],
-) -> (DocumentRecord, Vec<RecipientStateRecord>) {
-    let at = packet.received_at;
-    let document = DocumentRecord {
-        first_packet_id: packet.id.clone(),
-        content_sha256: packet.content_sha256.clone(),
-        created_at: at,
-        ..new.clone()
-    };
-    let states = recipients
-        .iter()
-        .map(|recipient| RecipientStateRecord {
-            sender: document.sender.clone(),
-            document_id: document.document_id.clone(),
-            recipient: recipient.clone(),
-            state: RecipientState::NEW.to_string(),
-            updated_at: at,
-        })
-        .collect();
-    (document, states)
 }
 
 #[cfg(test)]

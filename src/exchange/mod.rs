@@ -37,6 +37,7 @@ mod accept;
 mod directory_cache;
 mod error;
 mod new_documents;
+mod plan;
 mod query;
 pub mod receipt;
 mod spool;
@@ -52,8 +53,8 @@ use crate::store::{BlobStore, Store};
 use crate::trust::TrustPolicy;
 use crate::xml::reader::Limits;
 
-pub use accept::Accepted;
 pub use error::ExchangeError;
+pub use plan::Accepted;
 pub use query::{
     AckOutcome, DocumentStatus, PacketAnswer, PacketBody, StoredPacket, CHUNK_BYTES, MAX_INBOX_PAGE,
 };
@@ -68,8 +69,11 @@ use directory_cache::DirectoryCache;
 /// apply.
 pub const DIRECTORY_TTL: Duration = Duration::from_secs(10);
 
-/// The exchange's resource limits. `Default` gives the server's defaults:
-/// [`crate::config::DEFAULT_MAX_PACKET_BYTES`], [`IN_FLIGHT_BUDGET`] and [`DIRECTORY_TTL`].
+/// Largest packet accepted by default: 64 MiB (the server's `max_packet_bytes`).
+pub const MAX_PACKET_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The exchange's resource limits. `Default` gives the defaults, which the configuration takes
+/// from here: [`MAX_PACKET_BYTES`], [`IN_FLIGHT_BUDGET`] and [`DIRECTORY_TTL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExchangeLimits {
     /// Larger packets are refused (`limits.too_large`).
@@ -86,7 +90,7 @@ pub struct ExchangeLimits {
 impl Default for ExchangeLimits {
     fn default() -> ExchangeLimits {
         ExchangeLimits {
-            max_packet_bytes: crate::config::DEFAULT_MAX_PACKET_BYTES,
+            max_packet_bytes: MAX_PACKET_BYTES,
             in_flight_bytes: IN_FLIGHT_BUDGET,
             directory_ttl: DIRECTORY_TTL,
         }

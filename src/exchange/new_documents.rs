@@ -16,7 +16,7 @@ use crate::store::{
     ReceiptRecord, RecipientStateRecord, StoreError,
 };
 
-use super::accept::{Accepted, Plan, Record};
+use super::plan::{deliveries_of, new_document_rows, Accepted, Plan, Record};
 use super::ExchangeError;
 
 /// The bulk kind of plain message packets.
@@ -77,13 +77,13 @@ async fn record_all(
             continue;
         }
         let Plan::Message(plan) = &record.plan else {
-            return Err(StoreError::Unavailable(
-                "a status packet was queued as a new document".to_owned(),
+            return Err(StoreError::Database(
+                "a status packet was queued as a new document (a bug)".to_owned(),
             ));
         };
         let Some(new) = &plan.document else {
-            return Err(StoreError::Unavailable(
-                "a packet acting on an original was queued as a new document".to_owned(),
+            return Err(StoreError::Database(
+                "a packet acting on an original was queued as a new document (a bug)".to_owned(),
             ));
         };
         contents.insert(content, record);
@@ -160,12 +160,11 @@ struct Rows<'r> {
 impl<'r> Rows<'r> {
     fn add(&mut self, record: &'r Record, new: &DocumentRecord, recipients: &[String]) {
         let packet = &record.packet;
-        let (document, states) = super::accept::new_document_rows(packet, new, recipients);
+        let (document, states) = new_document_rows(packet, new, recipients);
         self.packets.push((packet, record.content.as_deref()));
         self.documents.push(document);
         self.states.extend(states);
-        self.deliveries
-            .extend(super::accept::deliveries_of(packet, recipients));
+        self.deliveries.extend(deliveries_of(packet, recipients));
         self.receipts.push(&record.receipt);
     }
 
@@ -186,7 +185,7 @@ impl<'r> Rows<'r> {
 mod tests {
     use super::*;
     use crate::edxml::BusinessDocType;
-    use crate::exchange::accept::MessagePlan;
+    use crate::exchange::plan::MessagePlan;
     use crate::store::{PacketKind, Store};
 
     const G22: &str = "000.00.00.G22";

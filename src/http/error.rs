@@ -75,54 +75,103 @@ impl ResponseError for ApiError {
     }
 }
 
-/// The status a code is answered with.
-pub fn status_of(code: &str) -> StatusCode {
-    let family = code.split('.').next().unwrap_or_default();
-    match code {
-        "limits.too_large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "exchange.duplicate_document" | "store.conflict" => StatusCode::CONFLICT,
-        "exchange.status_order" | "exchange.status_final" => StatusCode::CONFLICT,
-        "exchange.sender_mismatch"
-        | "exchange.not_original_sender"
-        | "exchange.not_a_recipient"
-        | "exchange.status_not_allowed" => StatusCode::FORBIDDEN,
-        "exchange.not_found" | "directory.unknown_agency" => StatusCode::NOT_FOUND,
-        "exchange.unknown_recipient" | "exchange.unknown_document" => {
-            StatusCode::UNPROCESSABLE_ENTITY
+/// Statuses decided on the error's variants, in one place: the status only groups refusals for
+/// HTTP (clients match on the code), and a code string is never parsed to choose it.
+mod status {
+    use actix_web::http::StatusCode;
+
+    use crate::directory::DirectoryError;
+    use crate::dsig::DsigError;
+    use crate::edxml::EdxmlError;
+    use crate::exchange::{ExchangeError, StateError};
+    use crate::pki::PkiError;
+    use crate::store::StoreError;
+    use crate::trust::Refusal;
+    use crate::xml::reader::XmlError;
+
+    pub fn of_exchange(e: &ExchangeError) -> StatusCode {
+        match e {
+            ExchangeError::Refused(r) => of_refusal(r),
+            ExchangeError::State(StateError::WrongActor { .. }) => StatusCode::FORBIDDEN,
+            ExchangeError::State(_) | ExchangeError::DuplicateDocument { .. } => {
+                StatusCode::CONFLICT
+            }
+            ExchangeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ExchangeError::Body(_) => StatusCode::BAD_REQUEST,
+            ExchangeError::UnknownRecipient { .. } | ExchangeError::UnknownDocument { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ExchangeError::SenderMismatch { .. }
+            | ExchangeError::NotOriginalSender { .. }
+            | ExchangeError::NotARecipient { .. } => StatusCode::FORBIDDEN,
+            ExchangeError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ExchangeError::Receipt(_) | ExchangeError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ExchangeError::Store(e) => of_store(e),
+            ExchangeError::Directory(e) => of_directory(e),
         }
-        "store.unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        "pki.config" => StatusCode::INTERNAL_SERVER_ERROR,
-        "http.not_found" => StatusCode::NOT_FOUND,
-        _ => match family {
-            // The request itself is wrong (unreadable body, bad parameter).
-            "http" => StatusCode::BAD_REQUEST,
-            // The packet itself is malformed.
-            "xml" | "edxml" | "limits" => StatusCode::BAD_REQUEST,
-            // Well-formed, but its signature or certificate is refused.
-            "dsig" | "pki" => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+
+    /// Malformed packets are the client's (400, 413 when too large), refused signatures and
+    /// certificates are well-formed but unacceptable (422), our own trust material or crypto
+    /// failing is ours (500).
+    fn of_refusal(r: &Refusal) -> StatusCode {
+        match r {
+            Refusal::Edxml(EdxmlError::Xml(x)) | Refusal::Dsig(DsigError::Xml(x)) => of_xml(x),
+            Refusal::Edxml(_) | Refusal::UnlistedAgency { .. } => StatusCode::BAD_REQUEST,
+            Refusal::Dsig(DsigError::C14n(_) | DsigError::Crypto(_))
+            | Refusal::Pki(PkiError::Config { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
+            Refusal::Dsig(_) | Refusal::Pki(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    fn of_xml(x: &XmlError) -> StatusCode {
+        match x {
+            XmlError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// Only a database that cannot be reached is worth retrying (503, with Retry-After); a
+    /// conflict is the caller's; anything else is a bug or damaged data, answered 500.
+    pub fn of_store(e: &StoreError) -> StatusCode {
+        match e {
+            StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            StoreError::Conflict(_) => StatusCode::CONFLICT,
+            StoreError::Config { .. }
+            | StoreError::Migration(_)
+            | StoreError::Io { .. }
+            | StoreError::BlobMissing(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn of_directory(e: &DirectoryError) -> StatusCode {
+        match e {
+            DirectoryError::UnknownAgency(_) => StatusCode::NOT_FOUND,
+            DirectoryError::Store(e) => of_store(e),
             _ => StatusCode::INTERNAL_SERVER_ERROR,
-        },
+        }
     }
 }
 
 impl From<ExchangeError> for ApiError {
     fn from(e: ExchangeError) -> Self {
-        let code = e.code();
-        ApiError::new(status_of(code), code, e.to_string())
+        ApiError::new(status::of_exchange(&e), e.code(), e.to_string())
     }
 }
 
 impl From<DirectoryError> for ApiError {
     fn from(e: DirectoryError) -> Self {
-        let code = e.code();
-        ApiError::new(status_of(code), code, e.to_string())
+        ApiError::new(status::of_directory(&e), e.code(), e.to_string())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        let code = e.code();
-        ApiError::new(status_of(code), code, e.to_string())
+        ApiError::new(status::of_store(&e), e.code(), e.to_string())
     }
 }
 
@@ -131,33 +180,70 @@ mod tests {
     use super::*;
 
     #[test]
-    fn codes_map_to_the_documented_statuses() {
-        assert_eq!(status_of("edxml.malformed"), StatusCode::BAD_REQUEST);
+    fn refusals_map_to_their_statuses_by_variant() {
+        use crate::exchange::StateError;
+        let status = |e: ExchangeError| ApiError::from(e).status;
         assert_eq!(
-            status_of("dsig.digest_mismatch"),
-            StatusCode::UNPROCESSABLE_ENTITY
+            status(ExchangeError::TooLarge { limit: 1 }),
+            StatusCode::PAYLOAD_TOO_LARGE
         );
-        assert_eq!(status_of("pki.revoked"), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(status_of("pki.config"), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(status_of("limits.too_large"), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(
-            status_of("exchange.duplicate_document"),
+            status(ExchangeError::DuplicateDocument {
+                sender: "a".into(),
+                document_id: "b".into()
+            }),
             StatusCode::CONFLICT
         );
-        assert_eq!(status_of("exchange.status_order"), StatusCode::CONFLICT);
-        assert_eq!(status_of("exchange.sender_mismatch"), StatusCode::FORBIDDEN);
         assert_eq!(
-            status_of("exchange.unknown_recipient"),
+            status(ExchangeError::State(StateError::Final {
+                code: "03",
+                state: "06".into()
+            })),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            status(ExchangeError::State(StateError::WrongActor {
+                code: "13",
+                expected: "sender"
+            })),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(ExchangeError::NotFound {
+                what: "x".into(),
+                agency: "y".into()
+            }),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(ExchangeError::Refused(crate::trust::Refusal::Dsig(
+                crate::dsig::DsigError::DigestMismatch
+            ))),
             StatusCode::UNPROCESSABLE_ENTITY
         );
-        assert_eq!(status_of("exchange.not_found"), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn only_an_unreachable_database_is_worth_a_retry() {
+        let unavailable = ApiError::from(StoreError::Unavailable("down".into()));
+        assert_eq!(unavailable.status, StatusCode::SERVICE_UNAVAILABLE);
+        let response = unavailable.error_response();
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        for bug in [
+            StoreError::Corrupt("bad row".into()),
+            StoreError::Database("syntax".into()),
+            StoreError::BlobMissing("k".into()),
+        ] {
+            let answer = ApiError::from(bug);
+            assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+            assert!(!answer
+                .error_response()
+                .headers()
+                .contains_key(header::RETRY_AFTER));
+        }
         assert_eq!(
-            status_of("store.unavailable"),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        assert_eq!(
-            status_of("store.database"),
-            StatusCode::INTERNAL_SERVER_ERROR
+            ApiError::from(StoreError::Conflict("dup".into())).status,
+            StatusCode::CONFLICT
         );
     }
 }

@@ -36,7 +36,7 @@ use crate::pki::{CrlFetcher, FetchConfig, PkiError, TrustStore};
 use crate::store::{BlobStore, Store, StoreError};
 
 pub use auth::{Caller, ClientCertificate, SECRET_HEADER, SYSTEM_HEADER};
-pub use error::{status_of, ApiError};
+pub use error::ApiError;
 pub use metrics::Metrics;
 pub use routes::{OPENAPI, ROUTES};
 
