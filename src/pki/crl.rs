@@ -22,8 +22,8 @@ use x509_parser::oid_registry::{
 use x509_parser::revocation_list::{CertificateRevocationList, RevokedCertificate};
 
 use super::error::PkiError;
+use super::facts::CertFacts;
 use super::ident::{asn1_to_datetime, canonical_integer, dn_string, Fingerprint};
-use super::memo::CertFacts;
 
 /// How many CA certificates' verdicts one CRL remembers; more are forgotten all at once. A CRL
 /// is normally only ever compared with its issuer's certificate (or two, across a renewal).

@@ -15,16 +15,12 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use openssl::x509::{X509Ref, X509};
+use openssl::x509::X509Ref;
 use time::OffsetDateTime;
-use x509_parser::certificate::X509Certificate;
 
-use super::error::{PkiError, UsageProblem};
-use super::ident::{CertId, Fingerprint};
-use super::ocsp::responder_urls;
-use super::revocation::distribution_points;
-use super::usage::{check_signing_leaf, may_sign_crls};
-use super::validate::CertSummary;
+use super::error::PkiError;
+use super::facts::CertFacts;
+use super::ident::Fingerprint;
 
 /// How many certificates' facts are kept; the memo starts afresh when full.
 const CERT_CAPACITY: usize = 4096;
@@ -33,91 +29,6 @@ const PATH_CAPACITY: usize = 4096;
 /// A signature presenting more certificates than this is validated without the path memo, so
 /// that a memo key stays small.
 pub(crate) const MAX_PRESENTED: usize = 16;
-
-/// What one certificate says, read once from its DER encoding.
-pub(crate) struct CertFacts {
-    /// The certificate, for openssl (keys, names, OCSP requests).
-    pub(crate) cert: X509,
-    /// Names, serial, fingerprint and validity period as reported in a validated path.
-    pub(crate) summary: CertSummary,
-    /// Serial number as DER INTEGER content octets, for CRL lookups.
-    pub(crate) raw_serial: Vec<u8>,
-    /// basicConstraints CA:TRUE (as x509-parser reads it).
-    pub(crate) is_ca: bool,
-    /// URIs of its CRL distribution points.
-    pub(crate) distribution_points: Vec<String>,
-    /// URIs of its OCSP responders (Authority Information Access).
-    pub(crate) ocsp_responders: Vec<String>,
-    /// Whether it may sign documents (as a leaf).
-    pub(crate) signing_use: Result<(), UsageProblem>,
-    /// Whether it may sign CRLs (as an issuer).
-    pub(crate) crl_signing: Result<(), String>,
-}
-
-impl CertFacts {
-    /// Reads a certificate whose DER encoding is `der` and SHA-256 `fingerprint`; `what` names
-    /// it in the error when x509-parser cannot read it.
-    pub(crate) fn read(
-        cert: &X509Ref,
-        der: &[u8],
-        fingerprint: Fingerprint,
-        what: &str,
-    ) -> Result<Self, PkiError> {
-        let parsed = parse(der, what)?;
-        Ok(CertFacts {
-            cert: cert.to_owned(),
-            summary: CertSummary::of(&parsed, fingerprint),
-            raw_serial: parsed.raw_serial().to_vec(),
-            is_ca: parsed.is_ca(),
-            distribution_points: distribution_points(&parsed),
-            ocsp_responders: responder_urls(&parsed),
-            signing_use: check_signing_leaf(&parsed),
-            crl_signing: may_sign_crls(&parsed),
-        })
-    }
-
-    /// Subject and serial, for errors and evidence.
-    pub(crate) fn id(&self) -> CertId {
-        CertId {
-            subject: self.summary.subject.clone(),
-            serial: self.summary.serial.clone(),
-        }
-    }
-
-    /// SHA-256 of the DER encoding.
-    pub(crate) fn fingerprint(&self) -> Fingerprint {
-        self.summary.sha256
-    }
-
-    /// Whether `at` is strictly between notBefore and notAfter. An instant on a boundary is
-    /// left to openssl, so that its exact rule (valid from notBefore, expired at notAfter, to
-    /// the second) is never second-guessed.
-    pub(crate) fn strictly_valid_at(&self, at: OffsetDateTime) -> bool {
-        self.summary.not_before < at && at < self.summary.not_after
-    }
-
-    /// Whether openssl's verdict "valid at `at`" agrees with the validity period read here:
-    /// openssl judges the whole second of `at`, from notBefore (inclusive) to notAfter
-    /// (exclusive). A path is only remembered when both readings agree.
-    fn agrees_valid_at(&self, at: OffsetDateTime) -> bool {
-        let second = at.replace_nanosecond(0).unwrap_or(at);
-        self.summary.not_before <= second && second < self.summary.not_after
-    }
-}
-
-/// Parses with x509-parser, refusing trailing bytes.
-pub(crate) fn parse<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, PkiError> {
-    let bad = |reason: String| PkiError::BadCertificate {
-        what: what.to_owned(),
-        reason,
-    };
-    let (rest, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| bad(e.to_string()))?;
-    if rest.is_empty() {
-        Ok(cert)
-    } else {
-        Err(bad(format!("{} bytes after the certificate", rest.len())))
-    }
-}
 
 /// A path openssl verified: the leaf, then its issuers up to the trust anchor.
 pub(crate) struct VerifiedPath {
@@ -263,6 +174,8 @@ impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::error::UsageProblem;
+    use crate::pki::ident::CertId;
     use crate::pki::testdata;
     use time::macros::datetime;
 

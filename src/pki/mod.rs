@@ -82,6 +82,7 @@ mod binding;
 mod crl;
 pub mod dev;
 mod error;
+mod facts;
 mod fetch;
 mod ident;
 mod memo;

@@ -28,9 +28,6 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
 use openssl::x509::X509Ref;
 use time::OffsetDateTime;
-use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
-use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP;
 
 use super::crl::reason_name;
 use super::error::{PkiError, ReasonText, RevocationSource};
@@ -286,8 +283,11 @@ impl OcspClient {
 
     /// The responders to ask about a certificate: the override, else its AIA OCSP URIs.
     #[cfg(test)]
-    pub(crate) fn responders(&self, cert: &X509Certificate<'_>) -> Vec<String> {
-        self.responders_among(&responder_urls(cert))
+    pub(crate) fn responders(
+        &self,
+        cert: &x509_parser::certificate::X509Certificate<'_>,
+    ) -> Vec<String> {
+        self.responders_among(&super::facts::responder_urls(cert))
     }
 
     /// The override, else `named` (the certificate's AIA OCSP URIs).
@@ -603,24 +603,6 @@ fn judge(
             )),
         },
     }
-}
-
-/// The OCSP URIs of a certificate's Authority Information Access extension.
-pub(crate) fn responder_urls(cert: &X509Certificate<'_>) -> Vec<String> {
-    let mut urls = Vec::new();
-    for ext in cert.extensions() {
-        if let ParsedExtension::AuthorityInfoAccess(aia) = ext.parsed_extension() {
-            for desc in aia.iter() {
-                if desc.access_method != OID_PKIX_ACCESS_DESCRIPTOR_OCSP {
-                    continue;
-                }
-                if let GeneralName::URI(uri) = &desc.access_location {
-                    urls.push((*uri).to_owned());
-                }
-            }
-        }
-    }
-    urls
 }
 
 /// RFC 6960 §4.2.1 names of the error statuses.

@@ -7,13 +7,11 @@ use std::time::Duration;
 
 use openssl::pkey::{PKey, Public};
 use time::OffsetDateTime;
-use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 
 use super::crl::{Authorship, Crl, CrlOrigin, CrlScope};
 use super::error::{ChainPosition, PkiError, ReasonText, RevocationSource};
+use super::facts::CertFacts;
 use super::ident::{CertId, UtcTime};
-use super::memo::CertFacts;
 
 /// Whether revocation is checked at all (how: the store's CRLs, fetcher and OCSP client).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -316,28 +314,10 @@ pub(crate) fn freshness(
     }
 }
 
-/// The URIs in a certificate's CRL distribution points extension.
-pub(crate) fn distribution_points(cert: &X509Certificate<'_>) -> Vec<String> {
-    let mut uris = Vec::new();
-    for ext in cert.extensions() {
-        if let ParsedExtension::CRLDistributionPoints(points) = ext.parsed_extension() {
-            for point in points.iter() {
-                if let Some(DistributionPointName::FullName(names)) = &point.distribution_point {
-                    for name in names {
-                        if let GeneralName::URI(uri) = name {
-                            uris.push((*uri).to_owned());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    uris
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::facts::distribution_points;
     use time::macros::datetime;
 
     const DAY: Duration = Duration::from_secs(86_400);

@@ -13,12 +13,13 @@ use std::time::Duration;
 use openssl::error::ErrorStack;
 use openssl::x509::{X509Ref, X509};
 use time::OffsetDateTime;
-use x509_parser::certificate::X509Certificate;
 
 use super::crl::Crl;
 use super::error::{ChainPosition, PkiError};
-use super::ident::{asn1_to_datetime, dn_string, serial_hex, CertId, Fingerprint};
-use super::memo::{parse, PathKey, VerifiedPath, MAX_PRESENTED};
+use super::facts::parse;
+pub use super::facts::CertSummary;
+use super::ident::{CertId, Fingerprint};
+use super::memo::{PathKey, VerifiedPath, MAX_PRESENTED};
 use super::ocsp::Outcome;
 use super::path;
 use super::revocation::{
@@ -63,38 +64,6 @@ impl ValidationPolicy {
     /// The same policy with another revocation mode.
     pub fn with_revocation(self, revocation: RevocationMode) -> Self {
         ValidationPolicy { revocation, ..self }
-    }
-}
-
-/// What is known about one certificate of a validated path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertSummary {
-    /// Subject, RFC 4514 (`CN=…,O=…,C=VN`).
-    pub subject: String,
-    /// Issuer, RFC 4514.
-    pub issuer: String,
-    /// Serial number, lowercase hex.
-    pub serial: String,
-    /// SHA-256 of the DER encoding.
-    pub sha256: Fingerprint,
-    /// notBefore.
-    pub not_before: OffsetDateTime,
-    /// notAfter.
-    pub not_after: OffsetDateTime,
-}
-
-impl CertSummary {
-    /// What `cert`, whose DER encoding has SHA-256 `sha256`, says about itself.
-    pub(crate) fn of(cert: &X509Certificate<'_>, sha256: Fingerprint) -> Self {
-        let validity = cert.validity();
-        CertSummary {
-            subject: dn_string(cert.subject()),
-            issuer: dn_string(cert.issuer()),
-            serial: serial_hex(cert.raw_serial()),
-            sha256,
-            not_before: asn1_to_datetime(validity.not_before),
-            not_after: asn1_to_datetime(validity.not_after),
-        }
     }
 }
 

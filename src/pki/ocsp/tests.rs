@@ -20,6 +20,7 @@ use openssl::x509::{X509Builder, X509NameBuilder, X509};
 use time::macros::datetime;
 
 use super::*;
+use crate::pki::facts::responder_urls;
 use crate::pki::testdata::{self, store_with_crls, AT};
 use crate::pki::{
     ChainPosition, CrlFreshness, RevocationEvidence, RevocationStatus, TrustStore, ValidatedPath,
