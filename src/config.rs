@@ -756,7 +756,8 @@ fn default_data_dir() -> PathBuf {
 mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+    /// Environment variables for a test (also used by `check`'s tests).
+    pub(super) fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
         pairs
             .iter()
             .map(|(k, v)| (OsString::from(k), OsString::from(v)))

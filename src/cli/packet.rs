@@ -568,10 +568,16 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-pub fn read_input(path: &Path, limits: Limits) -> Result<Vec<u8>, Failure> {
+fn read_input(path: &Path, limits: Limits) -> Result<Vec<u8>, Failure> {
     let len = std::fs::metadata(path)
         .map_err(|e| Failure::io(path, e))?
         .len();
+    within_limit(path, len, limits)?;
+    read_file(path)
+}
+
+/// A packet file of `len` bytes is refused before it is read when above the reader's limit.
+fn within_limit(path: &Path, len: u64, limits: Limits) -> Result<(), Failure> {
     if len > limits.max_bytes as u64 {
         return Err(Failure::new(
             "limits.too_large",
@@ -582,7 +588,7 @@ pub fn read_input(path: &Path, limits: Limits) -> Result<Vec<u8>, Failure> {
             ),
         ));
     }
-    read_file(path)
+    Ok(())
 }
 
 /// The packet to verify, mapped read-only and read ahead rather than copied into the heap: for
@@ -592,16 +598,7 @@ pub fn read_input(path: &Path, limits: Limits) -> Result<Vec<u8>, Failure> {
 fn map_input(path: &Path, limits: Limits) -> Result<memmap2::Mmap, Failure> {
     let file = std::fs::File::open(path).map_err(|e| Failure::io(path, e))?;
     let len = file.metadata().map_err(|e| Failure::io(path, e))?.len();
-    if len > limits.max_bytes as u64 {
-        return Err(Failure::new(
-            "limits.too_large",
-            format!(
-                "{} is {len} bytes, above the limit of {} bytes",
-                path.display(),
-                limits.max_bytes
-            ),
-        ));
-    }
+    within_limit(path, len, limits)?;
     // SAFETY (reviewed): the map is read-only and lives until the verdict is printed. Its
     // contents are the file's own pages, so a file that another process rewrites while it is
     // being verified gives a verdict about no single version of it, and one truncated meanwhile

@@ -398,14 +398,8 @@ fn distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::env;
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
-            .collect()
-    }
 
     fn codes(report: &Report) -> Vec<&'static str> {
         report.findings.iter().map(|f| f.code).collect()
