@@ -125,24 +125,41 @@ async fn agency_of(state: &AppState, fingerprint: &Fingerprint) -> Result<OrganI
         })
 }
 
-/// The credentials of the request: HTTP Basic, else the two headers.
+/// The credentials of the request: HTTP Basic, or the two headers — exactly one way, each
+/// header once. A repeated header or two ways at once is refused rather than resolved by
+/// picking one, because a proxy and the server picking differently is how a forged header
+/// slips through.
 fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
-    let text = |name| {
-        headers
-            .get(name)
-            .map(|v| v.to_str().map(str::to_owned))
-            .transpose()
-            .map_err(|_| {
-                ApiError::unauthorized(
-                    "auth.invalid",
-                    format!("the {name} header is not ASCII text"),
-                )
-            })
+    let text = |name: &str| {
+        let mut values = headers.get_all(name);
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        if values.next().is_some() {
+            return Err(ApiError::unauthorized(
+                "auth.invalid",
+                format!("the {name} header is sent more than once; send it once"),
+            ));
+        }
+        value.to_str().map(|v| Some(v.to_owned())).map_err(|_| {
+            ApiError::unauthorized(
+                "auth.invalid",
+                format!("the {name} header is not ASCII text"),
+            )
+        })
     };
-    if let Some(value) = text(AUTHORIZATION.as_str())? {
+    let authorization = text(AUTHORIZATION.as_str())?;
+    let (system, secret) = (text(SYSTEM_HEADER)?, text(SECRET_HEADER)?);
+    if let Some(value) = authorization {
+        if system.is_some() || secret.is_some() {
+            return Err(ApiError::unauthorized(
+                "auth.invalid",
+                "credentials are sent both as HTTP Basic and as X-Lienthong-* headers; send one",
+            ));
+        }
         return basic(&value);
     }
-    match (text(SYSTEM_HEADER)?, text(SECRET_HEADER)?) {
+    match (system, secret) {
         (Some(system_id), Some(secret)) => Ok(Presented { system_id, secret }),
         (None, None) => Err(ApiError::unauthorized(
             "auth.required",
@@ -183,10 +200,26 @@ mod tests {
     use super::*;
     use actix_web::http::header::{HeaderName, HeaderValue};
 
+    #[test]
+    fn a_repeated_header_or_two_ways_at_once_are_refused() {
+        let basic = "Basic ZGV2LTAwMC4wMC4wMC5HMjI6c2VjcmV0";
+        let twice = headers(&[("authorization", basic), ("authorization", basic)]);
+        let err = presented(&twice).err().expect("refused");
+        assert_eq!(err.code, "auth.invalid");
+        assert!(err.message.contains("more than once"), "{}", err.message);
+        let both = headers(&[
+            ("authorization", basic),
+            ("x-lienthong-system", "dev-000.00.00.G22"),
+        ]);
+        let err = presented(&both).err().expect("refused");
+        assert!(err.message.contains("both"), "{}", err.message);
+        assert!(presented(&headers(&[("authorization", basic)])).is_ok());
+    }
+
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (k, v) in pairs {
-            map.insert(
+            map.append(
                 HeaderName::from_bytes(k.as_bytes()).expect("name"),
                 HeaderValue::from_str(v).expect("value"),
             );
