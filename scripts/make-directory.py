@@ -8,10 +8,12 @@ Codes follow spec/edxml.md §3 (`VVV.ZZ.YY.Lnn`, parent = the code with its deep
 zeroed): 63 provinces (H01-H63), each with 35 departments and districts (YY), 12 units under each
 (ZZ) and 3 under each of those (VVV); 30 ministries (G01-G30) with 20 departments and 3 units
 each; the remainder are Party, Assembly and court bodies (A, B, K). Names are Vietnamese; every
-tenth agency has a push endpoint, every agency a clerk's address under the reserved .test domain.
+tenth agency has a push endpoint, every agency a clerk's address under the reserved .test domain
+and one bound certificate (a made-up SHA-256 fingerprint: listings then read real certificate rows).
 """
 import argparse
 import csv
+import hashlib
 import sys
 
 PROVINCES = 63
@@ -61,6 +63,11 @@ def rows(total):
                 yield code(0, z, y, level1), f"Phòng {z} thuộc Vụ {y}, Bộ số {g}", dept
 
 
+def fingerprint(agency_code):
+    """A stand-in for the SHA-256 of the agency's certificate: unique per agency."""
+    return hashlib.sha256(f"certificate of {agency_code}".encode()).hexdigest()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--total", type=int, default=111_000)
@@ -74,7 +81,7 @@ def main():
         if written >= args.total:
             break
         push = f"https://{c.replace('.', '-')}.lienthong.test/push" if written % 10 == 0 else ""
-        writer.writerow([c, name, parent, push, f"vanthu@{c.replace('.', '-')}.lienthong.test", ""])
+        writer.writerow([c, name, parent, push, f"vanthu@{c.replace('.', '-')}.lienthong.test", fingerprint(c)])
         written += 1
     # The rest: other branches of the state, each top with units below it.
     letters = "ABK"
@@ -83,11 +90,12 @@ def main():
         letter = letters[i % 3]
         group = i // 3 + 1
         top = code(0, 0, 0, f"{letter}{group:02d}")
-        writer.writerow([top, f"Cơ quan {letter}{group:02d}", "", "", f"vanthu@{letter.lower()}{group}.lienthong.test", ""])
+        writer.writerow([top, f"Cơ quan {letter}{group:02d}", "", "", f"vanthu@{letter.lower()}{group}.lienthong.test", fingerprint(top)])
         written += 1
         y = 1
         while written < args.total and y <= 40:
-            writer.writerow([code(0, 0, y, f"{letter}{group:02d}"), f"Đơn vị {y} thuộc {letter}{group:02d}", top, "", "", ""])
+            unit = code(0, 0, y, f"{letter}{group:02d}")
+            writer.writerow([unit, f"Đơn vị {y} thuộc {letter}{group:02d}", top, "", "", fingerprint(unit)])
             written += 1
             y += 1
         i += 1

@@ -204,21 +204,20 @@ impl Directory {
             .collect::<Result<_, _>>()?)
     }
 
-    /// The certificates of a page of agencies (sorted by code, as [`Directory::list`] gives
-    /// them), in one query: the agency's code → its certificates.
+    /// The certificates of a page of agencies, a few queries a page (one per chunk of codes):
+    /// the agency's code → its certificates.
     pub async fn certificates_of_page(
         &self,
         page: &[Agency],
     ) -> Result<std::collections::HashMap<String, Vec<BoundCertificate>>, DirectoryError> {
         let mut by_agency: std::collections::HashMap<String, Vec<BoundCertificate>> =
             std::collections::HashMap::new();
-        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+        if page.is_empty() {
             return Ok(by_agency);
-        };
+        }
+        let codes: Vec<&str> = page.iter().map(|a| a.code.as_str()).collect();
         let mut conn = self.store.acquire().await?;
-        let records =
-            agencies::certificates_between(&mut conn, first.code.as_str(), last.code.as_str())
-                .await?;
+        let records = agencies::certificates_of_agencies(&mut conn, &codes).await?;
         for record in records {
             let code = record.agency_code.clone();
             by_agency

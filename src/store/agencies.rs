@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::error::StoreError;
 use super::records::{AgencyFilter, AgencyRecord, CertificateRecord, CredentialRecord, Upsert};
+use super::sql::{chunks, Style};
 
 const AGENCY_COLUMNS: &str =
     "code, name, parent, push_endpoint, clerk_emails, active, created_at, updated_at";
@@ -275,23 +276,31 @@ pub async fn certificates_of(
     rows.iter().map(certificate_from_row).collect()
 }
 
-/// The certificates of every agency whose code is between `first` and `last` (inclusive), by
-/// agency and fingerprint: one range scan of the primary key for a page of agencies.
-pub async fn certificates_between(
+/// The certificates of the agencies named (a page of a listing), by agency and fingerprint:
+/// an `IN` list on the primary key per chunk of codes, so that only their rows are read — a
+/// filtered page (a subtree, a parent's children) is scattered over the code order, and a range
+/// from its first to its last code could cover most of the directory.
+pub async fn certificates_of_agencies(
     conn: &mut AnyConnection,
-    first: &str,
-    last: &str,
+    codes: &[&str],
 ) -> Result<Vec<CertificateRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {CERTIFICATE_COLUMNS} FROM agency_certificates \
-         WHERE agency_code >= $1 AND agency_code <= $2 ORDER BY agency_code, sha256"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(first)
-        .bind(last)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter().map(certificate_from_row).collect()
+    let style = Style::of(conn);
+    let mut found = Vec::new();
+    for chunk in chunks(codes) {
+        let sql = format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM agency_certificates \
+             WHERE agency_code IN ({}) ORDER BY agency_code, sha256",
+            style.parameters(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for code in chunk {
+            query = query.bind(*code);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push(certificate_from_row(&row)?);
+        }
+    }
+    Ok(found)
 }
 
 /// The binding of a certificate, whoever it is bound to (mTLS: client certificate → agency).
