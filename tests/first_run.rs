@@ -399,3 +399,45 @@ fn config_check_reports_every_problem_and_the_example_passes_its_own_types() {
         );
     }
 }
+
+/// Started with a soft limit of 256 open files (what some service managers give), the server
+/// raises it to the hard limit: each connection is a descriptor.
+#[test]
+fn the_server_raises_its_open_files_limit() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let dir = folder.path();
+    let mut child = Command::new("bash")
+        .current_dir(dir)
+        .args([
+            "-c",
+            &format!(
+                "ulimit -Sn 256 && exec {} serve --bind 127.0.0.1:0",
+                binary()
+            ),
+        ])
+        .env("LIENTHONG_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the server under bash");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let listening = lines.any(|l| l.is_ok_and(|l| l.starts_with("listening on ")));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(listening, "the server did not start");
+    let limits = limits.expect("/proc/PID/limits");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("the open files line");
+    let numbers: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{open_files}");
+    assert_eq!(
+        numbers[0], numbers[1],
+        "soft limit not raised: {open_files}"
+    );
+    assert_ne!(numbers[0], "256", "{open_files}");
+}

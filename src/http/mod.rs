@@ -95,6 +95,7 @@ impl ServeError {
 /// Must run inside an actix system (`actix_web::rt::System`).
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     init_tracing(&config.log, config.log_format);
+    raise_open_files_limit();
     let listeners = Listeners::bind(&config)?;
     if let Some(dir) = config.dev_pki_dir() {
         dev::write_pki(&dir)?;
@@ -119,6 +120,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     .await;
     store.close().await;
     outcome
+}
+
+/// Raises the soft limit on open files to the hard limit: every connection is a descriptor, and
+/// distributions start services with a soft limit of 1,024, which a few hundred idle clients
+/// exhaust (`accept` then fails with EMFILE and even /healthz waits).
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
+    }
 }
 
 /// The plain and TLS sockets, bound before anything else happens.
