@@ -576,6 +576,18 @@ fn limits_routes_and_operational_endpoints() {
     }
 }
 
+/// Fields the exchange copies into its rows have documented maxima, whatever the packet's size.
+#[test]
+fn an_oversized_subject_is_refused_and_one_at_the_maximum_accepted() {
+    let server = Server::start(Engine::Sqlite);
+    let at_limit = "Đ".repeat(lienthong::exchange::MAX_SUBJECT_BYTES / 2);
+    accepted(&server.submit(A, &letter(A, &[B], &at_limit, "subject-at-limit")));
+    let over = format!("{at_limit}x");
+    let reply = server.submit(A, &letter(A, &[B], &over, "subject-over-limit"));
+    reply.assert_refused(400, "limits.field_too_large");
+    assert!(reply.text().contains("Subject"), "{}", reply.text());
+}
+
 /// The served description is valid OpenAPI 3.1 for an independent validator
 /// (`openapi-spec-validator`, from PyPI: `.ci/run` installs it into a venv and names it in
 /// LIENTHONG_TEST_OPENAPI_VALIDATOR; otherwise it must be on PATH).

@@ -21,8 +21,8 @@ use crate::trust::{self, Verdict};
 use super::directory_cache::{Snapshot, RECHECK_AGE};
 use super::new_documents::NewDocuments;
 use super::plan::{
-    check_documents, deliveries_of, new_document_rows, Accepted, MessagePlan, Plan, Record,
-    StatusPlan,
+    check_documents, deliveries_of, new_document_rows, within_maximum, Accepted, MessagePlan, Plan,
+    Record, StatusPlan, MAX_DESCRIPTION_BYTES, MAX_SUBJECT_BYTES,
 };
 use super::receipt::Evidence;
 use super::spool::INLINE_LIMIT;
@@ -247,6 +247,7 @@ impl Exchange {
         snapshot: &Arc<Snapshot>,
     ) -> Result<MessagePlan, ExchangeError> {
         let sender = message.header.from.organ_id.as_str();
+        within_maximum("Subject", &message.header.subject, MAX_SUBJECT_BYTES)?;
         let recipients = self.known_recipients(message, snapshot).await?;
         let business = message.business_doc_type();
         let originals = originals_of(message, business)?;
@@ -329,6 +330,9 @@ impl Exchange {
     }
 
     async fn plan_status(&self, status: &StatusPacket) -> Result<StatusPlan, ExchangeError> {
+        if let Some(description) = &status.description {
+            within_maximum("Description", description, MAX_DESCRIPTION_BYTES)?;
+        }
         let reporter = status.from.organ_id.as_str();
         let original_sender = status.response_for.organ_id.as_str();
         let document_id = status.response_for.document_id.as_str();

@@ -22,6 +22,15 @@ pub enum ExchangeError {
     #[error("the packet is larger than the limit of {limit} bytes; split the attachments over several documents")]
     TooLarge { limit: u64 },
 
+    /// A field the exchange keeps in its own rows (the subject, a status's description) is
+    /// longer than its documented maximum; the packet itself may be far smaller than the limit.
+    #[error("{field} is {size} bytes, above its maximum of {limit} bytes (docs/ERRORS.md, limits.field_too_large)")]
+    FieldTooLarge {
+        field: &'static str,
+        size: usize,
+        limit: usize,
+    },
+
     /// The request body could not be read to its end (the client stopped sending).
     #[error("the packet could not be received whole: {0}")]
     Body(String),
@@ -92,6 +101,7 @@ impl ExchangeError {
             ExchangeError::Refused(e) => e.code(),
             ExchangeError::State(e) => e.code(),
             ExchangeError::TooLarge { .. } => "limits.too_large",
+            ExchangeError::FieldTooLarge { .. } => "limits.field_too_large",
             ExchangeError::Body(_) => "http.body",
             ExchangeError::UnknownRecipient { .. } => "exchange.unknown_recipient",
             ExchangeError::SenderMismatch { .. } => "exchange.sender_mismatch",

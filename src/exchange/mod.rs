@@ -54,7 +54,7 @@ use crate::trust::TrustPolicy;
 use crate::xml::reader::Limits;
 
 pub use error::ExchangeError;
-pub use plan::Accepted;
+pub use plan::{Accepted, MAX_DESCRIPTION_BYTES, MAX_SUBJECT_BYTES};
 pub use query::{
     AckOutcome, DocumentStatus, PacketAnswer, PacketBody, StoredPacket, CHUNK_BYTES, MAX_INBOX_PAGE,
 };

@@ -14,6 +14,28 @@ use crate::store::{
 use super::state::{Actor, RecipientState};
 use super::ExchangeError;
 
+/// Largest Subject (trích yếu) kept in the documents row, in bytes: a summary line is a few
+/// hundred characters; this leaves room for the longest seen in the field many times over.
+pub const MAX_SUBJECT_BYTES: usize = 4096;
+/// Largest status Description kept in the status history, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+
+/// Refuses a field that would be copied into a row when it is above its maximum.
+pub(super) fn within_maximum(
+    field: &'static str,
+    value: &str,
+    limit: usize,
+) -> Result<(), ExchangeError> {
+    if value.len() > limit {
+        return Err(ExchangeError::FieldTooLarge {
+            field,
+            size: value.len(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
 /// The rule for the documents a message names, in one place: every original a revoke, update
 /// or replace acts on (sender, DocumentId) exists, and the DocumentId a new document comes
 /// under is not the sender's already. Checked before the unit is queued (to refuse early) and

@@ -97,7 +97,7 @@ mod status {
                 StatusCode::CONFLICT
             }
             ExchangeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ExchangeError::Body(_) => StatusCode::BAD_REQUEST,
+            ExchangeError::Body(_) | ExchangeError::FieldTooLarge { .. } => StatusCode::BAD_REQUEST,
             ExchangeError::UnknownRecipient { .. } | ExchangeError::UnknownDocument { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
