@@ -75,41 +75,60 @@ fn a_backup_taken_while_running_restores_every_packet() {
         "sqlite://{}?mode=rwc",
         folder.join("lienthong.db").display()
     );
-    let mut restored = Command::new(env!("CARGO_BIN_EXE_lienthong"))
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--database-url",
-            &database_url,
-        ])
-        .env("LIENTHONG_DEV", "1")
-        .env("LIENTHONG_DATA_DIR", &folder)
-        .env("LIENTHONG_LOG", "warn")
-        .env("LIENTHONG_MAX_PACKET_BYTES", "4194304")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the restored server");
-    let mut lines = BufReader::new(restored.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines.next().expect("a line").expect("UTF-8");
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_owned();
-        }
-    };
-    let (system_id, secret) = server.credential(B);
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{system_id}:{secret}"))
-    );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let fetch = |id: &str| {
-        let mut response = agent
-            .get(format!("{base}/v1/packets/{id}"))
+    let restored = Restarted::on(&database_url, &folder);
+    let fetch = |id: &str| restored.fetch(id, server.credential(B));
+    assert_eq!(fetch(&small_id), (200, small));
+    assert_eq!(fetch(&large_id), (200, large));
+}
+
+/// `lienthong serve` started on an existing database and data directory; killed when dropped.
+struct Restarted {
+    child: std::process::Child,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Restarted {
+    fn on(database_url: &str, data_dir: &std::path::Path) -> Restarted {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--database-url",
+                database_url,
+            ])
+            .env("LIENTHONG_DEV", "1")
+            .env("LIENTHONG_DATA_DIR", data_dir)
+            .env("LIENTHONG_LOG", "warn")
+            .env("LIENTHONG_MAX_PACKET_BYTES", "4194304")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the server");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let base = loop {
+            let line = lines.next().expect("a line").expect("UTF-8");
+            if let Some(url) = line.strip_prefix("listening on ") {
+                break url.to_owned();
+            }
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Restarted { child, base, agent }
+    }
+
+    /// GET /v1/packets/{id} as the agency of `(system_id, secret)`: (status, body).
+    fn fetch(&self, id: &str, (system_id, secret): (String, String)) -> (u16, Vec<u8>) {
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{system_id}:{secret}"))
+        );
+        let mut response = self
+            .agent
+            .get(format!("{}/v1/packets/{id}", self.base))
             .header("Authorization", &auth)
             .call()
             .expect("GET the packet");
@@ -117,11 +136,60 @@ fn a_backup_taken_while_running_restores_every_packet() {
             response.status().as_u16(),
             response.body_mut().read_to_vec().expect("body"),
         )
-    };
-    assert_eq!(fetch(&small_id), (200, small));
-    assert_eq!(fetch(&large_id), (200, large));
-    let _ = restored.kill();
-    let _ = restored.wait();
+    }
+}
+
+impl Drop for Restarted {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Makes a file look an hour and a half old.
+fn age(path: &std::path::Path) {
+    let touched = Command::new("touch")
+        .args(["-d", "90 minutes ago"])
+        .arg(path)
+        .status()
+        .expect("touch");
+    assert!(touched.success());
+}
+
+#[test]
+fn a_start_removes_old_blobs_that_no_packet_names_and_keeps_the_others() {
+    let mut server =
+        Server::start_with(Engine::Sqlite, &[("LIENTHONG_MAX_PACKET_BYTES", "4194304")]);
+    let large = letter("kept-blob", 300_000);
+    let id = accepted_id(&server.submit(A, &large));
+    let data = server.data_path();
+    let database_url = server.database_url.clone();
+    let objects = data.join("blobs/sha256");
+    let kept: Vec<std::path::PathBuf> = std::fs::read_dir(&objects)
+        .expect("shards")
+        .flat_map(|s| std::fs::read_dir(s.expect("shard").path()).expect("blobs"))
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(kept.len(), 1);
+    // What a crash between a blob's rename and its commit leaves: a blob no row names, and
+    // a younger one that may still be about to be committed.
+    let orphan = objects.join("ab").join("c".repeat(62));
+    let young = objects.join("ab").join("d".repeat(62));
+    std::fs::create_dir_all(objects.join("ab")).expect("shard");
+    std::fs::write(&orphan, b"left by a crash").expect("orphan");
+    std::fs::write(&young, b"being committed").expect("young");
+    age(&orphan);
+    age(&kept[0]);
+    server.stop();
+
+    let restarted = Restarted::on(&database_url, &data);
+    assert!(!orphan.exists(), "the old orphan is removed");
+    assert!(young.exists(), "a recent blob is left alone");
+    assert!(
+        kept[0].exists(),
+        "a blob a packet names is kept, however old"
+    );
+    assert_eq!(restarted.fetch(&id, server.credential(A)), (200, large));
 }
 
 #[test]

@@ -132,6 +132,42 @@ fn raise_open_files_limit() {
     }
 }
 
+/// How old a blob must be before a start may remove it for lack of a row: far longer than any
+/// upload takes to commit, so that another node's blob between its rename and its commit (a
+/// shared data directory) is never taken.
+const ORPHAN_BLOB_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Removes blobs that no packet row names and that are older than [`ORPHAN_BLOB_AGE`]: what a
+/// crash between a blob's rename and its transaction's commit leaves behind.
+async fn sweep_orphan_blobs(store: &Store, blobs: &BlobStore) -> Result<(), ServeError> {
+    let before = std::time::SystemTime::now() - ORPHAN_BLOB_AGE;
+    let candidates = blobs.blobs_older_than(before)?;
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let mut conn = store.acquire().await?;
+    let named: std::collections::HashSet<String> = crate::store::packets::blob_keys(&mut conn)
+        .await?
+        .into_iter()
+        .collect();
+    drop(conn);
+    let mut removed = 0;
+    for (key, path) in candidates {
+        if !named.contains(&key.to_hex()) {
+            std::fs::remove_file(&path)
+                .map_err(|e| ServeError::Io(format!("cannot remove {}: {e}", path.display())))?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed blobs that no packet names (left by a crash before a commit)"
+        );
+    }
+    Ok(())
+}
+
 /// The plain and TLS sockets, bound before anything else happens.
 struct Listeners {
     http: std::net::TcpListener,
@@ -184,6 +220,7 @@ async fn run(
     if swept > 0 {
         tracing::info!(swept, "removed unfinished uploads left by an earlier run");
     }
+    sweep_orphan_blobs(&store, &blobs).await?;
     let directory = Directory::new(store.clone());
     if let Some(dir) = config.dev_pki_dir() {
         dev::seed_directory(&directory, &dir, &config.data_dir, &listeners.http_url()?).await?;

@@ -180,6 +180,45 @@ impl BlobStore {
         Ok(removed)
     }
 
+    /// Every stored blob last modified before `before`: (key, path). A blob is renamed into
+    /// place and fsynced before the transaction that refers to it commits, so a crash in
+    /// between leaves one that no row names; once old enough, nothing is still about to.
+    pub fn blobs_older_than(
+        &self,
+        before: std::time::SystemTime,
+    ) -> Result<Vec<(BlobKey, PathBuf)>, StoreError> {
+        let mut found = Vec::new();
+        let shards = fs::read_dir(&self.objects).map_err(|e| StoreError::io(&self.objects, e))?;
+        for shard in shards {
+            let shard = shard.map_err(|e| StoreError::io(&self.objects, e))?.path();
+            let Some(prefix) = shard
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            let entries = fs::read_dir(&shard).map_err(|e| StoreError::io(&shard, e))?;
+            for entry in entries {
+                let path = entry.map_err(|e| StoreError::io(&shard, e))?.path();
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                let Some(key) = BlobKey::parse(&format!("{prefix}{name}")) else {
+                    continue;
+                };
+                let modified = fs::metadata(&path)
+                    .and_then(|m| m.modified())
+                    .map_err(|e| StoreError::io(&path, e))?;
+                if modified < before {
+                    found.push((key, path));
+                }
+            }
+        }
+        Ok(found)
+    }
+
     fn existing_len(&self, key: &BlobKey) -> Option<u64> {
         fs::metadata(self.path(key)).ok().map(|m| m.len())
     }

@@ -114,6 +114,16 @@ fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, StoreError> {
 }
 
 /// Records a new document; an existing (sender, DocumentId) is a `store.conflict`.
+/// The blob keys (hex) of every packet whose bytes are in the blob store, not in its row.
+pub async fn blob_keys(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT DISTINCT blob_key FROM packets WHERE content IS NULL")
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<String, _>(0).map_err(StoreError::from))
+        .collect()
+}
+
 pub async fn insert_document(
     conn: &mut AnyConnection,
     document: &DocumentRecord,

@@ -188,6 +188,12 @@ impl Server {
         }
     }
 
+    /// Stops the server process, keeping its database and data directory (until dropped).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The dev credential of a demo agency.
     pub fn credential(&self, agency: &str) -> (String, String) {
         self.credentials.get(agency).cloned().unwrap_or_else(|| {
