@@ -506,7 +506,9 @@ fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     // Several nodes may share the folder: each writes its own temporary file.
-    let temporary = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut unique = [0u8; 8];
+    openssl::rand::rand_bytes(&mut unique).map_err(std::io::Error::other)?;
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", hex::encode(unique)));
     std::fs::write(&temporary, bytes)?;
     std::fs::rename(&temporary, path)
 }
@@ -732,7 +734,7 @@ mod server_tests {
     #[test]
     fn fetches_the_issuing_ca_crl_once_and_uses_it() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("issuing-ca.crl.der")),
         )]);
         let store = store_fetching(
@@ -763,7 +765,7 @@ mod server_tests {
     #[test]
     fn a_pem_crl_is_accepted_too() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("issuing-ca.crl.pem")),
         )]);
         let store = store_fetching(
@@ -787,7 +789,7 @@ mod server_tests {
     #[test]
     fn a_stale_configured_crl_is_replaced_by_a_fetched_one() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("issuing-ca.crl.der")),
         )]);
         let store = store_fetching(
@@ -817,7 +819,7 @@ mod server_tests {
     #[test]
     fn a_crl_larger_than_the_cap_is_refused() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("issuing-ca.crl.der")),
         )]);
         let config = FetchConfig {
@@ -832,10 +834,7 @@ mod server_tests {
 
     #[test]
     fn a_silent_server_times_out() {
-        let server = serve(vec![(
-            "/dev-issuing-ca.crl",
-            Answer::Silence(Duration::from_secs(5)),
-        )]);
+        let server = serve(vec![(ISSUING, Answer::Silence(Duration::from_secs(5)))]);
         let config = FetchConfig {
             timeout: Duration::from_millis(300),
             ..FetchConfig::default()
@@ -855,7 +854,7 @@ mod server_tests {
     #[test]
     fn a_fetched_crl_must_be_signed_by_the_issuer() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("impostor-issuing-ca.crl.pem")),
         )]);
         let store = store_fetching(
@@ -1027,16 +1026,10 @@ mod server_tests {
     #[test]
     fn in_the_background_a_stale_crl_is_kept_and_judged_by_the_grace_rule() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("issuing-ca-stale.crl.pem")),
         )]);
-        let fetcher = fetcher(
-            &server,
-            FetchConfig {
-                background: true,
-                ..FetchConfig::default()
-            },
-        );
+        let fetcher = fetcher(&server, background());
         let store = store_fetching(&["root-ca.crl.pem"], fetcher.clone());
         let _ = validate(&store, "agency-000.00.00.G22-rsa2048.pem");
         fetcher.refresh_due(Instant::now());
