@@ -173,7 +173,8 @@ fn histogram(out: &mut String, name: &str, help: &str, snapshot: &HistogramSnaps
 
 /// The CRLs the background refresher keeps, per distribution point: how old the cached one is,
 /// how long until its nextUpdate (negative once due: packets then depend on the grace period),
-/// and how many downloads failed. An alert on `lienthong_crl_next_update_seconds < 3600` gives
+/// and how many downloads failed, in all and since the last success (not 0: the point is failing
+/// now, and the last good CRL is aging). An alert on `lienthong_crl_next_update_seconds < 3600` gives
 /// an operator an hour before the CAs' packets start being refused.
 pub fn render_crls(reports: &[crate::pki::CrlReport], now: time::OffsetDateTime) -> String {
     let mut out = String::new();
@@ -197,6 +198,11 @@ pub fn render_crls(reports: &[crate::pki::CrlReport], now: time::OffsetDateTime)
             "counter",
             "Failed downloads of the distribution point.",
         ),
+        (
+            "lienthong_crl_fetch_consecutive_failures",
+            "gauge",
+            "Failed downloads since the last success (0: the last download succeeded).",
+        ),
     ];
     for (name, kind, help) in series {
         header(&mut out, name, kind, help);
@@ -204,6 +210,9 @@ pub fn render_crls(reports: &[crate::pki::CrlReport], now: time::OffsetDateTime)
             let value = match name {
                 "lienthong_crl_age_seconds" => r.this_update.map(|t| seconds(now - t)),
                 "lienthong_crl_next_update_seconds" => r.next_update.map(|t| seconds(t - now)),
+                "lienthong_crl_fetch_consecutive_failures" => {
+                    Some(f64::from(r.consecutive_failures))
+                }
                 _ => Some(r.failures as f64),
             };
             if let Some(v) = value {
@@ -335,5 +344,63 @@ mod tests {
             .filter_map(|l| l.split('"').next())
             .collect();
         assert_eq!(les, ["1", "2", "4", "8", "+Inf"]);
+    }
+    #[test]
+    fn crls_show_age_time_left_and_failures_per_distribution_point() {
+        use crate::pki::CrlReport;
+        use time::macros::datetime;
+        let now = datetime!(2026-06-01 12:00 UTC);
+        let cached = CrlReport {
+            url: "http://ca.example/a.crl".to_owned(),
+            this_update: Some(datetime!(2026-06-01 00:00 UTC)),
+            next_update: Some(datetime!(2026-06-01 11:00 UTC)),
+            fetched_at: Some(datetime!(2026-06-01 00:05 UTC)),
+            failures: 3,
+            consecutive_failures: 2,
+            last_error: Some("timeout".to_owned()),
+        };
+        // Never downloaded: no age, no time left, but its failures count.
+        let missing = CrlReport {
+            url: "http://ca.example/\"b\".crl".to_owned(),
+            this_update: None,
+            next_update: None,
+            fetched_at: None,
+            failures: 1,
+            consecutive_failures: 1,
+            last_error: Some("HTTP 404".to_owned()),
+        };
+        let text = render_crls(&[cached, missing], now);
+        let a = "{url=\"http://ca.example/a.crl\"}";
+        let b = "{url=\"http://ca.example/\\\"b\\\".crl\"}";
+        assert_eq!(
+            sample(&text, &format!("lienthong_crl_age_seconds{a}")),
+            Some(43_200.0)
+        );
+        // Past its nextUpdate by an hour: negative.
+        assert_eq!(
+            sample(&text, &format!("lienthong_crl_next_update_seconds{a}")),
+            Some(-3_600.0)
+        );
+        assert_eq!(
+            sample(&text, &format!("lienthong_crl_fetch_failures_total{a}")),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                &format!("lienthong_crl_fetch_consecutive_failures{a}")
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(&text, &format!("lienthong_crl_age_seconds{b}")),
+            None
+        );
+        assert_eq!(
+            sample(&text, &format!("lienthong_crl_fetch_failures_total{b}")),
+            Some(1.0)
+        );
+        assert!(text.contains("# TYPE lienthong_crl_fetch_failures_total counter"));
+        assert_eq!(render_crls(&[], now), "");
     }
 }

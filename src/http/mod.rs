@@ -40,6 +40,9 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 pub use routes::{OPENAPI, ROUTES};
 
+/// The folder of `data_dir` where the CRL refresher keeps the last good CRLs.
+const CRL_CACHE_SUBDIR: &str = "crl-cache";
+
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {
@@ -221,6 +224,15 @@ async fn run(
         tracing::info!(swept, "removed unfinished uploads left by an earlier run");
     }
     sweep_orphan_blobs(&store, &blobs).await?;
+    if let Some(fetcher) = trust.store.crl_fetcher() {
+        // Once the data directory is in use: the refresher keeps the last good CRLs there, so
+        // that a restart begins with them.
+        let kept = config.data_dir.join(CRL_CACHE_SUBDIR);
+        let restored = fetcher
+            .spawn_refresher(Some(&kept))
+            .map_err(|e| ServeError::Io(format!("cannot start the CRL refresher: {e}")))?;
+        tracing::info!(restored, dir = %kept.display(), "CRL refresher started");
+    }
     let directory = Directory::new(store.clone());
     if let Some(dir) = config.dev_pki_dir() {
         dev::seed_directory(&directory, &dir, &config.data_dir, &listeners.http_url()?).await?;
@@ -343,15 +355,12 @@ fn trust_settings(config: &TrustConfig) -> Result<TrustSettings, ServeError> {
     let mut store =
         TrustStore::from_pem_files(&config.anchors, &config.intermediates, &config.crls)?;
     if config.fetch_crls {
-        // Downloads happen on a thread of their own, never on a request's path.
+        // Downloads happen on a thread of their own (started by `run`), never on a request's path.
         let fetcher = CrlFetcher::new(FetchConfig {
             background: true,
             mirrors: config.crl_mirrors.clone(),
             ..FetchConfig::default()
         });
-        fetcher
-            .spawn_refresher()
-            .map_err(|e| ServeError::Io(format!("cannot start the CRL refresher: {e}")))?;
         store = store.with_crl_fetcher(fetcher);
     }
     let mut settings = TrustSettings::new(store);

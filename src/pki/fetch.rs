@@ -3,20 +3,31 @@
 //!
 //! Two ways to fetch. **On demand** (`packet verify --fetch-crls`, a one-shot process): a CRL
 //! that is not cached and current is downloaded on the caller's path. **In the background**
-//! (the server): validation only reads the cache, never the network — a URL seen for the first
-//! time is registered and answered "not downloaded yet" (so the packet fails closed with
-//! `pki.revocation_unknown`), and one refresher thread ([`CrlFetcher::spawn_refresher`])
-//! downloads each known URL once, again three quarters of the way to its nextUpdate (and
-//! retries failures with back-off), keeping the last good CRL until a newer one replaces it.
-//! A cached CRL past its nextUpdate is still handed to validation, whose freshness rule (the
-//! grace period) then decides: too old still refuses.
+//! (the server): validation only reads the cache, never the network. Every distribution point a
+//! verified path names is registered (even when a configured CRL answered, so that its
+//! successor is in hand before it falls due), and so are those of the configured intermediates
+//! at start; one refresher thread ([`CrlFetcher::spawn_refresher`]) downloads each known URL —
+//! at most one download per URL at a time, each on a thread of its own so that a hanging point
+//! delays no other — then again three quarters of the way to its nextUpdate, retrying failures
+//! with back-off and keeping the last good CRL until a newer one replaces it. A URL nothing is
+//! cached for yet is answered "not downloaded yet" (the packet fails closed with
+//! `pki.revocation_unknown`). A cached CRL past its nextUpdate is still handed to validation,
+//! whose freshness rule (the grace period) then decides: too old still refuses.
+//!
+//! The refresher keeps every last good CRL in a folder (the server's `DATA_DIR/crl-cache`) and
+//! reads it back when it starts, so that a restart — even while a distribution point is down —
+//! begins with the CRLs it had, instead of refusing the packets of every CA until each is
+//! downloaded again.
 //!
 //! URLs are only ever taken from certificates whose path to a trust anchor has already been
-//! verified, so the addresses fetched are the ones a trusted CA wrote. Fetched CRLs are checked
-//! exactly like configured ones (issuer signature, scope, freshness).
+//! verified (or from that folder, written from such URLs), so the addresses fetched are the
+//! ones a trusted CA wrote. Fetched CRLs, read-back ones included, are checked exactly like
+//! configured ones (issuer signature, scope, freshness) whenever they are used.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -65,6 +76,8 @@ struct Inner {
     cache: Mutex<HashMap<String, Entry>>,
     /// Wakes the refresher when a URL is registered.
     wake: Condvar,
+    /// Where the refresher keeps the last good CRLs (set when it starts).
+    saved: OnceLock<PathBuf>,
 }
 
 /// What is known of one distribution point.
@@ -80,6 +93,14 @@ struct Entry {
     last_attempt: Option<Instant>,
     /// When the refresher should download it next (`None`: now).
     next_attempt: Option<Instant>,
+    /// A download of it is under way: no second one starts (one download per URL).
+    downloading: bool,
+}
+
+impl Entry {
+    fn due(&self, now: Instant) -> bool {
+        !self.downloading && self.next_attempt.map_or(true, |at| at <= now)
+    }
 }
 
 /// One distribution point's state, for /metrics.
@@ -91,8 +112,10 @@ pub struct CrlReport {
     pub next_update: Option<OffsetDateTime>,
     /// When it was downloaded.
     pub fetched_at: Option<OffsetDateTime>,
-    /// Failed downloads in all.
+    /// Failed downloads in all, and since the last success (0: the last attempt succeeded, or
+    /// none was made yet).
     pub failures: u64,
+    pub consecutive_failures: u32,
     pub last_error: Option<String>,
 }
 
@@ -106,6 +129,12 @@ impl std::fmt::Debug for CrlFetcher {
 
 /// Longest back-off between failed downloads.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Longest the refresher sleeps before looking again at what is due.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// "Not downloaded yet", as the refused packet's sentence says it.
+const NOT_YET: &str = "not downloaded yet: the refresher is fetching it, retry shortly";
 
 impl CrlFetcher {
     /// A fetcher with an empty cache.
@@ -121,8 +150,14 @@ impl CrlFetcher {
                 config,
                 cache: Mutex::new(HashMap::new()),
                 wake: Condvar::new(),
+                saved: OnceLock::new(),
             }),
         }
+    }
+
+    /// Whether downloads happen in the background (the server) rather than on the caller's path.
+    pub fn in_background(&self) -> bool {
+        self.inner.config.background
     }
 
     /// The CRL at `url`: on demand, from the cache while current, else downloaded; in the
@@ -136,7 +171,7 @@ impl CrlFetcher {
         if let Some(answer) = self.cached_on_demand(url, now) {
             return answer;
         }
-        let result = self.download(url);
+        let result = self.download(url).map(|(_, crl)| crl);
         self.record(url, &result);
         result
     }
@@ -154,40 +189,107 @@ impl CrlFetcher {
         (crls, failures)
     }
 
+    /// In the background mode, registers the distribution points (of a verified certificate)
+    /// that are not known yet, for the refresher to download; costs a lookup for known ones.
+    /// On demand it does nothing: there, a CRL is fetched when a validation needs it.
+    pub fn watch(&self, urls: &[String]) {
+        if !self.inner.config.background || urls.is_empty() {
+            return;
+        }
+        let mut cache = self.cache();
+        let mut added = false;
+        for url in urls {
+            if !cache.contains_key(url) {
+                cache.insert(url.clone(), Entry::default());
+                added = true;
+            }
+        }
+        if added {
+            self.inner.wake.notify_all();
+        }
+    }
+
     /// Starts the thread that keeps every known distribution point's CRL fresh (background
-    /// mode). It holds the fetcher weakly and ends once every clone is dropped.
-    pub fn spawn_refresher(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
+    /// mode), after reading back the CRLs kept in `saved` (when given) by an earlier run; it
+    /// keeps each new good CRL there. It holds the fetcher weakly and ends once every clone is
+    /// dropped. Returns how many CRLs were read back.
+    pub fn spawn_refresher(&self, saved: Option<&Path>) -> std::io::Result<usize> {
+        let restored = saved.map_or(0, |dir| self.keep_in(dir));
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         std::thread::Builder::new()
             .name("crl-refresher".to_owned())
             .spawn(move || {
                 while let Some(inner) = weak.upgrade() {
                     let fetcher = CrlFetcher { inner };
-                    let wait = fetcher.refresh_due(Instant::now());
-                    fetcher.sleep(wait.min(Duration::from_secs(30)));
+                    // The downloads run on their own threads: the loop never waits for one.
+                    drop(fetcher.start_due(Instant::now()));
+                    let wait = fetcher.next_wait(Instant::now());
+                    fetcher.sleep(wait.min(MAX_SLEEP));
                 }
-            })
+            })?;
+        Ok(restored)
     }
 
-    /// Downloads every URL whose time has come, one after the other (so each URL is asked
-    /// once, whatever the number of packets waiting on it); returns how long until the next.
+    /// Downloads every URL whose time has come and waits for them (what the refresher does,
+    /// without its waiting for a download); returns how long until the next is due.
     pub fn refresh_due(&self, now: Instant) -> Duration {
+        for download in self.start_due(now) {
+            let _ = download.join();
+        }
+        self.next_wait(Instant::now())
+    }
+
+    /// Starts one download thread per URL that is due and not already being downloaded.
+    fn start_due(&self, now: Instant) -> Vec<JoinHandle<()>> {
         let due: Vec<String> = self
             .cache()
-            .iter()
-            .filter(|(_, e)| e.next_attempt.map_or(true, |at| at <= now))
-            .map(|(url, _)| url.clone())
+            .iter_mut()
+            .filter(|(_, e)| e.due(now))
+            .map(|(url, e)| {
+                e.downloading = true;
+                url.clone()
+            })
             .collect();
-        for url in &due {
-            let result = self.download(url);
-            if let Err(reason) = &result {
-                tracing::warn!(%url, %reason, "CRL download failed; the last good CRL (if any) stays in use");
+        let mut started = Vec::new();
+        for url in due {
+            let fetcher = self.clone();
+            let name = url.clone();
+            match std::thread::Builder::new()
+                .name("crl-download".to_owned())
+                .spawn(move || fetcher.refresh_one(&name))
+            {
+                Ok(handle) => started.push(handle),
+                Err(e) => self.record(&url, &Err(format!("cannot start a download: {e}"))),
             }
-            self.record(url, &result);
         }
-        let now = Instant::now();
+        started
+    }
+
+    /// Downloads `url` once, keeps a good CRL (in memory and in the saved folder) and schedules
+    /// the next download.
+    fn refresh_one(&self, url: &str) {
+        let result = match self.download(url) {
+            Ok((bytes, crl)) => {
+                if let Some(dir) = self.inner.saved.get() {
+                    if let Err(e) = save(dir, url, &bytes) {
+                        tracing::warn!(%url, dir = %dir.display(), error = %e, "cannot keep the CRL for the next start");
+                    }
+                }
+                Ok(crl)
+            }
+            Err(reason) => {
+                tracing::warn!(%url, %reason, "CRL download failed; the last good CRL (if any) stays in use");
+                Err(reason)
+            }
+        };
+        self.record(url, &result);
+    }
+
+    /// How long until the next URL is due (an hour when none is known).
+    fn next_wait(&self, now: Instant) -> Duration {
         self.cache()
             .values()
+            .filter(|e| !e.downloading)
             .map(|e| {
                 e.next_attempt
                     .map_or(Duration::ZERO, |at| at.saturating_duration_since(now))
@@ -207,6 +309,7 @@ impl CrlFetcher {
                 next_update: e.crl.as_ref().and_then(|c| c.next_update()),
                 fetched_at: e.fetched_at,
                 failures: e.failures,
+                consecutive_failures: e.consecutive_failures,
                 last_error: e.last_error.clone(),
             })
             .collect();
@@ -216,7 +319,10 @@ impl CrlFetcher {
 
     fn sleep(&self, wait: Duration) {
         let cache = self.cache();
-        let wanted = |c: &HashMap<String, Entry>| c.values().any(|e| e.next_attempt.is_none());
+        let wanted = |c: &HashMap<String, Entry>| {
+            c.values()
+                .any(|e| e.next_attempt.is_none() && !e.downloading)
+        };
         if wait.is_zero() || wanted(&cache) {
             return;
         }
@@ -240,14 +346,12 @@ impl CrlFetcher {
             Some(Entry { crl: Some(crl), .. }) => Ok(Arc::clone(crl)),
             Some(entry) => Err(match &entry.last_error {
                 Some(e) => format!("not downloaded yet; the last attempt failed: {e}"),
-                None => {
-                    "not downloaded yet: the refresher is fetching it, retry shortly".to_owned()
-                }
+                None => NOT_YET.to_owned(),
             }),
             None => {
                 cache.insert(url.to_owned(), Entry::default());
                 self.inner.wake.notify_all();
-                Err("not downloaded yet: the refresher is fetching it, retry shortly".to_owned())
+                Err(NOT_YET.to_owned())
             }
         }
     }
@@ -274,6 +378,7 @@ impl CrlFetcher {
         let mut cache = self.cache();
         let entry = cache.entry(url.to_owned()).or_default();
         entry.last_attempt = Some(now);
+        entry.downloading = false;
         match result {
             Ok(crl) => {
                 entry.fetched_at = Some(OffsetDateTime::now_utc());
@@ -298,7 +403,41 @@ impl CrlFetcher {
         }
     }
 
-    fn download(&self, url: &str) -> Result<Arc<Crl>, String> {
+    /// Keeps every good CRL downloaded from now on in `dir` (the first folder given wins), and
+    /// reads back the distribution points and CRLs kept there; each is due at once (asked again
+    /// when the refresher starts) and serves until then. A file that cannot be read is skipped
+    /// with a warning: it costs a download, never trust. Returns how many CRLs were read back.
+    fn keep_in(&self, dir: &Path) -> usize {
+        let _ = self.inner.saved.set(dir.to_owned());
+        let saved = match read_saved(dir) {
+            Ok(saved) => saved,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot read the kept CRLs; downloading them again");
+                }
+                return 0;
+            }
+        };
+        let mut restored = 0;
+        let mut cache = self.cache();
+        for kept in saved {
+            let entry = cache.entry(kept.url.clone()).or_default();
+            match kept.crl {
+                Ok(Some((crl, written))) => {
+                    entry.crl = Some(Arc::new(crl));
+                    entry.fetched_at = written;
+                    restored += 1;
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    tracing::warn!(url = %kept.url, %reason, "a kept CRL is unusable; downloading it again");
+                }
+            }
+        }
+        restored
+    }
+
+    fn download(&self, url: &str) -> Result<(Vec<u8>, Arc<Crl>), String> {
         let target = rewrite(url, &self.inner.config.mirrors);
         if !target.starts_with("http://") {
             return Err(format!(
@@ -327,10 +466,86 @@ impl CrlFetcher {
                 }
                 other => format!("reading {target} failed: {other}"),
             })?;
-        Crl::fetched(&body, url)
+        let crl = Crl::fetched(&body, url)
             .map(Arc::new)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        Ok((body, crl))
     }
+}
+
+/// One distribution point read back from the saved folder: its URL, and its CRL with the time
+/// it was written (none when it was never downloaded), or why that is unusable.
+struct Kept {
+    url: String,
+    crl: Result<Option<(Crl, Option<OffsetDateTime>)>, String>,
+}
+
+/// The file names of a distribution point in the saved folder: the SHA-256 of its URL, so that
+/// any URL makes a safe name; `.url` holds the URL, `.crl` the CRL as downloaded (PEM or DER,
+/// readable with `openssl crl`).
+fn saved_stem(url: &str) -> String {
+    hex::encode(openssl::sha::sha256(url.as_bytes()))
+}
+
+/// Keeps a good CRL: the URL first, then the CRL, each written whole under a temporary name and
+/// renamed, so a crash leaves either the old file or the new one. Not fsynced: a lost file costs
+/// one download.
+fn save(dir: &Path, url: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let stem = saved_stem(url);
+    let url_file = dir.join(format!("{stem}.url"));
+    if std::fs::read(&url_file).ok().as_deref() != Some(url.as_bytes()) {
+        write_whole(&url_file, url.as_bytes())?;
+    }
+    write_whole(&dir.join(format!("{stem}.crl")), bytes)
+}
+
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Several nodes may share the folder: each writes its own temporary file.
+    let mut unique = [0u8; 8];
+    openssl::rand::rand_bytes(&mut unique).map_err(std::io::Error::other)?;
+    let temporary = path.with_file_name(format!(".{name}.{}.tmp", hex::encode(unique)));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Every distribution point kept in `dir` (its `.url` files), with its CRL when there is one.
+fn read_saved(dir: &Path) -> std::io::Result<Vec<Kept>> {
+    let mut kept = Vec::new();
+    for item in std::fs::read_dir(dir)? {
+        let path = item?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("url") {
+            continue;
+        }
+        let Ok(url) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        if stem != saved_stem(&url) {
+            tracing::warn!(file = %path.display(), "a kept distribution point does not match its file name; ignored");
+            continue;
+        }
+        let crl_file = path.with_extension("crl");
+        let crl = match std::fs::read(&crl_file) {
+            Ok(bytes) => Crl::fetched(&bytes, &url)
+                .map(|crl| {
+                    let written = std::fs::metadata(&crl_file)
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .map(OffsetDateTime::from);
+                    Some((crl, written))
+                })
+                .map_err(|e| e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        };
+        kept.push(Kept { url, crl });
+    }
+    Ok(kept)
 }
 
 /// When to download a CRL again: three quarters of the way from its thisUpdate to its
@@ -399,7 +614,7 @@ mod server_tests {
 
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
 
     use super::*;
     use crate::pki::testdata::{self, store_with_crls, AT};
@@ -407,34 +622,53 @@ mod server_tests {
 
     /// The URL prefix the dev certificates carry in their CRL distribution points.
     const DEV_PREFIX: &str = "http://127.0.0.1:8080/pki/";
+    const ISSUING: &str = "/dev-issuing-ca.crl";
 
     enum Answer {
         Body(u16, Vec<u8>),
         Silence(Duration),
+        /// The body, sent only once the test sends on the channel (one send per request).
+        Held(Mutex<mpsc::Receiver<()>>, Vec<u8>),
     }
 
     struct Server {
         port: u16,
-        hits: Arc<AtomicUsize>,
+        /// The path of every request received, in order.
+        asked: Arc<Mutex<Vec<String>>>,
     }
 
-    /// Serves `routes` (path → answer; anything else 404) for up to 16 connections.
+    impl Server {
+        /// Requests received in all.
+        fn hits(&self) -> usize {
+            self.asked.lock().map(|a| a.len()).unwrap_or(usize::MAX)
+        }
+
+        /// Requests received for `path`.
+        fn hits_on(&self, path: &str) -> usize {
+            self.asked
+                .lock()
+                .map(|a| a.iter().filter(|p| *p == path).count())
+                .unwrap_or(usize::MAX)
+        }
+    }
+
+    /// Serves `routes` (path → answer; anything else 404) for up to 16 connections, one at a
+    /// time.
     fn serve(routes: Vec<(&'static str, Answer)>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&hits);
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&asked);
         std::thread::spawn(move || {
             for stream in listener.incoming().take(16) {
                 let Ok(stream) = stream else { continue };
-                counter.fetch_add(1, Ordering::SeqCst);
-                answer(stream, &routes);
+                answer(stream, &routes, &log);
             }
         });
-        Server { port, hits }
+        Server { port, asked }
     }
 
-    fn answer(mut stream: TcpStream, routes: &[(&str, Answer)]) {
+    fn answer(mut stream: TcpStream, routes: &[(&str, Answer)], log: &Mutex<Vec<String>>) {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
         let mut request = Vec::new();
         let mut buf = [0u8; 1024];
@@ -446,22 +680,33 @@ mod server_tests {
         }
         let text = String::from_utf8_lossy(&request);
         let path = text.split_whitespace().nth(1).unwrap_or("").to_owned();
+        if let Ok(mut log) = log.lock() {
+            log.push(path.clone());
+        }
         let not_found = Answer::Body(404, b"not found".to_vec());
         let chosen = routes
             .iter()
             .find(|(p, _)| *p == path)
             .map(|(_, a)| a)
             .unwrap_or(&not_found);
-        match chosen {
-            Answer::Body(status, body) => {
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(body);
+        let body = match chosen {
+            Answer::Body(status, body) => Some((*status, body)),
+            Answer::Silence(d) => {
+                std::thread::sleep(*d);
+                None
             }
-            Answer::Silence(d) => std::thread::sleep(*d),
+            Answer::Held(release, body) => {
+                let released = release.lock().map(|r| r.recv().is_ok()).unwrap_or(false);
+                released.then_some((200, body))
+            }
+        };
+        if let Some((status, body)) = body {
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body);
         }
     }
 
@@ -489,7 +734,7 @@ mod server_tests {
     #[test]
     fn fetches_the_issuing_ca_crl_once_and_uses_it() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("issuing-ca.crl.der")),
         )]);
         let store = store_fetching(
@@ -514,13 +759,13 @@ mod server_tests {
         // Cached until its nextUpdate (2045): the revoked certificate is caught without a refetch.
         let err = validate(&store, "bad-revoked.pem").err().map(|e| e.code());
         assert_eq!(err, Some("pki.revoked"));
-        assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+        assert_eq!(server.hits(), 1);
     }
 
     #[test]
     fn a_pem_crl_is_accepted_too() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("issuing-ca.crl.pem")),
         )]);
         let store = store_fetching(
@@ -538,13 +783,13 @@ mod server_tests {
             fetcher(&server, FetchConfig::default()),
         );
         assert!(validate(&store, "agency-000.00.00.G22-rsa2048.pem").is_ok());
-        assert_eq!(server.hits.load(Ordering::SeqCst), 0);
+        assert_eq!(server.hits(), 0);
     }
 
     #[test]
     fn a_stale_configured_crl_is_replaced_by_a_fetched_one() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("issuing-ca.crl.der")),
         )]);
         let store = store_fetching(
@@ -553,7 +798,7 @@ mod server_tests {
         );
         let path = validate(&store, "agency-000.00.00.G22-rsa2048.pem").expect("valid");
         assert!(!path.revocation().within_grace());
-        assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+        assert_eq!(server.hits(), 1);
     }
 
     #[test]
@@ -568,13 +813,13 @@ mod server_tests {
         assert!(err.to_string().contains("HTTP 404"), "{err}");
         let again = validate(&store, "agency-000.00.00.G22-rsa2048.pem").expect_err("refused");
         assert!(again.to_string().contains("cached failure"), "{again}");
-        assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+        assert_eq!(server.hits(), 1);
     }
 
     #[test]
     fn a_crl_larger_than_the_cap_is_refused() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("issuing-ca.crl.der")),
         )]);
         let config = FetchConfig {
@@ -589,10 +834,7 @@ mod server_tests {
 
     #[test]
     fn a_silent_server_times_out() {
-        let server = serve(vec![(
-            "/dev-issuing-ca.crl",
-            Answer::Silence(Duration::from_secs(5)),
-        )]);
+        let server = serve(vec![(ISSUING, Answer::Silence(Duration::from_secs(5)))]);
         let config = FetchConfig {
             timeout: Duration::from_millis(300),
             ..FetchConfig::default()
@@ -612,7 +854,7 @@ mod server_tests {
     #[test]
     fn a_fetched_crl_must_be_signed_by_the_issuer() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("impostor-issuing-ca.crl.pem")),
         )]);
         let store = store_fetching(
@@ -627,17 +869,25 @@ mod server_tests {
         );
     }
 
-    #[test]
-    fn in_the_background_validation_never_waits_and_the_refresher_fetches_once() {
-        let server = serve(vec![(
-            "/dev-issuing-ca.crl",
-            Answer::Body(200, testdata::read("issuing-ca.crl.der")),
-        )]);
-        let background = FetchConfig {
+    const ROOT: &str = "/dev-root-ca.crl";
+
+    fn background() -> FetchConfig {
+        FetchConfig {
             background: true,
             ..FetchConfig::default()
-        };
-        let fetcher = fetcher(&server, background);
+        }
+    }
+
+    #[test]
+    fn in_the_background_validation_never_waits_and_the_refresher_fetches_once() {
+        let server = serve(vec![
+            (
+                ISSUING,
+                Answer::Body(200, testdata::read("issuing-ca.crl.der")),
+            ),
+            (ROOT, Answer::Body(200, testdata::read("root-ca.crl.pem"))),
+        ]);
+        let fetcher = fetcher(&server, background());
         let store = store_fetching(&["root-ca.crl.pem"], fetcher.clone());
         // First sight of the URL: refused at once, nothing downloaded on this path.
         for _ in 0..3 {
@@ -645,32 +895,141 @@ mod server_tests {
             assert_eq!(err.code(), "pki.revocation_unknown");
             assert!(err.to_string().contains("not downloaded yet"), "{err}");
         }
-        assert_eq!(server.hits.load(Ordering::SeqCst), 0);
-        // The refresher downloads it once; validation then reads the cache.
+        assert_eq!(server.hits(), 0);
+        // The refresher downloads each once (the root's because the configured intermediate
+        // names it); validation then reads the cache.
         let next = fetcher.refresh_due(Instant::now());
-        assert_eq!(server.hits.load(Ordering::SeqCst), 1);
+        assert_eq!((server.hits_on(ISSUING), server.hits_on(ROOT)), (1, 1));
         assert!(next > Duration::from_secs(60), "next refresh in {next:?}");
         assert!(validate(&store, "agency-000.00.00.G22-rsa2048.pem").is_ok());
         fetcher.refresh_due(Instant::now());
-        assert_eq!(server.hits.load(Ordering::SeqCst), 1, "not due again yet");
+        assert_eq!(server.hits(), 2, "not due again yet");
         let report = fetcher.report();
-        assert_eq!(report.len(), 1);
-        assert!(report[0].next_update.is_some() && report[0].failures == 0);
+        assert_eq!(report.len(), 2);
+        assert!(report
+            .iter()
+            .all(|r| r.next_update.is_some() && r.failures == 0 && r.consecutive_failures == 0));
+    }
+
+    #[test]
+    fn the_configured_intermediates_points_are_known_from_the_start_in_the_background() {
+        let server = serve(vec![]);
+        let store = store_fetching(&["root-ca.crl.pem"], fetcher(&server, background()));
+        let known: Vec<String> = store
+            .crl_fetcher()
+            .map(|f| f.report().into_iter().map(|r| r.url).collect())
+            .unwrap_or_default();
+        assert_eq!(known, [format!("{DEV_PREFIX}dev-root-ca.crl")]);
+        // On demand (the CLI), nothing is registered ahead: a CRL is fetched when needed.
+        let on_demand = store_fetching(
+            &["root-ca.crl.pem"],
+            fetcher(&server, FetchConfig::default()),
+        );
+        assert_eq!(on_demand.crl_fetcher().map(|f| f.report().len()), Some(0));
+        assert_eq!(server.hits(), 0);
+    }
+
+    #[test]
+    fn a_configured_crl_answers_while_the_refresher_learns_its_successors_point() {
+        let server = serve(vec![]);
+        let fetcher = fetcher(&server, background());
+        let store = store_fetching(&["root-ca.crl.pem", "issuing-ca.crl.pem"], fetcher.clone());
+        let path = validate(&store, "agency-000.00.00.G22-rsa2048.pem").expect("valid");
+        let RevocationStatus::Checked(evidence) = path.revocation() else {
+            panic!("checked");
+        };
+        assert!(evidence.iter().all(|e| matches!(
+            e.as_crl().map(|c| &c.origin),
+            Some(CrlOrigin::Configured(_))
+        )));
+        // Nothing was downloaded on the validation's path, but the leaf's point is now known.
+        assert_eq!(server.hits(), 0);
+        let known: Vec<String> = fetcher.report().into_iter().map(|r| r.url).collect();
+        assert!(
+            known.contains(&format!("{DEV_PREFIX}dev-issuing-ca.crl")),
+            "{known:?}"
+        );
+    }
+
+    #[test]
+    fn a_refresh_under_way_never_holds_up_validation_and_runs_once_per_point() {
+        let (release, released) = mpsc::channel();
+        let server = serve(vec![
+            (
+                ISSUING,
+                Answer::Held(Mutex::new(released), testdata::read("issuing-ca.crl.der")),
+            ),
+            (ROOT, Answer::Body(200, testdata::read("root-ca.crl.pem"))),
+        ]);
+        // A CRL kept by an earlier run: read back, then due for a refresh at once.
+        let kept = tempfile::tempdir().expect("dir");
+        let url = format!("{DEV_PREFIX}dev-issuing-ca.crl");
+        save(kept.path(), &url, &testdata::read("issuing-ca.crl.pem")).expect("save");
+        let fetcher = fetcher(&server, background());
+        assert_eq!(fetcher.keep_in(kept.path()), 1);
+        let store = store_fetching(&["root-ca.crl.pem"], fetcher.clone());
+
+        let refresher = {
+            let fetcher = fetcher.clone();
+            std::thread::spawn(move || fetcher.refresh_due(Instant::now()))
+        };
+        let started = Instant::now();
+        while server.hits_on(ISSUING) == 0 {
+            assert!(started.elapsed() < Duration::from_secs(30), "never asked");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The download is held by the server: validation answers from the kept CRL meanwhile,
+        // and no second download of the same point starts.
+        let path = validate(&store, "agency-000.00.00.G22-rsa2048.pem").expect("valid");
+        let RevocationStatus::Checked(evidence) = path.revocation() else {
+            panic!("checked");
+        };
+        assert_eq!(
+            evidence[0].as_crl().map(|e| &e.origin),
+            Some(&CrlOrigin::Fetched { url: url.clone() })
+        );
+        assert!(fetcher.start_due(Instant::now()).is_empty());
+        assert_eq!(server.hits_on(ISSUING), 1);
+
+        release.send(()).expect("release");
+        refresher.join().expect("refresher");
+        assert_eq!(server.hits_on(ISSUING), 1);
+        // What it downloaded (DER, as served) is what the next start reads back.
+        let saved = std::fs::read(kept.path().join(format!("{}.crl", saved_stem(&url))));
+        assert_eq!(saved.ok(), Some(testdata::read("issuing-ca.crl.der")));
+    }
+
+    #[test]
+    fn kept_crls_are_read_back_and_an_unusable_one_only_costs_a_download() {
+        let kept = tempfile::tempdir().expect("dir");
+        let good = format!("{DEV_PREFIX}dev-issuing-ca.crl");
+        let damaged = format!("{DEV_PREFIX}dev-root-ca.crl");
+        save(kept.path(), &good, &testdata::read("issuing-ca.crl.der")).expect("save");
+        save(kept.path(), &damaged, b"not a CRL").expect("save");
+        // A .url whose name is not its URL's hash is not believed.
+        std::fs::write(kept.path().join("0000.url"), "http://elsewhere/x.crl").expect("write");
+        let fetcher = CrlFetcher::new(background());
+        assert_eq!(fetcher.keep_in(kept.path()), 1);
+        let report = fetcher.report();
+        let urls: Vec<&str> = report.iter().map(|r| r.url.as_str()).collect();
+        assert_eq!(urls, [good.as_str(), damaged.as_str()]);
+        assert!(report[0].this_update.is_some() && report[1].this_update.is_none());
+        // Both are due for a download at once.
+        assert_eq!(fetcher.next_wait(Instant::now()), Duration::ZERO);
+        // No folder yet (a first start): nothing read back, no error.
+        assert_eq!(
+            CrlFetcher::new(background()).keep_in(&kept.path().join("absent")),
+            0
+        );
     }
 
     #[test]
     fn in_the_background_a_stale_crl_is_kept_and_judged_by_the_grace_rule() {
         let server = serve(vec![(
-            "/dev-issuing-ca.crl",
+            ISSUING,
             Answer::Body(200, testdata::read("issuing-ca-stale.crl.pem")),
         )]);
-        let fetcher = fetcher(
-            &server,
-            FetchConfig {
-                background: true,
-                ..FetchConfig::default()
-            },
-        );
+        let fetcher = fetcher(&server, background());
         let store = store_fetching(&["root-ca.crl.pem"], fetcher.clone());
         let _ = validate(&store, "agency-000.00.00.G22-rsa2048.pem");
         fetcher.refresh_due(Instant::now());

@@ -7,7 +7,9 @@
 //! - `usage`: the leaf must carry digitalSignature or nonRepudiation and must not be a CA;
 //! - `revocation` and `crl`: every non-anchor certificate is checked against a CRL its issuer
 //!   signed — fail closed, with a grace period for an overdue CRL;
-//! - `fetch`: CRLs downloaded from distribution points when configured;
+//! - `fetch`: CRLs downloaded from distribution points when configured — on the caller's path
+//!   for a one-shot command, by a background refresher for the server (requests only read its
+//!   cache);
 //! - `ocsp`: optional OCSP (RFC 6960), off by default, asked only when no CRL gave a current
 //!   answer;
 //! - `binding`: which certificates each agency may sign with;

@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use openssl::x509::X509;
+use time::OffsetDateTime;
 
 use super::crl::Crl;
 use super::error::PkiError;
+use super::facts;
 use super::fetch::CrlFetcher;
 use super::memo::Memo;
 use super::ocsp::{OcspClient, OcspConfig};
+use super::path;
 
 /// Trust anchors, known intermediates and CRLs. Cheap to share behind an `Arc`; immutable once
 /// built (reload by building a new one). It remembers what it verified once and what cannot
@@ -83,10 +86,35 @@ impl TrustStore {
     }
 
     /// Adds a fetcher for CRL distribution points: used when no configured CRL is current for
-    /// a certificate.
+    /// a certificate. A fetcher in the background is told at once the distribution points of
+    /// the configured intermediates whose path to an anchor verifies now, so that their
+    /// issuers' CRLs can be downloaded before the first packet needs them.
     pub fn with_crl_fetcher(mut self, fetcher: CrlFetcher) -> Self {
+        if fetcher.in_background() {
+            fetcher.watch(&self.intermediates_distribution_points(OffsetDateTime::now_utc()));
+        }
         self.fetcher = Some(fetcher);
         self
+    }
+
+    /// The distribution points named by the configured intermediates that chain to an anchor at
+    /// `at` (only a verified certificate's URLs are ever fetched).
+    fn intermediates_distribution_points(&self, at: OffsetDateTime) -> Vec<String> {
+        let mut urls = Vec::new();
+        for cert in &self.intermediates {
+            if path::build(&self.anchors, &self.intermediates, cert, at).is_err() {
+                continue;
+            }
+            let Ok(der) = cert.to_der() else { continue };
+            if let Ok(parsed) = facts::parse(&der, "a configured intermediate") {
+                for url in facts::distribution_points(&parsed) {
+                    if !urls.contains(&url) {
+                        urls.push(url);
+                    }
+                }
+            }
+        }
+        urls
     }
 
     /// Asks OCSP (per `config`) for a certificate when no CRL gives a current answer for it;

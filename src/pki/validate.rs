@@ -269,6 +269,8 @@ impl TrustStore {
     }
 
     /// Configured CRLs first; the distribution points only when they give no current answer.
+    /// A fetcher in the background still learns the distribution points when a configured CRL
+    /// answered, so that a fetched successor is in hand before the configured one falls due.
     fn check_crls(
         &self,
         subject: &Subject<'_>,
@@ -277,11 +279,15 @@ impl TrustStore {
     ) -> Result<CrlEvidence, PkiError> {
         let configured: Vec<&Crl> = self.crls.iter().collect();
         let first = revocation::check(subject, issuer, &configured, policy.at, policy.crl_grace);
+        let urls = &subject.facts.distribution_points;
         let fetcher = match &self.fetcher {
             Some(fetcher) if !settled(&first) => fetcher,
-            _ => return first,
+            Some(fetcher) => {
+                fetcher.watch(urls);
+                return first;
+            }
+            None => return first,
         };
-        let urls = &subject.facts.distribution_points;
         if urls.is_empty() {
             return first;
         }
