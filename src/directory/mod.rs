@@ -23,6 +23,7 @@ mod agency;
 mod credentials;
 mod demo;
 mod error;
+mod hashing;
 mod import;
 mod records;
 #[cfg(test)]
@@ -57,9 +58,9 @@ pub struct Directory {
     verified: Arc<VerifiedSecrets>,
     /// Usable credential rows read less than [`CREDENTIAL_RECHECK`] ago.
     usable: Arc<UsableCredentials>,
-    /// argon2 runs at most this many at once (one per core): each takes 19 MiB and tens of
-    /// milliseconds, so a flood of wrong secrets must queue rather than exhaust the machine.
-    hashing: Arc<tokio::sync::Semaphore>,
+    /// argon2 runs at most one per core at once, each in a buffer of its own that is reused:
+    /// a flood of wrong secrets queues rather than exhausting the machine's memory.
+    hashing: hashing::Hashers,
 }
 
 impl std::fmt::Debug for Directory {
@@ -83,7 +84,7 @@ impl Directory {
             store,
             verified: Arc::new(VerifiedSecrets::new()),
             usable: Arc::new(UsableCredentials::new(CREDENTIAL_RECHECK)),
-            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
+            hashing: hashing::Hashers::new(cores),
         }
     }
 
@@ -272,7 +273,8 @@ impl Directory {
         let secret = Secret::generate()?;
         let for_hash = secret.clone();
         let phc = self
-            .hashing_slot(move || credentials::hash(for_hash.expose()))
+            .hashing
+            .run(move |memory| credentials::hash(for_hash.expose(), memory))
             .await??;
         let record = CredentialRecord {
             system_id: system_id.as_str().to_owned(),
@@ -337,8 +339,9 @@ impl Directory {
             String::new()
         };
         let (phc, presented, matched) = self
-            .hashing_slot(move || {
-                let matched = credentials::verify(&phc, &presented);
+            .hashing
+            .run(move |memory| {
+                let matched = credentials::verify(&phc, &presented, memory);
                 (phc, presented, matched)
             })
             .await?;
@@ -350,22 +353,6 @@ impl Directory {
             }
             _ => Ok(None),
         }
-    }
-
-    /// Runs argon2 work on a blocking thread once a hashing slot is free.
-    async fn hashing_slot<R, F>(&self, work: F) -> Result<R, DirectoryError>
-    where
-        F: FnOnce() -> R + Send + 'static,
-        R: Send + 'static,
-    {
-        let _slot = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| DirectoryError::Hashing(e.to_string()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| DirectoryError::Hashing(e.to_string()))
     }
 
     /// The stored hash and agency of a credential that may be used now, from the memory when

@@ -408,7 +408,7 @@ mod through_the_directory {
         let record = CredentialRecord {
             system_id: "late".to_owned(),
             agency_code: H49.to_owned(),
-            secret_hash: credentials::hash(secret).expect("hash"),
+            secret_hash: credentials::hash(secret, &mut Vec::new()).expect("hash"),
             created_at: now_micros(),
             revoked_at: None,
         };
