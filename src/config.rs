@@ -18,10 +18,21 @@
 //! | `dev` | `LIENTHONG_DEV` | no file and no trust material | dev mode (see above) |
 //! | `max_packet_bytes` | `LIENTHONG_MAX_PACKET_BYTES` | 67108864 (64 MiB) | larger request bodies get 413 |
 //! | `in_flight_bytes` | `LIENTHONG_IN_FLIGHT_BYTES` | 536870912 (512 MiB), or `max_packet_bytes` when larger | bytes of packets held in memory at once across all requests being received and verified; a request that does not fit waits. At least `max_packet_bytes`, at most 1 TiB |
+//! | `agency_in_flight_bytes` | `LIENTHONG_AGENCY_IN_FLIGHT_BYTES` | a quarter of `in_flight_bytes`, at least `max_packet_bytes` | the share of the in-flight budget one agency's uploads may hold at once; the global budget stays the ceiling |
+//! | `agency_uploads` | `LIENTHONG_AGENCY_UPLOADS` | 8 | uploads one agency may have under way at once; one more is refused with 429 `limits.busy` |
 //! | `directory_ttl_seconds` | `LIENTHONG_DIRECTORY_TTL_SECONDS` | 10 | how long the cached directory (certificate bindings, active agencies) is used before it is reloaded: deactivations take up to this long to apply. 1 to 3600 |
 //! | `log` | `LIENTHONG_LOG` | `info` | log filter (`tracing` env-filter syntax) |
 //! | `log_format` | `LIENTHONG_LOG_FORMAT` | `text` | `text` (readable lines) or `json` (one object per line) |
 //! | `http.bind` | `LIENTHONG_HTTP_BIND` | `127.0.0.1:8080` | plain HTTP listener (behind a TLS proxy, or dev) |
+//! | `http.max_connections` | `LIENTHONG_HTTP_MAX_CONNECTIONS` | 10000 | open connections at most (all listeners); past it new connections wait in the kernel's backlog |
+//! | `http.header_timeout_seconds` | `LIENTHONG_HTTP_HEADER_TIMEOUT_SECONDS` | 5 | a request's head must arrive within this time of the connection (or of the previous answer) |
+//! | `http.body_idle_timeout_seconds` | `LIENTHONG_HTTP_BODY_IDLE_TIMEOUT_SECONDS` | 30 | an upload that sends nothing for this long is closed (408 `http.timeout`) |
+//! | `http.body_min_bytes_per_second` | `LIENTHONG_HTTP_BODY_MIN_BYTES_PER_SECOND` | 1024 | after its first idle-timeout's worth of time, an upload slower than this on average is closed (408) |
+//! | `http.write_timeout_seconds` | `LIENTHONG_HTTP_WRITE_TIMEOUT_SECONDS` | 60 | a connection whose peer takes nothing of an answer for this long is closed (the kernel's TCP user timeout) |
+//! | `http.trusted_proxies` | `LIENTHONG_HTTP_TRUSTED_PROXIES` | none | addresses of TLS-terminating proxies whose `X-Forwarded-For` names the client (for failed-login throttling); variable: separated by spaces |
+//! | `auth.max_failures_per_id` | `LIENTHONG_AUTH_MAX_FAILURES_PER_ID` | 10 | wrong secrets per system id per window; then guesses get 429 until the window ends (a secret that verified before still passes) |
+//! | `auth.max_failures_per_address` | `LIENTHONG_AUTH_MAX_FAILURES_PER_ADDRESS` | 100 | wrong secrets per client address per window; then that address gets 429 |
+//! | `auth.failure_window_seconds` | `LIENTHONG_AUTH_FAILURE_WINDOW_SECONDS` | 60 | the window of both counters |
 //! | `tls.bind` | `LIENTHONG_TLS_BIND` | none | HTTPS listener with client-certificate authentication |
 //! | `tls.cert`, `tls.key` | `LIENTHONG_TLS_CERT`, `LIENTHONG_TLS_KEY` | none | the server's certificate chain and key (PEM); required with `tls.bind` |
 //! | `tls.client_ca` | `LIENTHONG_TLS_CLIENT_CA` | the trust anchors and intermediates | CAs whose client certificates are asked for |
@@ -124,13 +135,40 @@ pub struct Config {
     pub max_packet_bytes: u64,
     /// The in-flight memory budget; at least `max_packet_bytes`.
     pub in_flight_bytes: u64,
+    /// One agency's share of `in_flight_bytes`.
+    pub agency_in_flight_bytes: u64,
+    /// Uploads one agency may have under way at once.
+    pub agency_uploads: u32,
     /// How long the directory snapshot is used before it is reloaded.
     pub directory_ttl: Duration,
+    /// Deadlines and limits of the connections.
+    pub edge: EdgeConfig,
+    /// Failed-authentication throttling.
+    pub auth: AuthConfig,
     pub log: String,
     /// How log lines are written to stderr.
     pub log_format: LogFormat,
     /// Dev PKI, demo directory, loud warnings.
     pub dev_mode: bool,
+}
+
+/// Deadlines and limits of the HTTP connections (`[http]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeConfig {
+    pub max_connections: u32,
+    pub header_timeout: Duration,
+    pub body_idle_timeout: Duration,
+    pub body_min_bytes_per_second: u64,
+    pub write_timeout: Duration,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// Failed-authentication throttling (`[auth]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub max_failures_per_id: u32,
+    pub max_failures_per_address: u32,
+    pub failure_window: Duration,
 }
 
 /// How log lines are written.
@@ -230,10 +268,21 @@ struct Layer {
     dev: Option<bool>,
     max_packet_bytes: Option<u64>,
     in_flight_bytes: Option<u64>,
+    agency_in_flight_bytes: Option<u64>,
+    agency_uploads: Option<u64>,
     directory_ttl_seconds: Option<u64>,
     log: Option<String>,
     log_format: Option<String>,
     http_bind: Option<String>,
+    max_connections: Option<u64>,
+    header_timeout_seconds: Option<u64>,
+    body_idle_timeout_seconds: Option<u64>,
+    body_min_bytes_per_second: Option<u64>,
+    write_timeout_seconds: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
+    max_failures_per_id: Option<u64>,
+    max_failures_per_address: Option<u64>,
+    failure_window_seconds: Option<u64>,
     tls_bind: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -278,10 +327,21 @@ impl Layer {
             dev,
             max_packet_bytes,
             in_flight_bytes,
+            agency_in_flight_bytes,
+            agency_uploads,
             directory_ttl_seconds,
             log,
             log_format,
             http_bind,
+            max_connections,
+            header_timeout_seconds,
+            body_idle_timeout_seconds,
+            body_min_bytes_per_second,
+            write_timeout_seconds,
+            trusted_proxies,
+            max_failures_per_id,
+            max_failures_per_address,
+            failure_window_seconds,
             tls_bind,
             tls_cert,
             tls_key,
@@ -307,11 +367,15 @@ struct FileSettings {
     dev: Option<bool>,
     max_packet_bytes: Option<u64>,
     in_flight_bytes: Option<u64>,
+    agency_in_flight_bytes: Option<u64>,
+    agency_uploads: Option<u64>,
     directory_ttl_seconds: Option<u64>,
     log: Option<String>,
     log_format: Option<String>,
     #[serde(default)]
     http: HttpSection,
+    #[serde(default)]
+    auth: AuthSection,
     #[serde(default)]
     tls: TlsSection,
     #[serde(default)]
@@ -324,6 +388,20 @@ struct FileSettings {
 #[serde(deny_unknown_fields)]
 struct HttpSection {
     bind: Option<String>,
+    max_connections: Option<u64>,
+    header_timeout_seconds: Option<u64>,
+    body_idle_timeout_seconds: Option<u64>,
+    body_min_bytes_per_second: Option<u64>,
+    write_timeout_seconds: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AuthSection {
+    max_failures_per_id: Option<u64>,
+    max_failures_per_address: Option<u64>,
+    failure_window_seconds: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -362,10 +440,21 @@ impl From<FileSettings> for Layer {
             dev: f.dev,
             max_packet_bytes: f.max_packet_bytes,
             in_flight_bytes: f.in_flight_bytes,
+            agency_in_flight_bytes: f.agency_in_flight_bytes,
+            agency_uploads: f.agency_uploads,
             directory_ttl_seconds: f.directory_ttl_seconds,
             log: f.log,
             log_format: f.log_format,
             http_bind: f.http.bind,
+            max_connections: f.http.max_connections,
+            header_timeout_seconds: f.http.header_timeout_seconds,
+            body_idle_timeout_seconds: f.http.body_idle_timeout_seconds,
+            body_min_bytes_per_second: f.http.body_min_bytes_per_second,
+            write_timeout_seconds: f.http.write_timeout_seconds,
+            trusted_proxies: f.http.trusted_proxies,
+            max_failures_per_id: f.auth.max_failures_per_id,
+            max_failures_per_address: f.auth.max_failures_per_address,
+            failure_window_seconds: f.auth.failure_window_seconds,
             tls_bind: f.tls.bind,
             tls_cert: f.tls.cert,
             tls_key: f.tls.key,
@@ -422,6 +511,43 @@ where
             "LIENTHONG_DEV" => layer.dev = Some(boolean(key, &text()?)?),
             "LIENTHONG_MAX_PACKET_BYTES" => layer.max_packet_bytes = Some(number(key, &text()?)?),
             "LIENTHONG_IN_FLIGHT_BYTES" => layer.in_flight_bytes = Some(number(key, &text()?)?),
+            "LIENTHONG_AGENCY_IN_FLIGHT_BYTES" => {
+                layer.agency_in_flight_bytes = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_AGENCY_UPLOADS" => layer.agency_uploads = Some(number(key, &text()?)?),
+            "LIENTHONG_HTTP_MAX_CONNECTIONS" => {
+                layer.max_connections = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_HTTP_HEADER_TIMEOUT_SECONDS" => {
+                layer.header_timeout_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_HTTP_BODY_IDLE_TIMEOUT_SECONDS" => {
+                layer.body_idle_timeout_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_HTTP_BODY_MIN_BYTES_PER_SECOND" => {
+                layer.body_min_bytes_per_second = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_HTTP_WRITE_TIMEOUT_SECONDS" => {
+                layer.write_timeout_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_HTTP_TRUSTED_PROXIES" => {
+                layer.trusted_proxies = Some(
+                    text()?
+                        .split(|c: char| c.is_whitespace() || c == ',')
+                        .filter(|a| !a.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )
+            }
+            "LIENTHONG_AUTH_MAX_FAILURES_PER_ID" => {
+                layer.max_failures_per_id = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_AUTH_MAX_FAILURES_PER_ADDRESS" => {
+                layer.max_failures_per_address = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_AUTH_FAILURE_WINDOW_SECONDS" => {
+                layer.failure_window_seconds = Some(number(key, &text()?)?)
+            }
             "LIENTHONG_DIRECTORY_TTL_SECONDS" => {
                 layer.directory_ttl_seconds = Some(number(key, &text()?)?)
             }
@@ -533,6 +659,67 @@ impl Config {
         }
         let in_flight_bytes = in_flight_bytes(l.in_flight_bytes, max_packet_bytes)?;
         let directory_ttl = directory_ttl(l.directory_ttl_seconds)?;
+        let agency_in_flight_bytes =
+            agency_in_flight_bytes(l.agency_in_flight_bytes, in_flight_bytes, max_packet_bytes)?;
+        let agency_uploads = within(
+            "agency_uploads",
+            l.agency_uploads,
+            DEFAULT_AGENCY_UPLOADS,
+            1..=10_000,
+        )?;
+        let edge = EdgeConfig {
+            max_connections: within(
+                "http.max_connections",
+                l.max_connections,
+                10_000,
+                16..=1_000_000,
+            )?,
+            header_timeout: seconds(
+                "http.header_timeout_seconds",
+                l.header_timeout_seconds,
+                5,
+                1..=300,
+            )?,
+            body_idle_timeout: seconds(
+                "http.body_idle_timeout_seconds",
+                l.body_idle_timeout_seconds,
+                30,
+                1..=3600,
+            )?,
+            body_min_bytes_per_second: u64::from(within(
+                "http.body_min_bytes_per_second",
+                l.body_min_bytes_per_second,
+                1024,
+                0..=1_000_000_000,
+            )?),
+            write_timeout: seconds(
+                "http.write_timeout_seconds",
+                l.write_timeout_seconds,
+                60,
+                1..=3600,
+            )?,
+            trusted_proxies: addresses("http.trusted_proxies", l.trusted_proxies)?,
+        };
+        let auth = AuthConfig {
+            max_failures_per_id: within(
+                "auth.max_failures_per_id",
+                l.max_failures_per_id,
+                10,
+                1..=1_000_000,
+            )?,
+            max_failures_per_address: within(
+                "auth.max_failures_per_address",
+                l.max_failures_per_address,
+                100,
+                1..=1_000_000,
+            )?,
+            failure_window: seconds(
+                "auth.failure_window_seconds",
+                l.failure_window_seconds,
+                60,
+                1..=86_400,
+            )?,
+        };
         let http_bind = socket(
             "http.bind",
             l.http_bind.as_deref().unwrap_or("127.0.0.1:8080"),
@@ -610,7 +797,11 @@ impl Config {
             receipts,
             max_packet_bytes,
             in_flight_bytes,
+            agency_in_flight_bytes,
+            agency_uploads,
             directory_ttl,
+            edge,
+            auth,
             log: l.log.unwrap_or_else(|| "info".to_owned()),
             log_format: match l.log_format {
                 Some(f) => LogFormat::parse("log_format", &f)?,
@@ -730,6 +921,78 @@ fn in_flight_bytes(given: Option<u64>, max_packet_bytes: u64) -> Result<u64, Con
         ));
     }
     Ok(bytes)
+}
+
+/// One agency's share of the in-flight budget: a quarter of it unless given, never less than
+/// one packet of the largest size (or that packet could never be sent) nor more than the
+/// budget itself.
+fn agency_in_flight_bytes(
+    given: Option<u64>,
+    in_flight_bytes: u64,
+    max_packet_bytes: u64,
+) -> Result<u64, ConfigError> {
+    let Some(bytes) = given else {
+        return Ok((in_flight_bytes / 4).max(max_packet_bytes));
+    };
+    if !(max_packet_bytes..=in_flight_bytes).contains(&bytes) {
+        return Err(invalid(
+            "agency_in_flight_bytes",
+            &bytes.to_string(),
+            &format!(
+                "must be between max_packet_bytes ({max_packet_bytes}) and in_flight_bytes \
+                 ({in_flight_bytes})"
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Default of `agency_uploads`: the exchange's [`crate::exchange::AGENCY_UPLOADS`].
+pub const DEFAULT_AGENCY_UPLOADS: u32 = crate::exchange::AGENCY_UPLOADS;
+
+/// A count setting: `default` unless given, refused outside `range`.
+fn within(
+    setting: &str,
+    given: Option<u64>,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, ConfigError> {
+    let value = given.unwrap_or(u64::from(default));
+    u32::try_from(value)
+        .ok()
+        .filter(|v| range.contains(v))
+        .ok_or_else(|| {
+            invalid(
+                setting,
+                &value.to_string(),
+                &format!("must be between {} and {}", range.start(), range.end()),
+            )
+        })
+}
+
+/// A duration setting in whole seconds.
+fn seconds(
+    setting: &str,
+    given: Option<u64>,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<Duration, ConfigError> {
+    within(setting, given, default, range).map(|s| Duration::from_secs(u64::from(s)))
+}
+
+fn addresses(
+    setting: &str,
+    given: Option<Vec<String>>,
+) -> Result<Vec<std::net::IpAddr>, ConfigError> {
+    given
+        .unwrap_or_default()
+        .iter()
+        .map(|a| {
+            a.trim()
+                .parse()
+                .map_err(|_| invalid(setting, a, "expected IP addresses such as 10.0.0.1 or ::1"))
+        })
+        .collect()
 }
 
 fn directory_ttl(given: Option<u64>) -> Result<Duration, ConfigError> {

@@ -14,6 +14,8 @@ pub enum Kind {
     Text,
     Path,
     Paths,
+    /// A list of strings.
+    List,
     Bool,
     Number,
     Address,
@@ -27,6 +29,7 @@ impl Kind {
             Kind::Text => "a string",
             Kind::Path => "a file path (string)",
             Kind::Paths => "a list of file paths",
+            Kind::List => "a list of strings",
             Kind::Bool => "true or false",
             Kind::Number => "a whole number",
             Kind::Address => "an address and port such as \"127.0.0.1:8080\"",
@@ -37,7 +40,7 @@ impl Kind {
     fn accepts(self, value: &toml::Value) -> bool {
         match self {
             Kind::Text | Kind::Path | Kind::Address => value.is_str(),
-            Kind::Paths => value
+            Kind::Paths | Kind::List => value
                 .as_array()
                 .is_some_and(|items| items.iter().all(toml::Value::is_str)),
             Kind::Bool => value.is_bool(),
@@ -73,6 +76,12 @@ pub const SETTINGS: &[Setting] = &[
     ),
     setting("in_flight_bytes", "LIENTHONG_IN_FLIGHT_BYTES", Kind::Number),
     setting(
+        "agency_in_flight_bytes",
+        "LIENTHONG_AGENCY_IN_FLIGHT_BYTES",
+        Kind::Number,
+    ),
+    setting("agency_uploads", "LIENTHONG_AGENCY_UPLOADS", Kind::Number),
+    setting(
         "directory_ttl_seconds",
         "LIENTHONG_DIRECTORY_TTL_SECONDS",
         Kind::Number,
@@ -80,6 +89,51 @@ pub const SETTINGS: &[Setting] = &[
     setting("log", "LIENTHONG_LOG", Kind::Text),
     setting("log_format", "LIENTHONG_LOG_FORMAT", Kind::Text),
     setting("http.bind", "LIENTHONG_HTTP_BIND", Kind::Address),
+    setting(
+        "http.max_connections",
+        "LIENTHONG_HTTP_MAX_CONNECTIONS",
+        Kind::Number,
+    ),
+    setting(
+        "http.header_timeout_seconds",
+        "LIENTHONG_HTTP_HEADER_TIMEOUT_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "http.body_idle_timeout_seconds",
+        "LIENTHONG_HTTP_BODY_IDLE_TIMEOUT_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "http.body_min_bytes_per_second",
+        "LIENTHONG_HTTP_BODY_MIN_BYTES_PER_SECOND",
+        Kind::Number,
+    ),
+    setting(
+        "http.write_timeout_seconds",
+        "LIENTHONG_HTTP_WRITE_TIMEOUT_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "http.trusted_proxies",
+        "LIENTHONG_HTTP_TRUSTED_PROXIES",
+        Kind::List,
+    ),
+    setting(
+        "auth.max_failures_per_id",
+        "LIENTHONG_AUTH_MAX_FAILURES_PER_ID",
+        Kind::Number,
+    ),
+    setting(
+        "auth.max_failures_per_address",
+        "LIENTHONG_AUTH_MAX_FAILURES_PER_ADDRESS",
+        Kind::Number,
+    ),
+    setting(
+        "auth.failure_window_seconds",
+        "LIENTHONG_AUTH_FAILURE_WINDOW_SECONDS",
+        Kind::Number,
+    ),
     setting("tls.bind", "LIENTHONG_TLS_BIND", Kind::Address),
     setting("tls.cert", "LIENTHONG_TLS_CERT", Kind::Path),
     setting("tls.key", "LIENTHONG_TLS_KEY", Kind::Path),
@@ -429,7 +483,7 @@ mod tests {
             let (section, key) = s.key.split_once('.').unwrap_or(("", s.key));
             let rendered = match s.kind {
                 Kind::Bool | Kind::Number => value.to_owned(),
-                Kind::Paths => format!("[{value:?}]"),
+                Kind::Paths | Kind::List => format!("[{value:?}]"),
                 Kind::Table => "{ \"http://a/\" = \"http://b/\" }".to_owned(),
                 _ => format!("{value:?}"),
             };

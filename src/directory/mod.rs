@@ -310,6 +310,21 @@ impl Directory {
         })
     }
 
+    /// The agency whose system this is when this very secret verified before and the
+    /// credential is still usable — without argon2, so it may answer while guesses at the id
+    /// are throttled. `None` says only "not recognised this way".
+    pub async fn recall_credential(
+        &self,
+        system_id: &str,
+        secret: &str,
+    ) -> Result<Option<OrganId>, DirectoryError> {
+        let Some(usable) = self.usable_credential(system_id).await? else {
+            return Ok(None);
+        };
+        let recalled = self.verified.recall(system_id, &usable.phc, secret);
+        Ok(recalled.filter(|agency| *agency == usable.agency))
+    }
+
     /// The agency whose system this is, when the secret is right, the credential not revoked
     /// and the agency active; `None` otherwise, after one argon2 evaluation in every case but a
     /// secret that verified before.

@@ -27,7 +27,7 @@ use super::plan::{
 use super::receipt::Evidence;
 use super::spool::INLINE_LIMIT;
 use super::state::{Actor, RecipientState, StateError, Transition};
-use super::{Exchange, ExchangeError, InFlight, Spooled};
+use super::{Exchange, ExchangeError, Spooled};
 
 impl Exchange {
     /// Accepts a spooled packet sent by `agency` (the authenticated caller): verifies it,
@@ -85,7 +85,7 @@ impl Exchange {
         let (content, reserved) = match &file {
             None => (
                 Some(Arc::try_unwrap(bytes).unwrap_or_else(|shared| shared.to_vec())),
-                reserved.map(|permit| InFlight::shrink(permit, size)),
+                reserved.map(|reservation| reservation.shrink(size)),
             ),
             Some(_) => (None, None),
         };

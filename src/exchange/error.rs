@@ -35,6 +35,16 @@ pub enum ExchangeError {
     #[error("the packet could not be received whole: {0}")]
     Body(String),
 
+    /// The client sent the body too slowly: nothing for the idle timeout, or less than the
+    /// minimum rate on average. The connection is closed and its memory given back.
+    #[error("the packet arrived too slowly: {0}; send it again over a better connection")]
+    SlowBody(String),
+
+    /// No room to receive the packet within the wait: the agency's own share of uploads or
+    /// memory is taken by its other uploads (`agency`), or the server's whole budget is.
+    #[error("{}", if *.agency { "this agency's other uploads hold its whole share of the server; send again when they are done" } else { "the server is receiving as much as it can hold; send again shortly" })]
+    Busy { agency: bool },
+
     /// Recipients named in `To` that are not active agencies of the directory.
     #[error("recipient{} {} {} not in the directory (or deactivated); the whole packet was refused, correct the To list and send again", plural(.codes.len()), .codes.join(", "), if .codes.len() == 1 { "is" } else { "are" })]
     UnknownRecipient { codes: Vec<String> },
@@ -103,6 +113,8 @@ impl ExchangeError {
             ExchangeError::TooLarge { .. } => "limits.too_large",
             ExchangeError::FieldTooLarge { .. } => "limits.field_too_large",
             ExchangeError::Body(_) => "http.body",
+            ExchangeError::SlowBody(_) => "http.timeout",
+            ExchangeError::Busy { .. } => "limits.busy",
             ExchangeError::UnknownRecipient { .. } => "exchange.unknown_recipient",
             ExchangeError::SenderMismatch { .. } => "exchange.sender_mismatch",
             ExchangeError::DuplicateDocument { .. } => "exchange.duplicate_document",

@@ -26,8 +26,8 @@
 //!         ..ExchangeLimits::default()
 //!     },
 //! );
-//! let mut spool = exchange.spool(Some(body.len() as u64)).await?; // the body, as it arrives
-//! spool.write(body)?;
+//! let mut spool = exchange.spool(&agency, Some(body.len() as u64), Duration::from_secs(30)).await?;
+//! spool.write(body)?; // the body, as it arrives
 //! let accepted = exchange.accept(&agency, spool.finish()).await?; // after the commit
 //! println!("{} {}", accepted.id, accepted.receipt);
 //! # Ok(()) }
@@ -59,7 +59,7 @@ pub use query::{
     AckOutcome, DocumentStatus, PacketAnswer, PacketBody, StoredPacket, CHUNK_BYTES, MAX_INBOX_PAGE,
 };
 pub use receipt::{Evidence, ReceiptSigner};
-pub use spool::{InFlight, Spool, Spooled, IN_FLIGHT_BUDGET};
+pub use spool::{InFlight, Reservation, Spool, Spooled, UploadSlot, IN_FLIGHT_BUDGET};
 pub use state::{Actor, Handling, PendingChange, RecipientState, StateError, Transition};
 
 use directory_cache::DirectoryCache;
@@ -68,6 +68,10 @@ use directory_cache::DirectoryCache;
 /// by default (the server's `directory_ttl_seconds`): deactivations take up to this long to
 /// apply.
 pub const DIRECTORY_TTL: Duration = Duration::from_secs(10);
+
+/// Default number of bodies one agency may have being received at once
+/// ([`ExchangeLimits::agency_uploads`]).
+pub const AGENCY_UPLOADS: u32 = 8;
 
 /// Largest packet accepted by default: 64 MiB (the server's `max_packet_bytes`).
 pub const MAX_PACKET_BYTES: u64 = 64 * 1024 * 1024;
@@ -83,6 +87,10 @@ pub struct ExchangeLimits {
     /// so that one packet of the largest size always fits (the configuration refuses that case
     /// instead).
     pub in_flight_bytes: u64,
+    /// One agency's share of `in_flight_bytes`.
+    pub agency_in_flight_bytes: u64,
+    /// Bodies one agency may have being received at once.
+    pub agency_uploads: u32,
     /// How long the directory snapshot is used before it is reloaded.
     pub directory_ttl: Duration,
 }
@@ -92,6 +100,8 @@ impl Default for ExchangeLimits {
         ExchangeLimits {
             max_packet_bytes: MAX_PACKET_BYTES,
             in_flight_bytes: IN_FLIGHT_BUDGET,
+            agency_in_flight_bytes: IN_FLIGHT_BUDGET / 4,
+            agency_uploads: AGENCY_UPLOADS,
             directory_ttl: DIRECTORY_TTL,
         }
     }
@@ -171,22 +181,41 @@ impl Exchange {
                 trust,
                 receipts,
                 cache: DirectoryCache::new(limits.directory_ttl),
-                in_flight: InFlight::new(limits.in_flight_bytes, limits.max_packet_bytes),
+                in_flight: InFlight::new(
+                    limits.in_flight_bytes,
+                    limits.max_packet_bytes,
+                    limits.agency_in_flight_bytes,
+                    limits.agency_uploads,
+                ),
                 limits,
             }),
         }
     }
 
-    /// Starts receiving a packet; `announced` is its Content-Length when known. Waits while
-    /// the packets in flight hold the memory budget ([`ExchangeLimits::in_flight_bytes`]).
-    pub async fn spool(&self, announced: Option<u64>) -> Result<Spool, ExchangeError> {
+    /// Starts receiving `agency`'s packet; `announced` is its Content-Length when known.
+    /// Waits, at most `wait`, while the agency's other uploads hold its share
+    /// ([`ExchangeLimits::agency_in_flight_bytes`], [`ExchangeLimits::agency_uploads`]) or
+    /// all packets in flight hold the budget ([`ExchangeLimits::in_flight_bytes`]).
+    pub async fn spool(
+        &self,
+        agency: &crate::edxml::OrganId,
+        announced: Option<u64>,
+        wait: Duration,
+    ) -> Result<Spool, ExchangeError> {
         Spool::reserved(
             &self.inner.blobs,
             &self.inner.in_flight,
+            agency,
             self.inner.limits.max_packet_bytes,
             announced,
+            wait,
         )
         .await
+    }
+
+    /// The in-flight budget, for /metrics.
+    pub fn in_flight(&self) -> &InFlight {
+        &self.inner.in_flight
     }
 
     /// The packet size limit.

@@ -162,7 +162,7 @@ pub(super) struct Record {
     pub(super) content: Option<Vec<u8>>,
     /// The share of the in-flight budget that `content` holds, given back when the writer
     /// drops the record.
-    pub(super) _reserved: Option<tokio::sync::OwnedSemaphorePermit>,
+    pub(super) _reserved: Option<super::spool::Reservation>,
     pub(super) plan: Plan,
     pub(super) receipt: ReceiptRecord,
 }

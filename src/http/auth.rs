@@ -16,9 +16,13 @@ use actix_web::{web, FromRequest, HttpRequest};
 use base64::Engine as _;
 use openssl::x509::X509;
 
+use std::net::IpAddr;
+use std::time::Instant;
+
 use crate::edxml::OrganId;
 use crate::pki::Fingerprint;
 
+use super::throttle::{client_address, Throttled};
 use super::{ApiError, AppState};
 
 /// Header naming the calling system (with [`SECRET_HEADER`]).
@@ -53,6 +57,12 @@ impl FromRequest for Caller {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let certificate = req.conn_data::<ClientCertificate>().cloned();
         let presented = presented(req.headers());
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let peer = req.peer_addr().map(|a| a.ip());
         Box::pin(async move {
             let state = state.ok_or_else(|| {
                 ApiError::new(
@@ -63,7 +73,11 @@ impl FromRequest for Caller {
             })?;
             let agency = match certificate {
                 Some(certificate) => by_certificate(&state, certificate).await?,
-                None => by_secret(&state, presented?).await?,
+                None => {
+                    let address =
+                        client_address(peer, forwarded.as_deref(), &state.edge.trusted_proxies);
+                    by_secret(&state, presented?, address).await?
+                }
             };
             tracing::Span::current().record("agency", agency.as_str());
             Ok(Caller(agency))
@@ -71,18 +85,55 @@ impl FromRequest for Caller {
     }
 }
 
-async fn by_secret(state: &AppState, presented: Presented) -> Result<OrganId, ApiError> {
-    state
-        .exchange
-        .directory()
-        .check_credential(&presented.system_id, &presented.secret)
-        .await?
-        .ok_or_else(|| {
-            ApiError::unauthorized(
+/// Checks a system id and secret, unless the id or the address has had too many failures
+/// lately (then 429 before argon2 runs; a secret that verified before still passes a
+/// throttled id). A wrong secret counts against both.
+async fn by_secret(
+    state: &AppState,
+    presented: Presented,
+    address: Option<IpAddr>,
+) -> Result<OrganId, ApiError> {
+    let directory = state.exchange.directory();
+    let id = presented.system_id.as_str();
+    match state.logins.check(id, address, Instant::now()) {
+        None => {}
+        Some(Throttled::Id(left)) => {
+            if let Some(agency) = directory.recall_credential(id, &presented.secret).await? {
+                return Ok(agency);
+            }
+            state.metrics.throttled();
+            return Err(throttled(Throttled::Id(left)));
+        }
+        Some(address) => {
+            state.metrics.throttled();
+            return Err(throttled(address));
+        }
+    }
+    match directory.check_credential(id, &presented.secret).await? {
+        Some(agency) => Ok(agency),
+        None => {
+            state.logins.failed(id, address, Instant::now());
+            Err(ApiError::unauthorized(
                 "auth.invalid",
                 "the system id and secret do not match an active credential of an active agency",
-            )
-        })
+            ))
+        }
+    }
+}
+
+fn throttled(why: Throttled) -> ApiError {
+    let whose = match why {
+        Throttled::Id(_) => "this system id",
+        Throttled::Address(_) => "this client address",
+    };
+    ApiError::too_many(
+        "auth.throttled",
+        format!(
+            "too many wrong secrets for {whose} lately; try again in {} s",
+            why.retry_after()
+        ),
+        why.retry_after(),
+    )
 }
 
 async fn by_certificate(

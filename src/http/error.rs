@@ -16,6 +16,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for `Retry-After` (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -42,6 +44,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Too many requests of this kind now: try again after `seconds`.
+    pub fn too_many(code: &'static str, message: impl Into<String>, seconds: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(seconds.max(1)),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
         }
     }
 
@@ -65,8 +76,20 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, r#"Basic realm="lienthong""#));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header((header::RETRY_AFTER, "1"));
+        match self.retry_after {
+            Some(seconds) => {
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            None if self.status == StatusCode::SERVICE_UNAVAILABLE
+                || self.status == StatusCode::TOO_MANY_REQUESTS =>
+            {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            None => {}
+        }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of a slow body is not waited for: the connection ends with the answer.
+            response.force_close();
         }
         response.json(Body {
             code: self.code,
@@ -97,6 +120,9 @@ mod status {
                 StatusCode::CONFLICT
             }
             ExchangeError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ExchangeError::SlowBody(_) => StatusCode::REQUEST_TIMEOUT,
+            ExchangeError::Busy { agency: true } => StatusCode::TOO_MANY_REQUESTS,
+            ExchangeError::Busy { agency: false } => StatusCode::SERVICE_UNAVAILABLE,
             ExchangeError::Body(_) | ExchangeError::FieldTooLarge { .. } => StatusCode::BAD_REQUEST,
             ExchangeError::UnknownRecipient { .. } | ExchangeError::UnknownDocument { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -17,6 +17,8 @@ pub struct Metrics {
     replayed: AtomicU64,
     refused: Mutex<BTreeMap<&'static str, u64>>,
     responses: Mutex<BTreeMap<u16, u64>>,
+    throttled: AtomicU64,
+    body_timeouts: AtomicU64,
 }
 
 impl Metrics {
@@ -38,6 +40,16 @@ impl Metrics {
         if let Ok(mut map) = self.refused.lock() {
             *map.entry(code).or_default() += 1;
         }
+    }
+
+    /// An authentication attempt was answered 429 (too many wrong secrets).
+    pub fn throttled(&self) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An upload was closed for sending too slowly.
+    pub fn body_timed_out(&self) {
+        self.body_timeouts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A response was sent with `status`.
@@ -106,6 +118,28 @@ impl Metrics {
                 );
             }
         }
+        header(
+            &mut out,
+            "lienthong_auth_throttled_total",
+            "counter",
+            "Authentication attempts answered 429 after too many wrong secrets.",
+        );
+        let _ = writeln!(
+            out,
+            "lienthong_auth_throttled_total {}",
+            load(&self.throttled)
+        );
+        header(
+            &mut out,
+            "lienthong_upload_timeouts_total",
+            "counter",
+            "Uploads closed for sending nothing for the idle timeout or less than the minimum rate.",
+        );
+        let _ = writeln!(
+            out,
+            "lienthong_upload_timeouts_total {}",
+            load(&self.body_timeouts)
+        );
         let writer_counters = [
             (
                 "lienthong_writer_commits_total",
@@ -229,6 +263,46 @@ fn label(value: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+/// The in-flight budget's gauges: how much of it packets being received and verified hold,
+/// and by how many agencies.
+pub fn render_in_flight(in_flight: &crate::exchange::InFlight) -> String {
+    let mut out = String::with_capacity(512);
+    header(
+        &mut out,
+        "lienthong_in_flight_bytes",
+        "gauge",
+        "Bytes of the in-flight budget reserved by packets being received and verified.",
+    );
+    let _ = writeln!(
+        out,
+        "lienthong_in_flight_bytes {}",
+        in_flight.total() - in_flight.available()
+    );
+    header(
+        &mut out,
+        "lienthong_in_flight_budget_bytes",
+        "gauge",
+        "The in-flight budget (in_flight_bytes, raised to fit one packet of the largest size).",
+    );
+    let _ = writeln!(
+        out,
+        "lienthong_in_flight_budget_bytes {}",
+        in_flight.total()
+    );
+    header(
+        &mut out,
+        "lienthong_in_flight_agencies",
+        "gauge",
+        "Agencies holding part of the in-flight budget.",
+    );
+    let _ = writeln!(
+        out,
+        "lienthong_in_flight_agencies {}",
+        in_flight.agencies_holding()
+    );
+    out
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {

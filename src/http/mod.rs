@@ -19,7 +19,9 @@ mod auth;
 mod dev;
 mod error;
 mod metrics;
+mod pace;
 mod routes;
+mod throttle;
 mod tls;
 
 use std::sync::Arc;
@@ -29,7 +31,7 @@ use actix_web::dev::Service as _;
 use actix_web::{web, App, HttpServer};
 use tracing::Instrument as _;
 
-use crate::config::{Config, ConfigError, LogFormat, TrustConfig};
+use crate::config::{Config, ConfigError, EdgeConfig, LogFormat, TrustConfig};
 use crate::directory::{Directory, DirectoryError};
 use crate::exchange::{Exchange, ExchangeError, ExchangeLimits, ReceiptSigner, TrustSettings};
 use crate::pki::{CrlFetcher, FetchConfig, PkiError, TrustStore};
@@ -48,6 +50,10 @@ const CRL_CACHE_SUBDIR: &str = "crl-cache";
 pub struct AppState {
     pub exchange: Exchange,
     pub metrics: Arc<Metrics>,
+    /// Deadlines and limits of the connections.
+    pub edge: EdgeConfig,
+    /// Failed-authentication counters.
+    pub logins: throttle::FailedLogins,
 }
 
 /// Why the server could not start (or stopped with an error).
@@ -240,11 +246,15 @@ async fn run(
     let limits = ExchangeLimits {
         max_packet_bytes: config.max_packet_bytes,
         in_flight_bytes: config.in_flight_bytes,
+        agency_in_flight_bytes: config.agency_in_flight_bytes,
+        agency_uploads: config.agency_uploads,
         directory_ttl: config.directory_ttl,
     };
     tracing::info!(
         max_packet_bytes = limits.max_packet_bytes,
         in_flight_bytes = limits.in_flight_bytes,
+        agency_in_flight_bytes = limits.agency_in_flight_bytes,
+        agency_uploads = limits.agency_uploads,
         directory_ttl_seconds = limits.directory_ttl.as_secs(),
         "exchange limits"
     );
@@ -252,14 +262,35 @@ async fn run(
     let state = web::Data::new(AppState {
         exchange,
         metrics: Arc::new(Metrics::default()),
+        edge: config.edge.clone(),
+        logins: throttle::FailedLogins::new(throttle::ThrottlePolicy {
+            per_id: config.auth.max_failures_per_id,
+            per_address: config.auth.max_failures_per_address,
+            window: config.auth.failure_window,
+        }),
     });
     let listen_failed = |addr: &std::net::TcpListener, e: std::io::Error| ServeError::Bind {
         addr: addr.local_addr().map(|a| a.to_string()).unwrap_or_default(),
         reason: e.to_string(),
     };
     let Listeners { http, tls } = listeners;
+    let edge = &config.edge;
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    // actix counts connections per worker.
+    let per_worker = (edge.max_connections as usize).div_ceil(workers).max(1);
+    tracing::info!(
+        max_connections = edge.max_connections,
+        header_timeout_seconds = edge.header_timeout.as_secs(),
+        body_idle_timeout_seconds = edge.body_idle_timeout.as_secs(),
+        body_min_bytes_per_second = edge.body_min_bytes_per_second,
+        write_timeout_seconds = edge.write_timeout.as_secs(),
+        "connection limits"
+    );
     let mut server = HttpServer::new(move || app(state.clone()))
-        .on_connect(tls::keep_client_certificate)
+        .workers(workers)
+        .max_connections(per_worker)
+        .client_request_timeout(edge.header_timeout)
+        .on_connect(tls::on_connect(edge.write_timeout))
         .listen(http.try_clone().map_err(|e| listen_failed(&http, e))?)
         .map_err(|e| listen_failed(&http, e))?;
     if let (Some(socket), Some(acceptor)) = (tls, tls_acceptor) {

@@ -17,7 +17,10 @@ use crate::exchange::{
 };
 use crate::store::{AgencyFilter, InboxEntry, PacketRecord};
 
+use std::time::Instant;
+
 use super::auth::Caller;
+use super::pace::Pace;
 use super::{ApiError, AppState};
 
 /// The OpenAPI 3.1 description served at `/v1/openapi.json`.
@@ -107,6 +110,9 @@ async fn submit(
             }))
         }
         Err(error) => {
+            if matches!(error, ExchangeError::SlowBody(_)) {
+                state.metrics.body_timed_out();
+            }
             state.metrics.refused(error.code());
             tracing::info!(code = error.code(), "refused");
             Err(error.into())
@@ -114,6 +120,8 @@ async fn submit(
     }
 }
 
+/// Reads the body into the exchange's spool within the body deadlines ([`Pace`]), then
+/// hands it to the exchange. A body too slow is dropped with its reservation.
 async fn receive(
     state: &AppState,
     agency: &OrganId,
@@ -125,9 +133,26 @@ async fn receive(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut spool = state.exchange.spool(announced).await?;
-    while let Some(chunk) = body.next().await {
+    let edge = &state.edge;
+    let mut spool = state
+        .exchange
+        .spool(agency, announced, edge.body_idle_timeout)
+        .await?;
+    let mut pace = Pace::new(
+        Instant::now(),
+        edge.body_idle_timeout,
+        edge.body_min_bytes_per_second,
+    );
+    loop {
+        let deadline = tokio::time::Instant::from_std(pace.deadline());
+        let Ok(next) = tokio::time::timeout_at(deadline, body.next()).await else {
+            return Err(ExchangeError::SlowBody(
+                pace.broken(Instant::now()).to_string(),
+            ));
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| ExchangeError::Body(e.to_string()))?;
+        pace.received(chunk.len(), Instant::now());
         spool.write(&chunk)?;
     }
     state.exchange.accept(agency, spool.finish()).await
@@ -511,6 +536,9 @@ async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut text = state.metrics.render(state.exchange.store().writer_stats());
+    text.push_str(&super::metrics::render_in_flight(
+        state.exchange.in_flight(),
+    ));
     if let Some(fetcher) = state.exchange.trust().store.crl_fetcher() {
         text.push_str(&super::metrics::render_crls(
             &fetcher.report(),

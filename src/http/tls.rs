@@ -8,6 +8,7 @@
 
 use std::any::Any;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use actix_tls::accept::openssl::TlsStream;
 use actix_web::dev::Extensions;
@@ -63,11 +64,29 @@ fn read_certificates(path: &Path) -> Result<Vec<X509>, ServeError> {
         .map_err(|e| ServeError::Tls(format!("{} is not PEM certificates: {e}", path.display())))
 }
 
-/// `HttpServer::on_connect` hook: keeps a TLS client's certificate with its connection.
-pub fn keep_client_certificate(connection: &dyn Any, data: &mut Extensions) {
-    let Some(stream) = connection.downcast_ref::<TlsStream<TcpStream>>() else {
-        return;
-    };
+/// `HttpServer::on_connect` hook: bounds how long a peer may leave an answer unread (the
+/// kernel's TCP user timeout: data unacknowledged, or a zero window, for `write_timeout` closes
+/// the connection — a stalled reader holds no buffer and no descriptor after that), and keeps
+/// a TLS client's certificate with its connection.
+pub fn on_connect(write_timeout: Duration) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync {
+    move |connection, data| {
+        if let Some(plain) = connection.downcast_ref::<TcpStream>() {
+            bound_writes(plain, write_timeout);
+        }
+        if let Some(stream) = connection.downcast_ref::<TlsStream<TcpStream>>() {
+            bound_writes(stream.get_ref(), write_timeout);
+            keep_client_certificate(stream, data);
+        }
+    }
+}
+
+fn bound_writes(stream: &TcpStream, write_timeout: Duration) {
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(write_timeout)) {
+        tracing::warn!(error = %e, "cannot set the connection's write timeout");
+    }
+}
+
+fn keep_client_certificate(stream: &TlsStream<TcpStream>, data: &mut Extensions) {
     let ssl = stream.ssl();
     let Some(leaf) = ssl.peer_certificate() else {
         return;
