@@ -31,7 +31,7 @@
 //! | `http.write_timeout_seconds` | `LIENTHONG_HTTP_WRITE_TIMEOUT_SECONDS` | 60 | a connection whose peer takes nothing of an answer for this long is closed (the kernel's TCP user timeout) |
 //! | `http.trusted_proxies` | `LIENTHONG_HTTP_TRUSTED_PROXIES` | none | addresses of TLS-terminating proxies whose `X-Forwarded-For` names the client (for failed-login throttling); variable: separated by spaces |
 //! | `auth.max_failures_per_id` | `LIENTHONG_AUTH_MAX_FAILURES_PER_ID` | 10 | wrong secrets per system id per window; then guesses get 429 until the window ends (a secret that verified before still passes) |
-//! | `auth.max_failures_per_address` | `LIENTHONG_AUTH_MAX_FAILURES_PER_ADDRESS` | 100 | wrong secrets per client address per window; then that address gets 429 |
+//! | `auth.max_failures_per_address` | `LIENTHONG_AUTH_MAX_FAILURES_PER_ADDRESS` | 100 | wrong secrets per client address per window; then guesses from that address get 429 (secrets that verified before still pass) |
 //! | `auth.failure_window_seconds` | `LIENTHONG_AUTH_FAILURE_WINDOW_SECONDS` | 60 | the window of both counters |
 //! | `tls.bind` | `LIENTHONG_TLS_BIND` | none | HTTPS listener with client-certificate authentication |
 //! | `tls.cert`, `tls.key` | `LIENTHONG_TLS_CERT`, `LIENTHONG_TLS_KEY` | none | the server's certificate chain and key (PEM); required with `tls.bind` |

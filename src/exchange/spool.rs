@@ -227,6 +227,11 @@ impl InFlight {
         self.units * UNIT
     }
 
+    /// Bytes of one agency's share.
+    pub fn agency_total(&self) -> u64 {
+        self.agency_units * UNIT
+    }
+
     /// Agencies holding part of the budget now.
     pub fn agencies_holding(&self) -> usize {
         lock(&self.shares).len()

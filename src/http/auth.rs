@@ -12,7 +12,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage as _, HttpRequest};
 use base64::Engine as _;
 use openssl::x509::X509;
 
@@ -49,45 +49,87 @@ struct Presented {
     secret: String,
 }
 
+/// What a request presents to be authenticated, taken from its head (so that it can be read
+/// both by the extractor and, for `Expect: 100-continue`, before the body is asked for).
+pub struct Credentials {
+    certificate: Option<ClientCertificate>,
+    presented: Result<Presented, ApiError>,
+    peer: Option<IpAddr>,
+    forwarded_for: Option<String>,
+}
+
+impl Credentials {
+    pub fn of(
+        headers: &HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+        certificate: Option<ClientCertificate>,
+    ) -> Credentials {
+        Credentials {
+            certificate,
+            presented: presented(headers),
+            peer: peer.map(|a| a.ip()),
+            forwarded_for: headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+
+    /// The agency these credentials name, or why not.
+    pub async fn check(self, state: &AppState) -> Result<Caller, ApiError> {
+        let agency = match self.certificate {
+            Some(certificate) => by_certificate(state, certificate).await?,
+            None => {
+                let address = client_address(
+                    self.peer,
+                    self.forwarded_for.as_deref(),
+                    &state.edge.trusted_proxies,
+                );
+                by_secret(state, self.presented?, address).await?
+            }
+        };
+        Ok(Caller(agency))
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        // Authenticated already, before `100 Continue` was sent (see `serve`).
+        let early = req.extensions().get::<Caller>().cloned();
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let certificate = req.conn_data::<ClientCertificate>().cloned();
-        let presented = presented(req.headers());
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let peer = req.peer_addr().map(|a| a.ip());
+        let credentials = Credentials::of(
+            req.headers(),
+            req.peer_addr(),
+            req.conn_data::<ClientCertificate>().cloned(),
+        );
         Box::pin(async move {
-            let state = state.ok_or_else(|| {
-                ApiError::new(
-                    actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal.state",
-                    "the application state is missing",
-                )
-            })?;
-            let agency = match certificate {
-                Some(certificate) => by_certificate(&state, certificate).await?,
+            let caller = match early {
+                Some(caller) => caller,
                 None => {
-                    let address =
-                        client_address(peer, forwarded.as_deref(), &state.edge.trusted_proxies);
-                    by_secret(&state, presented?, address).await?
+                    let state = state.ok_or_else(|| {
+                        ApiError::new(
+                            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal.state",
+                            "the application state is missing",
+                        )
+                    })?;
+                    credentials.check(&state).await?
                 }
             };
-            tracing::Span::current().record("agency", agency.as_str());
-            Ok(Caller(agency))
+            tracing::Span::current().record("agency", caller.0.as_str());
+            Ok(caller)
         })
     }
 }
 
-/// Checks a system id and secret, unless the id or the address has had too many failures
-/// lately (then 429 before argon2 runs; a secret that verified before still passes a
-/// throttled id). A wrong secret counts against both.
+/// Checks a system id and secret, unless the id or the client address has had too many
+/// failures lately: then only a secret that verified before (recognised without argon2) passes,
+/// and a guess is answered 429 before argon2 runs. So an attack throttles guesses, never the
+/// agencies' own systems — not even those sharing the attacker's address behind one NAT. A
+/// wrong secret counts against both the id and the address.
 async fn by_secret(
     state: &AppState,
     presented: Presented,
@@ -95,19 +137,12 @@ async fn by_secret(
 ) -> Result<OrganId, ApiError> {
     let directory = state.exchange.directory();
     let id = presented.system_id.as_str();
-    match state.logins.check(id, address, Instant::now()) {
-        None => {}
-        Some(Throttled::Id(left)) => {
-            if let Some(agency) = directory.recall_credential(id, &presented.secret).await? {
-                return Ok(agency);
-            }
-            state.metrics.throttled();
-            return Err(throttled(Throttled::Id(left)));
+    if let Some(why) = state.logins.check(id, address, Instant::now()) {
+        if let Some(agency) = directory.recall_credential(id, &presented.secret).await? {
+            return Ok(agency);
         }
-        Some(address) => {
-            state.metrics.throttled();
-            return Err(throttled(address));
-        }
+        state.metrics.throttled();
+        return Err(throttled(why));
     }
     match directory.check_credential(id, &presented.secret).await? {
         Some(agency) => Ok(agency),

@@ -18,6 +18,7 @@
 mod auth;
 mod dev;
 mod error;
+mod listen;
 mod metrics;
 mod pace;
 mod routes;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::Service as _;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use tracing::Instrument as _;
 
 use crate::config::{Config, ConfigError, EdgeConfig, LogFormat, TrustConfig};
@@ -177,6 +178,25 @@ async fn sweep_orphan_blobs(store: &Store, blobs: &BlobStore) -> Result<(), Serv
     Ok(())
 }
 
+/// Sweeps orphan blobs once a day while the server runs, so that a node that is never restarted
+/// does not keep what crashes of other nodes sharing its data directory left behind.
+fn sweep_daily(store: Store, blobs: BlobStore) {
+    const DAY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    actix_web::rt::spawn(async move {
+        let mut every =
+            actix_web::rt::time::interval_at(actix_web::rt::time::Instant::now() + DAY, DAY);
+        loop {
+            every.tick().await;
+            if let Err(e) = sweep_orphan_blobs(&store, &blobs).await {
+                tracing::warn!(
+                    code = e.code(),
+                    "the daily sweep of orphan blobs failed: {e}"
+                );
+            }
+        }
+    });
+}
+
 /// The plain and TLS sockets, bound before anything else happens.
 struct Listeners {
     http: std::net::TcpListener,
@@ -230,6 +250,7 @@ async fn run(
         tracing::info!(swept, "removed unfinished uploads left by an earlier run");
     }
     sweep_orphan_blobs(&store, &blobs).await?;
+    sweep_daily(store.clone(), blobs.clone());
     if let Some(fetcher) = trust.store.crl_fetcher() {
         // Once the data directory is in use: the refresher keeps the last good CRLs there, so
         // that a restart begins with them.
@@ -250,15 +271,15 @@ async fn run(
         agency_uploads: config.agency_uploads,
         directory_ttl: config.directory_ttl,
     };
+    let exchange = Exchange::new(store, directory, blobs, trust, receipts, limits);
     tracing::info!(
         max_packet_bytes = limits.max_packet_bytes,
-        in_flight_bytes = limits.in_flight_bytes,
-        agency_in_flight_bytes = limits.agency_in_flight_bytes,
+        in_flight_bytes = exchange.in_flight().total(),
+        agency_in_flight_bytes = exchange.in_flight().agency_total(),
         agency_uploads = limits.agency_uploads,
         directory_ttl_seconds = limits.directory_ttl.as_secs(),
-        "exchange limits"
+        "exchange limits (the budgets as raised to fit one packet of the largest size)"
     );
-    let exchange = Exchange::new(store, directory, blobs, trust, receipts, limits);
     let state = web::Data::new(AppState {
         exchange,
         metrics: Arc::new(Metrics::default()),
@@ -269,15 +290,8 @@ async fn run(
             window: config.auth.failure_window,
         }),
     });
-    let listen_failed = |addr: &std::net::TcpListener, e: std::io::Error| ServeError::Bind {
-        addr: addr.local_addr().map(|a| a.to_string()).unwrap_or_default(),
-        reason: e.to_string(),
-    };
     let Listeners { http, tls } = listeners;
     let edge = &config.edge;
-    let workers = std::thread::available_parallelism().map_or(2, usize::from);
-    // actix counts connections per worker.
-    let per_worker = (edge.max_connections as usize).div_ceil(workers).max(1);
     tracing::info!(
         max_connections = edge.max_connections,
         header_timeout_seconds = edge.header_timeout.as_secs(),
@@ -286,29 +300,30 @@ async fn run(
         write_timeout_seconds = edge.write_timeout.as_secs(),
         "connection limits"
     );
-    let mut server = HttpServer::new(move || app(state.clone()))
-        .workers(workers)
-        .max_connections(per_worker)
-        .client_request_timeout(edge.header_timeout)
-        .on_connect(tls::on_connect(edge.write_timeout))
-        .listen(http.try_clone().map_err(|e| listen_failed(&http, e))?)
-        .map_err(|e| listen_failed(&http, e))?;
+    let mut sockets = vec![listen::Listener {
+        socket: http,
+        tls: None,
+    }];
     if let (Some(socket), Some(acceptor)) = (tls, tls_acceptor) {
-        server = server
-            .listen_openssl(
-                socket.try_clone().map_err(|e| listen_failed(&socket, e))?,
-                acceptor,
-            )
-            .map_err(|e| listen_failed(&socket, e))?;
+        sockets.push(listen::Listener {
+            socket,
+            tls: Some(acceptor.build()),
+        });
     }
-    for (addr, scheme) in server.addrs_with_scheme() {
+    for listener in &sockets {
+        let scheme = if listener.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let addr = listener
+            .socket
+            .local_addr()
+            .map_err(|e| ServeError::Io(e.to_string()))?;
         println!("listening on {scheme}://{addr}");
         tracing::info!(%addr, scheme, "listening");
     }
-    server
-        .run()
-        .await
-        .map_err(|e| ServeError::Io(e.to_string()))
+    listen::run(state, edge, sockets).await
 }
 
 /// The application: routes, shared state, error answers for bad parameters, a span per request.

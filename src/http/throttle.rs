@@ -2,9 +2,10 @@
 //! and per client address, further attempts are answered 429 with `Retry-After` until the
 //! window ends — before argon2 runs, so that a flood of guesses costs the server nothing.
 //!
-//! A system id under attack stays usable by its own system: a secret that verified before is
-//! recognised without argon2 (`Directory::recall_credential`) and let through while the id is
-//! throttled; only guesses are refused. An address is throttled outright: it is the attacker's.
+//! Throttling refuses guesses, not systems: while an id or an address is over its limit, a
+//! secret that verified before is still recognised without argon2
+//! (`Directory::recall_credential`) and let through, so neither the attacked system nor the
+//! agencies sharing the attacker's address (one NAT for a province's network) are locked out.
 //! Behind a proxy the client address is taken from `X-Forwarded-For` only when the connection
 //! comes from one of `http.trusted_proxies`; otherwise every agency would share the proxy's.
 

@@ -6,6 +6,17 @@
 //!         --system-id ID --secret SECRET --packets 20000 --concurrency 64 [--rate 2500]
 //!
 //! Run it from the repository root (the dev PKI is read from `certs/dev`, or `--certs`).
+//!
+//! With `--attack KIND --attack-system-id ID --attack-secret SECRET` (a second agency's
+//! credential, H08 of the dev directory) a hostile client runs beside the normal load, and the
+//! report adds what it saw, the server's peak RSS (`--server-pid`) and `/healthz` latency:
+//!
+//!     lienthong-load --url http://127.0.0.1:8080 --system-id G22-ID --secret G22-SECRET \
+//!         --packets 30000 --rate 500 --concurrency 64 \
+//!         --attack slow-uploads --attackers 200 \
+//!         --attack-system-id H08-ID --attack-secret H08-SECRET --server-pid PID
+
+mod attack;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +75,28 @@ struct Args {
     /// Directory of the dev PKI.
     #[arg(long, default_value = "certs/dev")]
     certs: PathBuf,
+    /// A hostile client to run beside the normal load (only against this machine).
+    #[arg(long, value_enum)]
+    attack: Option<attack::Attack>,
+    /// Attacking connections (at most 5,000).
+    #[arg(long, default_value_t = 8)]
+    attackers: usize,
+    /// System id of the attacking agency (H08 of the dev directory).
+    #[arg(long)]
+    attack_system_id: Option<String>,
+    /// Its secret.
+    #[arg(long)]
+    attack_secret: Option<String>,
+    /// Bytes of the attack's packets: announced by slow uploads (default 67108864), sent by big
+    /// uploads and read by stalled downloads (default 30000000).
+    #[arg(long)]
+    attack_size: Option<usize>,
+    /// The attack stops with the normal load, or after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    attack_seconds: u64,
+    /// The server's process id, to report its resident memory (Linux /proc).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 /// The form of the DocumentIds the load tool gives its packets.
@@ -99,8 +132,8 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 
 /// Where to connect and what to put in the request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Target {
-    authority: String,
+pub(crate) struct Target {
+    pub(crate) authority: String,
     /// The URL's path before `/v1` (empty for a server at the root).
     prefix: String,
     path: String,
@@ -132,23 +165,44 @@ impl Target {
     }
 }
 
-/// The signing identity of the G22 demo agency.
+/// Demo agencies of the dev directory: code and name.
+const G22: (&str, &str) = ("000.00.00.G22", "Bộ Thử nghiệm Liên thông");
+const H08: (&str, &str) = ("000.00.00.H08", "Ủy ban nhân dân tỉnh thử nghiệm");
+const NORMAL_RECIPIENTS: [(&str, &str); 3] = [
+    ("000.00.00.H49", "Ủy ban nhân dân tỉnh Quảng Ninh"),
+    (
+        "000.01.01.H49",
+        "Sở Thông tin và Truyền thông tỉnh Quảng Ninh",
+    ),
+    H08,
+];
+
+/// The signing identity of a demo agency, and whom its letters go to.
 struct Signer {
     key: PKey<Private>,
     cert: X509,
     chain: Vec<X509>,
+    from: (&'static str, &'static str),
+    to: Vec<(&'static str, &'static str)>,
 }
 
 impl Signer {
-    fn load(dir: &Path) -> anyhow::Result<Signer> {
+    /// The agency `from` with its RSA-2048 dev key, writing to `to`.
+    fn load(
+        dir: &Path,
+        from: (&'static str, &'static str),
+        to: &[(&'static str, &'static str)],
+    ) -> anyhow::Result<Signer> {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
         };
         Ok(Signer {
-            key: PKey::private_key_from_pem(&read("agency-000.00.00.G22-rsa2048.key.pem")?)?,
-            cert: X509::from_pem(&read("agency-000.00.00.G22-rsa2048.pem")?)?,
+            key: PKey::private_key_from_pem(&read(&format!("agency-{}-rsa2048.key.pem", from.0))?)?,
+            cert: X509::from_pem(&read(&format!("agency-{}-rsa2048.pem", from.0))?)?,
             chain: X509::stack_from_pem(&read("intermediates.pem")?)?,
+            from,
+            to: to.to_vec(),
         })
     }
 
@@ -157,17 +211,14 @@ impl Signer {
         let org = |code: &str, name: &str| -> anyhow::Result<Organization> {
             Ok(Organization::new(OrganId::parse(code)?, name))
         };
+        let recipients = self
+            .to
+            .iter()
+            .map(|(code, name)| org(code, name))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut letter = MessagePacket::new_document(
-            org("000.00.00.G22", "Bộ Thử nghiệm Liên thông")?,
-            NonEmpty::from_vec(vec![
-                org("000.00.00.H49", "Ủy ban nhân dân tỉnh Quảng Ninh")?,
-                org(
-                    "000.01.01.H49",
-                    "Sở Thông tin và Truyền thông tỉnh Quảng Ninh",
-                )?,
-                org("000.00.00.H08", "Ủy ban nhân dân tỉnh thử nghiệm")?,
-            ])
-            .ok_or_else(|| anyhow!("no recipients"))?,
+            org(self.from.0, self.from.1)?,
+            NonEmpty::from_vec(recipients).ok_or_else(|| anyhow!("no recipients"))?,
             "Về việc triển khai gửi, nhận văn bản điện tử giữa các cơ quan nhà nước",
         );
         letter.header.document_id = id;
@@ -287,6 +338,18 @@ impl Connection {
             (false, n) => self.skip(n.unwrap_or(0)).await?,
         }
         Ok((status, keep && (length.is_some() || chunked)))
+    }
+
+    /// Sends one request and reads the whole answer: status and body.
+    async fn fetch(&mut self, request: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+        self.stream.get_mut().write_all(request).await?;
+        let (status, length, chunked, _) = self.read_head().await?;
+        if chunked {
+            bail!("a chunked answer where a JSON body was expected");
+        }
+        let mut body = vec![0; length.unwrap_or(0)];
+        self.stream.read_exact(&mut body).await?;
+        Ok((status, body))
     }
 
     async fn read_head(&mut self) -> anyhow::Result<(u16, Option<usize>, bool, bool)> {
@@ -534,7 +597,7 @@ async fn main() -> anyhow::Result<()> {
         bail!("--concurrency must be at least 1");
     }
     let target = Target::parse(&args.url)?;
-    let signer = Signer::load(&args.certs)?;
+    let signer = Signer::load(&args.certs, G22, &NORMAL_RECIPIENTS)?;
     let signing = Instant::now();
     let now = time::OffsetDateTime::now_utc();
     let shape = Shape {
@@ -559,6 +622,31 @@ async fn main() -> anyhow::Result<()> {
     let auth = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", args.system_id, args.secret));
     warm_up(&target, &auth).await?;
+    let attack = match args.attack {
+        Some(kind) => Some(prepare_attack(&args, kind, &target, &shape).await?),
+        None => None,
+    };
+    let sampler = match args.server_pid {
+        Some(pid) => Some(attack::RssSampler::new(pid)?),
+        None => None,
+    };
+    let rss_before = sampler.as_ref().and_then(|s| s.now_kib());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampling = sampler
+        .clone()
+        .map(|s| tokio::spawn(s.sample(stop.clone())));
+    let probing = attack
+        .is_some()
+        .then(|| tokio::spawn(attack::probe_health(target.clone(), stop.clone())));
+    let seen = Arc::new(attack::Seen::default());
+    let attackers = attack.map(|plan| {
+        let until = tokio::time::Instant::now() + Duration::from_secs(args.attack_seconds);
+        attack::start(Arc::new(plan), seen.clone(), until)
+    });
+    if attackers.is_some() {
+        // Let the attack take hold before the normal clients start.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     let cpu_before = own_cpu_seconds();
     let sent = packets.len();
     let shared = Arc::new(Shared {
@@ -578,12 +666,104 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = shared.start.elapsed();
     let mut summary = report(tallies, elapsed, sent);
+    if let Some(mut attackers) = attackers {
+        if args.attack == Some(attack::Attack::BigUploads) {
+            // The uploads are the measurement: let them all finish.
+            while attackers.join_next().await.is_some() {}
+        }
+        drop(attackers);
+        summary["attack"] = seen.report();
+        summary["attack"]["kind"] = args
+            .attack
+            .and_then(|a| clap::ValueEnum::to_possible_value(&a))
+            .map(|v| v.get_name().to_owned())
+            .into();
+        summary["attack"]["attackers"] = args.attackers.into();
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(probing) = probing {
+        summary["healthz"] = probing.await.context("the health probe panicked")?;
+    }
+    if let (Some(sampling), Some(sampler)) = (sampling, sampler) {
+        sampling.await.context("the RSS sampler panicked")?;
+        summary["server"] = sampler.report(rss_before);
+    }
     if let (Some(before), Some(after)) = (cpu_before, own_cpu_seconds()) {
         // What sending cost this tool: on a shared machine, the server had the rest.
         summary["load_tool_cpu_s"] = (((after - before) * 100.0).round() / 100.0).into();
     }
     println!("{summary}");
     Ok(())
+}
+
+/// The attack's plan: its credential, and the packets it sends or reads (signed as H08 and
+/// sent to G22; a packet to read is submitted first).
+async fn prepare_attack(
+    args: &Args,
+    kind: attack::Attack,
+    target: &Target,
+    shape: &Shape,
+) -> anyhow::Result<attack::Plan> {
+    attack::check_loopback(target)?;
+    if args.attackers == 0 || args.attackers > 5000 {
+        bail!("--attackers must be between 1 and 5000");
+    }
+    let (Some(system_id), Some(secret)) = (&args.attack_system_id, &args.attack_secret) else {
+        bail!("--attack needs --attack-system-id and --attack-secret (a second agency, e.g. H08)");
+    };
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{system_id}:{secret}"));
+    if kind != attack::Attack::WrongSecrets {
+        warm_up(target, &basic).await?;
+    }
+    let size = args.attack_size.unwrap_or(match kind {
+        attack::Attack::SlowUploads => 67_108_864,
+        _ => 30_000_000,
+    });
+    let signer = Signer::load(&args.certs, H08, &[G22])?;
+    let sign = |count: usize| {
+        let shape = Shape {
+            count,
+            size,
+            ids: DocumentIds::Uuid,
+            day: shape.day.clone(),
+            run: shape.run,
+        };
+        tokio::task::block_in_place(|| sign_all(&signer, &shape))
+    };
+    let mut plan = attack::Plan {
+        attack: kind,
+        attackers: args.attackers,
+        target: target.clone(),
+        auth: format!("Basic {basic}"),
+        system_id: system_id.clone(),
+        size,
+        packets: Vec::new(),
+        packet_id: None,
+    };
+    match kind {
+        attack::Attack::BigUploads => plan.packets = sign(args.attackers)?,
+        attack::Attack::StalledDownloads => {
+            let packet = sign(1)?.pop().context("no packet signed")?;
+            let mut request = format!(
+                "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\r\n",
+                target.path, target.authority, packet.len()
+            )
+            .into_bytes();
+            request.extend_from_slice(&packet);
+            let (status, body) = Connection::open(target).await?.fetch(&request).await?;
+            if status != 202 {
+                bail!(
+                    "the packet to read was answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            let answer: serde_json::Value = serde_json::from_slice(&body)?;
+            plan.packet_id = answer["id"].as_str().map(str::to_owned);
+        }
+        _ => {}
+    }
+    eprintln!("attack ready: {kind:?} with {} connections", args.attackers);
+    Ok(plan)
 }
 
 #[cfg(test)]
