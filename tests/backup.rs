@@ -1,7 +1,8 @@
 //! `lienthong backup` on a running SQLite server: the copy is taken while letters keep arriving,
 //! holds every packet accepted before it (small ones in their rows, large ones as re-hashed
 //! blobs), and a server started on the backup folder serves them byte for byte to the same
-//! credentials. A damaged blob fails the backup instead of being copied.
+//! credentials. A damaged blob fails the backup instead of being copied. A server killed between a
+//! blob's rename and its commit leaves an orphan that a later start removes.
 
 mod common;
 mod common_pg;
@@ -139,6 +140,24 @@ impl Restarted {
     }
 }
 
+impl Restarted {
+    /// POST /v1/packets as the agency of `(system_id, secret)`: the status.
+    fn submit(&self, packet: &[u8], (system_id, secret): (String, String)) -> u16 {
+        let auth = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{system_id}:{secret}"))
+        );
+        self.agent
+            .post(format!("{}/v1/packets", self.base))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/xml")
+            .send(packet)
+            .expect("POST the packet")
+            .status()
+            .as_u16()
+    }
+}
+
 impl Drop for Restarted {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -218,4 +237,105 @@ fn a_damaged_blob_fails_the_backup() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("error[store.corrupt]"), "{stderr}");
     assert!(stderr.contains("no longer hashes to its name"), "{stderr}");
+}
+
+/// The blob files under `DATA/blobs/sha256`.
+fn blob_files(data: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(shards) = std::fs::read_dir(data.join("blobs/sha256")) else {
+        return Vec::new();
+    };
+    shards
+        .flat_map(|s| std::fs::read_dir(s.expect("shard").path()).expect("blobs"))
+        .map(|e| e.expect("entry").path())
+        .collect()
+}
+
+#[test]
+fn a_kill_between_a_blobs_rename_and_its_commit_leaves_an_orphan_that_a_later_start_removes() {
+    use std::io::Write as _;
+    let mut server =
+        Server::start_with(Engine::Sqlite, &[("LIENTHONG_MAX_PACKET_BYTES", "4194304")]);
+    let data = server.data_path();
+    let database = data.join("lienthong.db");
+    let database_url = server.database_url.clone();
+    assert_eq!(
+        server.get("/v1/inbox", A).status,
+        200,
+        "argon2 once, before the clock"
+    );
+    // Another process holds SQLite's write lock: the server's commit waits after the blob was
+    // renamed into place, which is where it is killed.
+    let mut holder = Command::new("sqlite3")
+        .arg(&database)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sqlite3");
+    let mut to_holder = holder.stdin.take().expect("stdin");
+    writeln!(to_holder, "BEGIN IMMEDIATE;\n.print locked").expect("lock");
+    let mut said = String::new();
+    BufReader::new(holder.stdout.take().expect("stdout"))
+        .read_line(&mut said)
+        .expect("sqlite3 answers");
+    assert_eq!(said.trim(), "locked");
+
+    let large = letter("crash-before-commit", 300_000);
+    let base = server.base.clone();
+    let credential = server.credential(A);
+    let sending = {
+        let large = large.clone();
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into();
+            let auth = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", credential.0, credential.1));
+            agent
+                .post(format!("{base}/v1/packets"))
+                .header("Authorization", &format!("Basic {auth}"))
+                .send(&large[..])
+                .map(|r| r.status().as_u16())
+        })
+    };
+    let started = std::time::Instant::now();
+    while blob_files(&data).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "the blob was never renamed into place"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.stop(); // SIGKILL, while the commit waits for the lock
+    let answered = sending.join().expect("the sender");
+    assert!(
+        answered.is_err(),
+        "no answer may come from a killed server: {answered:?}"
+    );
+    writeln!(to_holder, "ROLLBACK;\n.quit").expect("unlock");
+    drop(to_holder);
+    assert!(holder.wait().expect("sqlite3").success());
+    let orphans = blob_files(&data);
+    assert_eq!(orphans.len(), 1, "the renamed blob is left behind");
+    let rows = Command::new("sqlite3")
+        .arg(&database)
+        .arg("SELECT count(*) FROM packets")
+        .output()
+        .expect("sqlite3");
+    assert_eq!(
+        String::from_utf8_lossy(&rows.stdout).trim(),
+        "0",
+        "nothing was committed"
+    );
+
+    // A start right away leaves the young blob alone (another node may be about to commit
+    // it); once it is older than an hour, a start removes it.
+    drop(Restarted::on(&database_url, &data));
+    assert_eq!(blob_files(&data), orphans);
+    age(&orphans[0]);
+    let restarted = Restarted::on(&database_url, &data);
+    assert!(blob_files(&data).is_empty(), "the orphan is removed");
+    // The client's retry is accepted, and the blob is back, named by its row.
+    assert_eq!(restarted.submit(&large, server.credential(A)), 202);
+    assert_eq!(blob_files(&data), orphans);
 }
