@@ -105,7 +105,7 @@ impl ServeError {
 /// Must run inside an actix system (`actix_web::rt::System`).
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     init_tracing(&config.log, config.log_format);
-    raise_open_files_limit();
+    raise_open_files_limit(config.edge.max_connections);
     let listeners = Listeners::bind(&config)?;
     if let Some(dir) = config.dev_pki_dir() {
         dev::write_pki(&dir)?;
@@ -135,8 +135,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
 /// Raises the soft limit on open files to the hard limit: every connection is a descriptor, and
 /// distributions start services with a soft limit of 1,024, which a few hundred idle clients
 /// exhaust (`accept` then fails with EMFILE and even /healthz waits).
-fn raise_open_files_limit() {
+/// Warns when the limit leaves no room for `http.max_connections` (plus the database, blobs and
+/// CRL downloads): past the limit `accept` fails and every client waits, health checks included.
+fn raise_open_files_limit(max_connections: u32) {
     match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < u64::from(max_connections) + 256 => tracing::warn!(
+            limit,
+            max_connections,
+            "the open files limit is below http.max_connections + 256: raise LimitNOFILE \
+             (systemd) or ulimit -Hn, or lower http.max_connections"
+        ),
         Ok(limit) => tracing::info!(limit, "open files limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise the open files limit"),
     }
