@@ -368,3 +368,51 @@ fn expect_100_continue_is_answered_only_after_authentication() {
     let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
 }
+
+#[test]
+fn a_chunked_body_grows_its_reservation_and_a_stalled_one_is_closed() {
+    let server = Server::start_with(
+        Engine::Sqlite,
+        &[
+            ("LIENTHONG_MAX_PACKET_BYTES", "4194304"),
+            ("LIENTHONG_HTTP_BODY_IDLE_TIMEOUT_SECONDS", "2"),
+        ],
+    );
+    warm_up(&server, &[G22]);
+    let head = format!(
+        "POST /v1/packets HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\nContent-Type: application/xml\r\nTransfer-Encoding: chunked\r\n\r\n",
+        basic(&server, G22)
+    );
+    // A 2.5 MB letter in chunks of 64 KiB, with no Content-Length: accepted.
+    let packet = letter(G22, H49, "G22,2026/12/05,11/BTN-VP", 1_800_000);
+    assert!(packet.len() > 2_000_000);
+    let mut sender = connect(&server);
+    sender.write_all(head.as_bytes()).expect("head");
+    for chunk in packet.chunks(64 * 1024) {
+        sender
+            .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .expect("size");
+        sender.write_all(chunk).expect("chunk");
+        sender.write_all(b"\r\n").expect("end of chunk");
+    }
+    sender.write_all(b"0\r\n\r\n").expect("last chunk");
+    let mut answer = [0u8; 4096];
+    let n = sender.read(&mut answer).expect("the answer");
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    assert_eq!(metric(&server, "lienthong_in_flight_bytes"), 0.0);
+
+    // One chunk, then nothing: closed at the idle timeout, its reservation given back.
+    let mut stalled = connect(&server);
+    stalled.write_all(head.as_bytes()).expect("head");
+    stalled.write_all(b"5\r\n<?xml\r\n").expect("a chunk");
+    let started = Instant::now();
+    let answer = read_to_close(&mut stalled);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert_eq!(metric(&server, "lienthong_in_flight_bytes"), 0.0);
+}

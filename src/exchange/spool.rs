@@ -89,6 +89,11 @@ struct Share {
 pub struct Reservation {
     global: OwnedSemaphorePermit,
     agency: OwnedSemaphorePermit,
+    /// Where more comes from, for a body of unknown length that grows.
+    budget: Arc<Semaphore>,
+    share: Arc<Share>,
+    /// The most one packet may reserve (the agency's share).
+    cap_units: u64,
     _holder: Holder,
 }
 
@@ -211,6 +216,9 @@ impl InFlight {
             Reservation {
                 global,
                 agency: agency_permit,
+                budget: self.budget.clone(),
+                share,
+                cap_units: self.agency_units,
                 _holder: holder,
             },
             slot,
@@ -254,8 +262,39 @@ impl Reservation {
         Reservation {
             global: cut(self.global),
             agency: cut(self.agency),
-            _holder: self._holder,
+            ..self
         }
+    }
+
+    /// Grows the reservation to cover `bytes`, waiting until `deadline` for the agency's share
+    /// and the budget ([`ExchangeError::Busy`] after it).
+    pub async fn grow(
+        &mut self,
+        bytes: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), ExchangeError> {
+        let have = self.global.num_permits() as u64;
+        let want = units_of(bytes).min(self.cap_units);
+        if want <= have {
+            return Ok(());
+        }
+        let more = u32::try_from(want - have).unwrap_or(u32::MAX);
+        let closed = |e: tokio::sync::AcquireError| {
+            ExchangeError::Internal(format!("in-flight budget: {e}"))
+        };
+        let agency =
+            tokio::time::timeout_at(deadline, self.share.bytes.clone().acquire_many_owned(more))
+                .await
+                .map_err(|_| ExchangeError::Busy { agency: true })?
+                .map_err(closed)?;
+        let global =
+            tokio::time::timeout_at(deadline, self.budget.clone().acquire_many_owned(more))
+                .await
+                .map_err(|_| ExchangeError::Busy { agency: false })?
+                .map_err(closed)?;
+        self.agency.merge(agency);
+        self.global.merge(global);
+        Ok(())
     }
 }
 
@@ -270,6 +309,8 @@ pub struct Spool {
     reserved: Option<Reservation>,
     /// The agency's upload slot, given back once the body is whole.
     slot: Option<UploadSlot>,
+    /// For a body of unknown length: how long to wait for more room as it grows.
+    growing: Option<Duration>,
 }
 
 impl std::fmt::Debug for Spool {
@@ -316,6 +357,7 @@ impl Spool {
             limit: announced.map_or(limit, |n| n.min(limit)),
             reserved: None,
             slot: None,
+            growing: None,
         })
     }
 
@@ -330,12 +372,32 @@ impl Spool {
         wait: Duration,
     ) -> Result<Spool, ExchangeError> {
         Spool::check_announced(limit, announced)?;
-        let size = announced.unwrap_or(limit);
+        // A body of unknown length starts with what its first buffer holds and grows its
+        // reservation as it arrives ([`Spool::make_room`]).
+        let size = announced.unwrap_or(MAX_RESERVE.min(limit));
         let (reservation, slot) = in_flight.reserve(agency, cost(size), wait).await?;
         let mut spool = Spool::new(blobs, limit, announced)?;
         spool.reserved = Some(reservation);
         spool.slot = Some(slot);
+        spool.growing = announced.is_none().then_some(wait);
         Ok(spool)
+    }
+
+    /// Before writing `more` bytes of a body of unknown length: grows its reservation (to
+    /// twice what it has received, at most the limit) so that its memory stays counted. A body
+    /// with a Content-Length reserved it all at the start; this does nothing for it.
+    pub async fn make_room(&mut self, more: usize) -> Result<(), ExchangeError> {
+        let (Some(wait), Some(reserved)) = (self.growing, self.reserved.as_mut()) else {
+            return Ok(());
+        };
+        let needed = self.bytes.len() as u64 + more as u64;
+        if needed > self.limit {
+            return Err(ExchangeError::TooLarge { limit: self.limit });
+        }
+        let target = needed.max(self.bytes.len() as u64 * 2).min(self.limit);
+        reserved
+            .grow(cost(target), tokio::time::Instant::now() + wait)
+            .await
     }
 
     fn check_announced(limit: u64, announced: Option<u64>) -> Result<(), ExchangeError> {
@@ -530,6 +592,43 @@ mod tests {
         let received = first.finish();
         let _third = reserve().await.expect("a slot came free");
         assert!(received.reserved.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_body_without_length_reserves_as_it_grows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blobs = BlobStore::open(dir.path()).expect("blobs");
+        let g22 = agency("000.00.00.G22");
+        let mib = 1024 * 1024;
+        let in_flight = InFlight::new(64 * mib, 16 * mib, 64 * mib, 8);
+        let total = in_flight.total();
+        let mut spool = Spool::reserved(&blobs, &in_flight, &g22, 16 * mib, None, WAIT)
+            .await
+            .expect("room");
+        // At first what its first buffer holds (and verifying it), not the 16 MiB limit.
+        assert_eq!(total - in_flight.available(), cost(MAX_RESERVE));
+        let chunk = vec![b' '; 256 * 1024];
+        for _ in 0..12 {
+            spool.make_room(chunk.len()).await.expect("room to grow");
+            spool.write(&chunk).expect("write");
+            assert!(
+                total - in_flight.available() >= cost(spool.len()),
+                "{} bytes received, {} reserved",
+                spool.len(),
+                total - in_flight.available()
+            );
+        }
+        assert!(total - in_flight.available() <= cost(16 * mib));
+        drop(spool.finish());
+        assert_eq!(in_flight.available(), total);
+        // Past the limit it is refused before the write.
+        let mut small = Spool::reserved(&blobs, &in_flight, &g22, 1024, None, WAIT)
+            .await
+            .expect("room");
+        assert!(matches!(
+            small.make_room(2048).await,
+            Err(ExchangeError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -21,6 +21,10 @@ use super::auth::{ClientCertificate, Credentials};
 use super::{app, tls, AppState, ServeError};
 use crate::config::EdgeConfig;
 
+/// How long a connection being closed waits for the peer's side of the shutdown (as
+/// `HttpServer` sets it; actix-http's own default waits forever).
+const DISCONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A listening socket and whether it speaks TLS.
 pub struct Listener {
     pub socket: std::net::TcpListener,
@@ -49,6 +53,7 @@ pub async fn run(
                 let on_connect = on_connect.clone();
                 HttpService::build()
                     .client_request_timeout(head_timeout)
+                    .client_disconnect_timeout(DISCONNECT_TIMEOUT)
                     .local_addr(addr)
                     .on_connect_ext(move |io: &actix_web::rt::net::TcpStream, ext| {
                         on_connect(io as &dyn Any, ext)
@@ -66,6 +71,7 @@ pub async fn run(
                 let on_connect = on_connect.clone();
                 HttpService::build()
                     .client_request_timeout(head_timeout)
+                    .client_disconnect_timeout(DISCONNECT_TIMEOUT)
                     .local_addr(addr)
                     .on_connect_ext(
                         move |io: &actix_tls::accept::openssl::TlsStream<

@@ -3,7 +3,12 @@
 //! body is closed (408 `http.timeout`) and the memory it reserved goes back at once — without
 //! these, eight connections sending one byte a second held the whole in-flight budget.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::web::Bytes;
 
 /// How an upload is keeping up.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +89,48 @@ impl Pace {
                 min_rate: self.min_rate,
             }
         }
+    }
+}
+
+/// An answer that holds the unread body of a request until the answer has been written.
+///
+/// actix drains a dropped chunked body to keep the connection alive — for a sender that has
+/// stopped sending, that is a connection held open until the keep-alive runs out. A body still
+/// held when the answer ends makes actix close the connection instead.
+pub struct Closing {
+    answer: Option<Bytes>,
+    _unread: actix_web::web::Payload,
+}
+
+impl Closing {
+    /// `response` with `unread` kept until its last byte is written.
+    pub fn answer(
+        response: actix_web::HttpResponse,
+        unread: actix_web::web::Payload,
+    ) -> actix_web::HttpResponse {
+        let (response, body) = response.into_parts();
+        let answer = body.try_into_bytes().unwrap_or_default();
+        response
+            .set_body(Closing {
+                answer: Some(answer),
+                _unread: unread,
+            })
+            .map_into_boxed_body()
+    }
+}
+
+impl MessageBody for Closing {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.answer.as_ref().map_or(0, |a| a.len() as u64))
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Poll::Ready(self.get_mut().answer.take().map(Ok))
     }
 }
 

@@ -20,7 +20,7 @@ use crate::store::{AgencyFilter, InboxEntry, PacketRecord};
 use std::time::Instant;
 
 use super::auth::Caller;
-use super::pace::Pace;
+use super::pace::{Closing, Pace};
 use super::{ApiError, AppState};
 
 /// The OpenAPI 3.1 description served at `/v1/openapi.json`.
@@ -95,9 +95,9 @@ async fn submit(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    body: web::Payload,
+    mut body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    match receive(&state, &caller.0, &req, body).await {
+    match receive(&state, &caller.0, &req, &mut body).await {
         Ok(accepted) => {
             state.metrics.accepted(accepted.kind, accepted.replayed);
             tracing::info!(packet = %accepted.id, replayed = accepted.replayed, "accepted");
@@ -110,12 +110,14 @@ async fn submit(
             }))
         }
         Err(error) => {
-            if matches!(error, ExchangeError::SlowBody(_)) {
-                state.metrics.body_timed_out();
-            }
             state.metrics.refused(error.code());
             tracing::info!(code = error.code(), "refused");
-            Err(error.into())
+            if !matches!(error, ExchangeError::SlowBody(_)) {
+                return Err(error.into());
+            }
+            state.metrics.body_timed_out();
+            let response = actix_web::ResponseError::error_response(&ApiError::from(error));
+            Ok(Closing::answer(response, body))
         }
     }
 }
@@ -126,7 +128,7 @@ async fn receive(
     state: &AppState,
     agency: &OrganId,
     req: &HttpRequest,
-    mut body: web::Payload,
+    body: &mut web::Payload,
 ) -> Result<Accepted, ExchangeError> {
     let announced = req
         .headers()
@@ -153,6 +155,7 @@ async fn receive(
         let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| ExchangeError::Body(e.to_string()))?;
         pace.received(chunk.len(), Instant::now());
+        spool.make_room(chunk.len()).await?;
         spool.write(&chunk)?;
     }
     state.exchange.accept(agency, spool.finish()).await
