@@ -33,6 +33,17 @@
 //! | `auth.max_failures_per_id` | `LIENTHONG_AUTH_MAX_FAILURES_PER_ID` | 10 | wrong secrets per system id per window; then guesses get 429 until the window ends (a secret that verified before still passes) |
 //! | `auth.max_failures_per_address` | `LIENTHONG_AUTH_MAX_FAILURES_PER_ADDRESS` | 100 | wrong secrets per client address per window; then guesses from that address get 429 (secrets that verified before still pass) |
 //! | `auth.failure_window_seconds` | `LIENTHONG_AUTH_FAILURE_WINDOW_SECONDS` | 60 | the window of both counters |
+//! | `push.enabled` | `LIENTHONG_PUSH_ENABLED` | true | whether this node pushes letters to the agencies' endpoints (off: the pushes still queue, for a node that has it on) |
+//! | `push.workers` | `LIENTHONG_PUSH_WORKERS` | 16 | pushes in flight at once on this node. 1 to 10,000 |
+//! | `push.per_endpoint` | `LIENTHONG_PUSH_PER_ENDPOINT` | 4 | pushes in flight at once to one endpoint. 1 to 10,000 |
+//! | `push.timeout_seconds` | `LIENTHONG_PUSH_TIMEOUT_SECONDS` | 30 | how long one push may take, connecting included. 1 to 3600 |
+//! | `push.retry_first_seconds` | `LIENTHONG_PUSH_RETRY_FIRST_SECONDS` | 10 | the wait before the first retry; it doubles, with jitter, on each failure. 1 to 86,400 |
+//! | `push.retry_max_seconds` | `LIENTHONG_PUSH_RETRY_MAX_SECONDS` | 3600, or `retry_first_seconds` when larger | the longest wait between two attempts. At least `retry_first_seconds`, at most 604,800 (a week) |
+//! | `push.retry_window_hours` | `LIENTHONG_PUSH_RETRY_WINDOW_HOURS` | 72 | how long after its acceptance a delivery is retried before it is parked; 0 parks it at the first failure. 0 to 8760 |
+//! | `push.retry_window_seconds` | `LIENTHONG_PUSH_RETRY_WINDOW_SECONDS` | none | the same window in seconds (for tests); when given, it wins over `retry_window_hours`. 0 to 31,536,000 |
+//! | `push.breaker_failures` | `LIENTHONG_PUSH_BREAKER_FAILURES` | 5 | consecutive failures of an endpoint that open its circuit breaker. 1 to 10,000 |
+//! | `push.breaker_probe_seconds` | `LIENTHONG_PUSH_BREAKER_PROBE_SECONDS` | 30 | while a breaker is open, one probe push per this interval. 1 to 3600 |
+//! | `push.client_cert`, `push.client_key` | `LIENTHONG_PUSH_CLIENT_CERT`, `LIENTHONG_PUSH_CLIENT_KEY` | none | the exchange's client certificate chain and key (PEM) for https endpoints that ask for one; both or neither |
 //! | `tls.bind` | `LIENTHONG_TLS_BIND` | none | HTTPS listener with client-certificate authentication |
 //! | `tls.cert`, `tls.key` | `LIENTHONG_TLS_CERT`, `LIENTHONG_TLS_KEY` | none | the server's certificate chain and key (PEM); required with `tls.bind` |
 //! | `tls.client_ca` | `LIENTHONG_TLS_CLIENT_CA` | the trust anchors and intermediates | CAs whose client certificates are asked for |
@@ -145,6 +156,8 @@ pub struct Config {
     pub edge: EdgeConfig,
     /// Failed-authentication throttling.
     pub auth: AuthConfig,
+    /// How letters are pushed to the agencies' systems, and retried (`[push]`).
+    pub push: crate::delivery::PushPolicy,
     pub log: String,
     /// How log lines are written to stderr.
     pub log_format: LogFormat,
@@ -283,6 +296,18 @@ struct Layer {
     max_failures_per_id: Option<u64>,
     max_failures_per_address: Option<u64>,
     failure_window_seconds: Option<u64>,
+    push_enabled: Option<bool>,
+    push_workers: Option<u64>,
+    push_per_endpoint: Option<u64>,
+    push_timeout_seconds: Option<u64>,
+    push_retry_first_seconds: Option<u64>,
+    push_retry_max_seconds: Option<u64>,
+    push_retry_window_hours: Option<u64>,
+    push_retry_window_seconds: Option<u64>,
+    push_breaker_failures: Option<u64>,
+    push_breaker_probe_seconds: Option<u64>,
+    push_client_cert: Option<PathBuf>,
+    push_client_key: Option<PathBuf>,
     tls_bind: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -342,6 +367,18 @@ impl Layer {
             max_failures_per_id,
             max_failures_per_address,
             failure_window_seconds,
+            push_enabled,
+            push_workers,
+            push_per_endpoint,
+            push_timeout_seconds,
+            push_retry_first_seconds,
+            push_retry_max_seconds,
+            push_retry_window_hours,
+            push_retry_window_seconds,
+            push_breaker_failures,
+            push_breaker_probe_seconds,
+            push_client_cert,
+            push_client_key,
             tls_bind,
             tls_cert,
             tls_key,
@@ -377,6 +414,8 @@ struct FileSettings {
     #[serde(default)]
     auth: AuthSection,
     #[serde(default)]
+    push: PushSection,
+    #[serde(default)]
     tls: TlsSection,
     #[serde(default)]
     trust: TrustSection,
@@ -402,6 +441,23 @@ struct AuthSection {
     max_failures_per_id: Option<u64>,
     max_failures_per_address: Option<u64>,
     failure_window_seconds: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PushSection {
+    enabled: Option<bool>,
+    workers: Option<u64>,
+    per_endpoint: Option<u64>,
+    timeout_seconds: Option<u64>,
+    retry_first_seconds: Option<u64>,
+    retry_max_seconds: Option<u64>,
+    retry_window_hours: Option<u64>,
+    retry_window_seconds: Option<u64>,
+    breaker_failures: Option<u64>,
+    breaker_probe_seconds: Option<u64>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -455,6 +511,18 @@ impl From<FileSettings> for Layer {
             max_failures_per_id: f.auth.max_failures_per_id,
             max_failures_per_address: f.auth.max_failures_per_address,
             failure_window_seconds: f.auth.failure_window_seconds,
+            push_enabled: f.push.enabled,
+            push_workers: f.push.workers,
+            push_per_endpoint: f.push.per_endpoint,
+            push_timeout_seconds: f.push.timeout_seconds,
+            push_retry_first_seconds: f.push.retry_first_seconds,
+            push_retry_max_seconds: f.push.retry_max_seconds,
+            push_retry_window_hours: f.push.retry_window_hours,
+            push_retry_window_seconds: f.push.retry_window_seconds,
+            push_breaker_failures: f.push.breaker_failures,
+            push_breaker_probe_seconds: f.push.breaker_probe_seconds,
+            push_client_cert: f.push.client_cert,
+            push_client_key: f.push.client_key,
             tls_bind: f.tls.bind,
             tls_cert: f.tls.cert,
             tls_key: f.tls.key,
@@ -548,6 +616,32 @@ where
             "LIENTHONG_AUTH_FAILURE_WINDOW_SECONDS" => {
                 layer.failure_window_seconds = Some(number(key, &text()?)?)
             }
+            "LIENTHONG_PUSH_ENABLED" => layer.push_enabled = Some(boolean(key, &text()?)?),
+            "LIENTHONG_PUSH_WORKERS" => layer.push_workers = Some(number(key, &text()?)?),
+            "LIENTHONG_PUSH_PER_ENDPOINT" => layer.push_per_endpoint = Some(number(key, &text()?)?),
+            "LIENTHONG_PUSH_TIMEOUT_SECONDS" => {
+                layer.push_timeout_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_PUSH_RETRY_FIRST_SECONDS" => {
+                layer.push_retry_first_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_PUSH_RETRY_MAX_SECONDS" => {
+                layer.push_retry_max_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_PUSH_RETRY_WINDOW_HOURS" => {
+                layer.push_retry_window_hours = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_PUSH_RETRY_WINDOW_SECONDS" => {
+                layer.push_retry_window_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_PUSH_BREAKER_FAILURES" => {
+                layer.push_breaker_failures = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_PUSH_BREAKER_PROBE_SECONDS" => {
+                layer.push_breaker_probe_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_PUSH_CLIENT_CERT" => layer.push_client_cert = Some(path()),
+            "LIENTHONG_PUSH_CLIENT_KEY" => layer.push_client_key = Some(path()),
             "LIENTHONG_DIRECTORY_TTL_SECONDS" => {
                 layer.directory_ttl_seconds = Some(number(key, &text()?)?)
             }
@@ -648,6 +742,8 @@ impl Config {
     }
 
     fn resolve(l: Layer, dev_mode: bool) -> Result<Config, ConfigError> {
+        // Borrowed before the other settings are moved out of the layer.
+        let push = push_policy(&l)?;
         let database_url = database_url(l.database_url)?;
         let max_packet_bytes = l.max_packet_bytes.unwrap_or(DEFAULT_MAX_PACKET_BYTES);
         if !(1024..=4 * 1024 * 1024 * 1024).contains(&max_packet_bytes) {
@@ -802,6 +898,7 @@ impl Config {
             directory_ttl,
             edge,
             auth,
+            push,
             log: l.log.unwrap_or_else(|| "info".to_owned()),
             log_format: match l.log_format {
                 Some(f) => LogFormat::parse("log_format", &f)?,
@@ -978,6 +1075,134 @@ fn seconds(
     range: std::ops::RangeInclusive<u32>,
 ) -> Result<Duration, ConfigError> {
     within(setting, given, default, range).map(|s| Duration::from_secs(u64::from(s)))
+}
+
+/// A duration setting in whole `unit_seconds` (1: seconds, 3600: hours): `default` unless
+/// given, refused outside `range` (in units, which also keeps the product from overflowing).
+fn span(
+    setting: &str,
+    given: Option<u64>,
+    default: Duration,
+    unit_seconds: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Duration, ConfigError> {
+    let Some(units) = given else {
+        return Ok(default);
+    };
+    if !range.contains(&units) {
+        return Err(invalid(
+            setting,
+            &units.to_string(),
+            &format!("must be between {} and {}", range.start(), range.end()),
+        ));
+    }
+    Ok(Duration::from_secs(units * unit_seconds))
+}
+
+/// Longest push retry window: a year, in hours. Longer is a slip of the units.
+const MAX_PUSH_RETRY_WINDOW_HOURS: u64 = 365 * 24;
+
+/// The `[push]` settings; what is not given is [`crate::delivery::PushPolicy::default`]'s.
+fn push_policy(l: &Layer) -> Result<crate::delivery::PushPolicy, ConfigError> {
+    let default = crate::delivery::PushPolicy::default();
+    let retry_first = span(
+        "push.retry_first_seconds",
+        l.push_retry_first_seconds,
+        default.retry_first,
+        1,
+        1..=86_400,
+    )?;
+    // Like in_flight_bytes: given smaller than the first wait, refused; left unset, it follows
+    // a first wait larger than its default up.
+    let retry_max = match l.push_retry_max_seconds {
+        None => default.retry_max.max(retry_first),
+        Some(seconds) => {
+            let retry_max = span(
+                "push.retry_max_seconds",
+                Some(seconds),
+                default.retry_max,
+                1,
+                1..=7 * 86_400,
+            )?;
+            if retry_max < retry_first {
+                return Err(invalid(
+                    "push.retry_max_seconds",
+                    &seconds.to_string(),
+                    &format!(
+                        "must be at least push.retry_first_seconds ({}): the wait doubles from \
+                         the first up to the longest",
+                        retry_first.as_secs()
+                    ),
+                ));
+            }
+            retry_max
+        }
+    };
+    // Both are checked; the window in seconds, when given, wins over the one in hours.
+    let window_in_hours = span(
+        "push.retry_window_hours",
+        l.push_retry_window_hours,
+        default.retry_window,
+        3600,
+        0..=MAX_PUSH_RETRY_WINDOW_HOURS,
+    )?;
+    let retry_window = span(
+        "push.retry_window_seconds",
+        l.push_retry_window_seconds,
+        window_in_hours,
+        1,
+        0..=MAX_PUSH_RETRY_WINDOW_HOURS * 3600,
+    )?;
+    let incomplete = match (&l.push_client_cert, &l.push_client_key) {
+        (Some(cert), None) => Some(("push.client_cert", cert, "push.client_key")),
+        (None, Some(key)) => Some(("push.client_key", key, "push.client_cert")),
+        _ => None,
+    };
+    if let Some((setting, given, missing)) = incomplete {
+        return Err(invalid(
+            setting,
+            &given.display().to_string(),
+            &format!(
+                "push.client_cert and push.client_key go together: give both or neither \
+                 ({missing} is not given)"
+            ),
+        ));
+    }
+    Ok(crate::delivery::PushPolicy {
+        enabled: l.push_enabled.unwrap_or(default.enabled),
+        workers: within("push.workers", l.push_workers, default.workers, 1..=10_000)?,
+        per_endpoint: within(
+            "push.per_endpoint",
+            l.push_per_endpoint,
+            default.per_endpoint,
+            1..=10_000,
+        )?,
+        timeout: span(
+            "push.timeout_seconds",
+            l.push_timeout_seconds,
+            default.timeout,
+            1,
+            1..=3600,
+        )?,
+        retry_first,
+        retry_max,
+        retry_window,
+        breaker_failures: within(
+            "push.breaker_failures",
+            l.push_breaker_failures,
+            default.breaker_failures,
+            1..=10_000,
+        )?,
+        breaker_probe: span(
+            "push.breaker_probe_seconds",
+            l.push_breaker_probe_seconds,
+            default.breaker_probe,
+            1,
+            1..=3600,
+        )?,
+        client_cert: l.push_client_cert.clone(),
+        client_key: l.push_client_key.clone(),
+    })
 }
 
 fn addresses(
@@ -1363,6 +1588,206 @@ mod tests {
         let tls = full.tls.expect("tls configured");
         assert_eq!(tls.bind.to_string(), "127.0.0.1:8443");
         assert_eq!(tls.client_ca, None);
+    }
+
+    #[test]
+    fn push_defaults_are_the_policys() {
+        let config = load(None, &[]).expect("config");
+        assert_eq!(config.push, crate::delivery::PushPolicy::default());
+        let production = load(
+            Some("[receipts]\ncert = \"r.pem\"\nkey = \"r.key\"\n[trust]\nanchors = [\"a.pem\"]\n"),
+            &[],
+        )
+        .expect("production");
+        assert_eq!(production.push, crate::delivery::PushPolicy::default());
+    }
+
+    #[test]
+    fn push_settings_come_from_the_file_and_the_environment() {
+        let file = r#"
+            dev = true
+            [push]
+            enabled = false
+            workers = 64
+            per_endpoint = 2
+            timeout_seconds = 10
+            retry_first_seconds = 5
+            retry_max_seconds = 600
+            retry_window_hours = 24
+            breaker_failures = 3
+            breaker_probe_seconds = 60
+            client_cert = "/etc/lt/push.pem"
+            client_key = "/etc/lt/push.key.pem"
+        "#;
+        let from_file = load(Some(file), &[]).expect("file").push;
+        assert_eq!(
+            from_file,
+            crate::delivery::PushPolicy {
+                enabled: false,
+                workers: 64,
+                per_endpoint: 2,
+                timeout: Duration::from_secs(10),
+                retry_first: Duration::from_secs(5),
+                retry_max: Duration::from_secs(600),
+                retry_window: Duration::from_secs(24 * 3600),
+                breaker_failures: 3,
+                breaker_probe: Duration::from_secs(60),
+                client_cert: Some(PathBuf::from("/etc/lt/push.pem")),
+                client_key: Some(PathBuf::from("/etc/lt/push.key.pem")),
+            }
+        );
+        let both = load(
+            Some(file),
+            &[
+                ("LIENTHONG_PUSH_ENABLED", "yes"),
+                ("LIENTHONG_PUSH_WORKERS", "8"),
+                ("LIENTHONG_PUSH_PER_ENDPOINT", "1"),
+                ("LIENTHONG_PUSH_TIMEOUT_SECONDS", "3"),
+                ("LIENTHONG_PUSH_RETRY_FIRST_SECONDS", "1"),
+                ("LIENTHONG_PUSH_RETRY_MAX_SECONDS", "4"),
+                ("LIENTHONG_PUSH_RETRY_WINDOW_HOURS", "0"),
+                ("LIENTHONG_PUSH_BREAKER_FAILURES", "2"),
+                ("LIENTHONG_PUSH_BREAKER_PROBE_SECONDS", " 7 "),
+                ("LIENTHONG_PUSH_CLIENT_CERT", "/run/c.pem"),
+                ("LIENTHONG_PUSH_CLIENT_KEY", "/run/k.pem"),
+            ],
+        )
+        .expect("both")
+        .push;
+        assert_eq!(
+            both,
+            crate::delivery::PushPolicy {
+                enabled: true,
+                workers: 8,
+                per_endpoint: 1,
+                timeout: Duration::from_secs(3),
+                retry_first: Duration::from_secs(1),
+                retry_max: Duration::from_secs(4),
+                retry_window: Duration::ZERO,
+                breaker_failures: 2,
+                breaker_probe: Duration::from_secs(7),
+                client_cert: Some(PathBuf::from("/run/c.pem")),
+                client_key: Some(PathBuf::from("/run/k.pem")),
+            }
+        );
+        // Left unset, the longest wait follows a first wait larger than its default up.
+        let slow = load(None, &[("LIENTHONG_PUSH_RETRY_FIRST_SECONDS", "7200")])
+            .expect("slow")
+            .push;
+        assert_eq!(slow.retry_max, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn the_push_retry_window_in_seconds_wins_over_hours() {
+        let file = "dev = true\n[push]\nretry_window_hours = 48\nretry_window_seconds = 3\n";
+        let config = load(Some(file), &[]).expect("config");
+        assert_eq!(config.push.retry_window, Duration::from_secs(3));
+        // Even over hours given by a variable: seconds win wherever they come from.
+        let config =
+            load(Some(file), &[("LIENTHONG_PUSH_RETRY_WINDOW_HOURS", "1")]).expect("config");
+        assert_eq!(config.push.retry_window, Duration::from_secs(3));
+        let config = load(None, &[("LIENTHONG_PUSH_RETRY_WINDOW_SECONDS", "0")]).expect("zero");
+        assert_eq!(config.push.retry_window, Duration::ZERO);
+        let config = load(None, &[("LIENTHONG_PUSH_RETRY_WINDOW_HOURS", "2")]).expect("hours");
+        assert_eq!(config.push.retry_window, Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn a_push_client_cert_without_its_key_is_refused() {
+        for (vars, setting) in [
+            (
+                [("LIENTHONG_PUSH_CLIENT_CERT", "/etc/lt/push.pem")],
+                "push.client_cert",
+            ),
+            (
+                [("LIENTHONG_PUSH_CLIENT_KEY", "/etc/lt/push.key.pem")],
+                "push.client_key",
+            ),
+        ] {
+            let err = load(None, &vars).err();
+            assert_eq!(err.as_ref().map(ConfigError::code), Some("config.invalid"));
+            let message = err.as_ref().map(ToString::to_string).unwrap_or_default();
+            assert!(
+                message.contains("push.client_cert and push.client_key go together"),
+                "{message}"
+            );
+            match err {
+                Some(ConfigError::Invalid { setting: s, .. }) => assert_eq!(s, setting),
+                other => panic!("{vars:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bad_push_values_are_refused_with_the_setting_named() {
+        for (vars, setting, value) in [
+            (vec![("LIENTHONG_PUSH_WORKERS", "0")], "push.workers", "0"),
+            (
+                vec![("LIENTHONG_PUSH_PER_ENDPOINT", "0")],
+                "push.per_endpoint",
+                "0",
+            ),
+            (
+                vec![("LIENTHONG_PUSH_TIMEOUT_SECONDS", "0")],
+                "push.timeout_seconds",
+                "0",
+            ),
+            (
+                vec![("LIENTHONG_PUSH_RETRY_FIRST_SECONDS", "0")],
+                "push.retry_first_seconds",
+                "0",
+            ),
+            (
+                vec![
+                    ("LIENTHONG_PUSH_RETRY_FIRST_SECONDS", "60"),
+                    ("LIENTHONG_PUSH_RETRY_MAX_SECONDS", "59"),
+                ],
+                "push.retry_max_seconds",
+                "59",
+            ),
+            (
+                vec![("LIENTHONG_PUSH_RETRY_WINDOW_HOURS", "1000000")],
+                "push.retry_window_hours",
+                "1000000",
+            ),
+            (
+                vec![("LIENTHONG_PUSH_BREAKER_FAILURES", "0")],
+                "push.breaker_failures",
+                "0",
+            ),
+            (
+                vec![("LIENTHONG_PUSH_BREAKER_PROBE_SECONDS", "0")],
+                "push.breaker_probe_seconds",
+                "0",
+            ),
+            (
+                vec![("LIENTHONG_PUSH_WORKERS", "many")],
+                "LIENTHONG_PUSH_WORKERS",
+                "many",
+            ),
+            (
+                vec![("LIENTHONG_PUSH_ENABLED", "maybe")],
+                "LIENTHONG_PUSH_ENABLED",
+                "maybe",
+            ),
+        ] {
+            match load(None, &vars).err() {
+                Some(ConfigError::Invalid {
+                    setting: s,
+                    value: v,
+                    ..
+                }) => assert_eq!((s.as_str(), v.as_str()), (setting, value), "{vars:?}"),
+                other => panic!("{vars:?}: {other:?}"),
+            }
+        }
+        let err = load(Some("dev = true\n[push]\nworkers = 0\n"), &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("push.workers = \"0\""), "{err}");
+        assert!(err.contains("between 1 and"), "{err}");
+        let err = load(Some("dev = true\n[push]\nworker = 4\n"), &[]).err();
+        assert_eq!(err.map(|e| e.code()), Some("config.file"));
     }
 
     #[test]

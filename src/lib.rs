@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod config;
+pub mod delivery;
 pub mod directory;
 pub mod dsig;
 pub mod edxml;

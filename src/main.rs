@@ -51,6 +51,55 @@ enum Command {
     /// The directory of agencies: import, list.
     #[command(subcommand)]
     Agency(AgencyCommand),
+    /// Pushes to agency systems: list them by state, show one, send a parked one again, park one.
+    #[command(subcommand)]
+    Delivery(DeliveryCommand),
+}
+
+#[derive(Subcommand)]
+enum DeliveryCommand {
+    /// List pushes in a state (default: parked), oldest first.
+    List(DeliveryListArgs),
+    /// Show the push of one delivery (JSON).
+    Show(DeliveryArgs),
+    /// Send a parked (or retrying) push again now, with a fresh retry window.
+    Retry(DeliveryArgs),
+    /// Park a push still to be made; the letter waits in the pull inbox.
+    Park(DeliveryParkArgs),
+}
+
+#[derive(Args)]
+struct DeliveryListArgs {
+    /// pending, retrying, delivered, parked or skipped.
+    #[arg(long, default_value = "parked")]
+    state: String,
+    /// Only pushes of letters this agency sent or receives.
+    #[arg(long)]
+    agency: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct DeliveryArgs {
+    /// The delivery number (X-Lienthong-Delivery of its pushes).
+    delivery: i64,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct DeliveryParkArgs {
+    /// The delivery number (X-Lienthong-Delivery of its pushes).
+    delivery: i64,
+    /// Why, for the record (shown with the push).
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +114,8 @@ fn main() -> ExitCode {
         Command::Migrate(a) => migrate(a),
         Command::Agency(AgencyCommand::Import(a)) => agency_import(a),
         Command::Agency(AgencyCommand::List(a)) => agency_list(a),
+        Command::Agency(AgencyCommand::Push(a)) => agency_push(a),
+        Command::Delivery(c) => delivery(c),
         Command::Agency(AgencyCommand::Credential(CredentialCommand::Create(a))) => {
             credential_create(a)
         }
@@ -110,6 +161,9 @@ enum AgencyCommand {
     Import(ImportArgs),
     /// List the agencies of the directory.
     List(ListArgs),
+    /// An agency's push: the endpoint its document system takes letters at (POST, signed with
+    /// the receipt key, RFC 9421), and whether pushes are on. Without options: prints it.
+    Push(PushArgs),
     /// API credentials (system id + secret) of an agency's system.
     #[command(subcommand)]
     Credential(CredentialCommand),
@@ -181,6 +235,26 @@ struct BackupArgs {
 struct ImportArgs {
     /// The CSV or JSON file.
     file: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct PushArgs {
+    /// The agency's code.
+    code: String,
+    /// The endpoint (https://… or http://…) that takes POSTed packets.
+    #[arg(long, conflicts_with = "no_endpoint")]
+    endpoint: Option<String>,
+    /// Remove the endpoint: letters wait in the pull inbox only.
+    #[arg(long)]
+    no_endpoint: bool,
+    /// Switch pushes on.
+    #[arg(long, conflicts_with = "off")]
+    on: bool,
+    /// Switch pushes off (the endpoint stays recorded; letters wait in the pull inbox).
+    #[arg(long)]
+    off: bool,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -397,6 +471,75 @@ fn credential_create(a: CredentialCreateArgs) -> Result<(), Failure> {
         });
         println!("{line}");
         Ok(())
+    })
+}
+
+fn agency_push(a: PushArgs) -> Result<(), Failure> {
+    let code = organ(&a.code, "CODE")?;
+    let endpoint = match (&a.endpoint, a.no_endpoint) {
+        (Some(url), _) => Some(Some(
+            lienthong::directory::PushEndpoint::parse(url)
+                .map_err(|e| Failure::new("cli.usage", format!("--endpoint: {e}")))?,
+        )),
+        (None, true) => Some(None),
+        (None, false) => None,
+    };
+    let enabled = match (a.on, a.off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    run_async(async move {
+        let code = &code;
+        let (endpoint, enabled) = with_directory(&a.database, |directory| async move {
+            directory
+                .set_push(code, endpoint, enabled)
+                .await
+                .map_err(directory_failure)
+        })
+        .await?;
+        let state = if enabled { "on" } else { "off" };
+        match endpoint {
+            Some(url) => println!("{code}: push {state}, endpoint {url}"),
+            None => println!("{code}: push {state}, no endpoint (letters wait in the pull inbox)"),
+        }
+        Ok(())
+    })
+}
+
+fn delivery(command: DeliveryCommand) -> Result<(), Failure> {
+    let database = match &command {
+        DeliveryCommand::List(a) => &a.database,
+        DeliveryCommand::Show(a) | DeliveryCommand::Retry(a) => &a.database,
+        DeliveryCommand::Park(a) => &a.database,
+    };
+    run_async(async {
+        let store = open_store(database).await?;
+        let outcome = async {
+            store
+                .migrate()
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            match &command {
+                DeliveryCommand::List(a) => {
+                    let state = cli::delivery::state(&a.state)?;
+                    let agency = a
+                        .agency
+                        .as_deref()
+                        .map(|c| organ(c, "--agency").map(|o| o.as_str().to_owned()))
+                        .transpose()?;
+                    cli::delivery::list(&store, state, agency.as_deref(), a.json).await
+                }
+                DeliveryCommand::Show(a) => cli::delivery::show(&store, a.delivery).await,
+                DeliveryCommand::Retry(a) => cli::delivery::retry(&store, a.delivery).await,
+                DeliveryCommand::Park(a) => {
+                    cli::delivery::park(&store, a.delivery, &a.reason).await
+                }
+            }
+        }
+        .await;
+        store.close().await;
+        outcome
     })
 }
 

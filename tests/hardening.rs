@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common_server::{Engine, Server};
+use common_server::{wait_until, Engine, Server};
 
 use lienthong::edxml::{self, DocumentId, MessagePacket, NonEmpty, OrganId, Organization};
 
@@ -79,23 +79,6 @@ fn read_to_close(stream: &mut TcpStream) -> String {
 }
 
 /// One value of /metrics.
-fn metric(server: &Server, name: &str) -> f64 {
-    let text = server.request("GET", "/metrics", None, None).text();
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in /metrics"))
-}
-
-/// Waits (up to 20 s) until `ready` holds.
-fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !ready() {
-        assert!(started.elapsed() < Duration::from_secs(20), "never: {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// One authenticated request per agency, so that argon2 (slow in debug builds) has run before
 /// the timings of a test begin.
 fn warm_up(server: &Server, agencies: &[&str]) {
@@ -114,7 +97,7 @@ fn a_stalled_upload_is_closed_within_its_timeout_and_its_budget_returns() {
     let started = Instant::now();
     let mut stalled = start_upload(&server, G22, 60_000, b"<?xml version=");
     wait_until("the stalled upload holds its reservation", || {
-        metric(&server, "lienthong_in_flight_bytes") > 0.0
+        server.metric("lienthong_in_flight_bytes") > 0.0
     });
     let answer = read_to_close(&mut stalled);
     let took = started.elapsed();
@@ -124,8 +107,8 @@ fn a_stalled_upload_is_closed_within_its_timeout_and_its_budget_returns() {
         took >= Duration::from_secs(2) && took < Duration::from_secs(10),
         "closed after {took:?}"
     );
-    assert_eq!(metric(&server, "lienthong_in_flight_bytes"), 0.0);
-    assert_eq!(metric(&server, "lienthong_upload_timeouts_total"), 1.0);
+    assert_eq!(server.metric("lienthong_in_flight_bytes"), 0.0);
+    assert_eq!(server.metric("lienthong_upload_timeouts_total"), 1.0);
 
     // A trickle that never goes quiet is closed by the minimum rate.
     let server = Server::start_with(
@@ -182,7 +165,7 @@ fn with_one_agencys_uploads_stalled_another_agencys_letter_is_accepted() {
         .map(|_| start_upload(&server, G22, 65_536, b"<?xml"))
         .collect();
     wait_until("G22's first upload holds its share", || {
-        metric(&server, "lienthong_in_flight_bytes") > 0.0
+        server.metric("lienthong_in_flight_bytes") > 0.0
     });
     let started = Instant::now();
     let reply = server.submit(H49, &letter(H49, G22, "H49,2026/12/05,7/UBND-VP", 0));
@@ -273,7 +256,7 @@ fn a_flood_of_wrong_secrets_gets_429s_and_the_systems_own_secret_still_passes() 
     other("id-new", "192.0.2.51").assert_refused(401, "auth.invalid");
     // An agency behind the same address (one NAT) keeps working with its own secret.
     assert_eq!(with(&secret, "192.0.2.50").status, 200);
-    assert!(metric(&server, "lienthong_auth_throttled_total") >= 8.0);
+    assert!(server.metric("lienthong_auth_throttled_total") >= 8.0);
 }
 
 #[test]
@@ -400,7 +383,7 @@ fn a_chunked_body_grows_its_reservation_and_a_stalled_one_is_closed() {
     let n = sender.read(&mut answer).expect("the answer");
     let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
     assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
-    assert_eq!(metric(&server, "lienthong_in_flight_bytes"), 0.0);
+    assert_eq!(server.metric("lienthong_in_flight_bytes"), 0.0);
 
     // One chunk, then nothing: closed at the idle timeout, its reservation given back.
     let mut stalled = connect(&server);
@@ -414,5 +397,5 @@ fn a_chunked_body_grows_its_reservation_and_a_stalled_one_is_closed() {
         started.elapsed()
     );
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert_eq!(metric(&server, "lienthong_in_flight_bytes"), 0.0);
+    assert_eq!(server.metric("lienthong_in_flight_bytes"), 0.0);
 }

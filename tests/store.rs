@@ -192,7 +192,7 @@ async fn migrations_are_idempotent(db: Db) -> Db {
     // `migrated()` applied them already.
     let again = db.store.migrate().await.expect("second migrate");
     assert_eq!(again.applied, Vec::<i64>::new());
-    assert_eq!(again.version, 3);
+    assert_eq!(again.version, 5);
     db
 }
 
@@ -573,6 +573,9 @@ async fn packets_documents_and_receipts(db: Db) -> Db {
                     business_type: "0".to_owned(),
                     subject: "Về việc thử nghiệm liên thông".to_owned(),
                     created_at: a.received_at,
+                    notation: Some("15/BTN-VP".to_owned()),
+                    priority: Some(1),
+                    due_date: Some("2026-12-31".to_owned()),
                 },
             )
             .await?;
@@ -620,6 +623,7 @@ async fn packets_documents_and_receipts(db: Db) -> Db {
                     business_type: "0".to_owned(),
                     subject: "x".to_owned(),
                     created_at: 0,
+                    ..Default::default()
                 },
             )
             .await
@@ -680,6 +684,14 @@ async fn packets_documents_and_receipts(db: Db) -> Db {
         .expect("row");
     assert_eq!(doc.first_packet_id, "p-1");
     assert_eq!(doc.subject, "Về việc thử nghiệm liên thông");
+    assert_eq!(
+        (
+            doc.notation.as_deref(),
+            doc.priority,
+            doc.due_date.as_deref()
+        ),
+        (Some("15/BTN-VP"), Some(1), Some("2026-12-31"))
+    );
     assert!(packets::document(&mut conn, "000.00.00.H49", "doc-1")
         .await
         .expect("doc")
@@ -837,10 +849,14 @@ async fn deliveries_inbox_and_acks(db: Db) -> Db {
     let h08_first = seqs[1];
     let acks = write(s, (), move |c, _| {
         Box::pin(async move {
-            let first = deliveries::ack_delivery(c, h49_first, "000.00.00.H49", 100).await?;
-            let again = deliveries::ack_delivery(c, h49_first, "000.00.00.H49", 200).await?;
-            let foreign = deliveries::ack_delivery(c, h08_first, "000.00.00.H49", 300).await?;
-            let unknown = deliveries::ack_delivery(c, 999_999, "000.00.00.H49", 400).await?;
+            let first =
+                deliveries::ack_delivery(c, h49_first, "000.00.00.H49", 100, "pull").await?;
+            let again =
+                deliveries::ack_delivery(c, h49_first, "000.00.00.H49", 200, "pull").await?;
+            let foreign =
+                deliveries::ack_delivery(c, h08_first, "000.00.00.H49", 300, "pull").await?;
+            let unknown =
+                deliveries::ack_delivery(c, 999_999, "000.00.00.H49", 400, "pull").await?;
             Ok((first, again, foreign, unknown))
         })
     })
@@ -885,6 +901,7 @@ async fn recipient_states_and_status_history(db: Db) -> Db {
                     business_type: "0".to_owned(),
                     subject: "Thử nghiệm".to_owned(),
                     created_at: 0,
+                    ..Default::default()
                 },
             )
             .await?;

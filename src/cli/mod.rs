@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod config;
+pub mod delivery;
 pub mod directory;
 pub mod packet;
 

@@ -134,6 +134,50 @@ pub const SETTINGS: &[Setting] = &[
         "LIENTHONG_AUTH_FAILURE_WINDOW_SECONDS",
         Kind::Number,
     ),
+    setting("push.enabled", "LIENTHONG_PUSH_ENABLED", Kind::Bool),
+    setting("push.workers", "LIENTHONG_PUSH_WORKERS", Kind::Number),
+    setting(
+        "push.per_endpoint",
+        "LIENTHONG_PUSH_PER_ENDPOINT",
+        Kind::Number,
+    ),
+    setting(
+        "push.timeout_seconds",
+        "LIENTHONG_PUSH_TIMEOUT_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "push.retry_first_seconds",
+        "LIENTHONG_PUSH_RETRY_FIRST_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "push.retry_max_seconds",
+        "LIENTHONG_PUSH_RETRY_MAX_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "push.retry_window_hours",
+        "LIENTHONG_PUSH_RETRY_WINDOW_HOURS",
+        Kind::Number,
+    ),
+    setting(
+        "push.retry_window_seconds",
+        "LIENTHONG_PUSH_RETRY_WINDOW_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "push.breaker_failures",
+        "LIENTHONG_PUSH_BREAKER_FAILURES",
+        Kind::Number,
+    ),
+    setting(
+        "push.breaker_probe_seconds",
+        "LIENTHONG_PUSH_BREAKER_PROBE_SECONDS",
+        Kind::Number,
+    ),
+    setting("push.client_cert", "LIENTHONG_PUSH_CLIENT_CERT", Kind::Path),
+    setting("push.client_key", "LIENTHONG_PUSH_CLIENT_KEY", Kind::Path),
     setting("tls.bind", "LIENTHONG_TLS_BIND", Kind::Address),
     setting("tls.cert", "LIENTHONG_TLS_CERT", Kind::Path),
     setting("tls.key", "LIENTHONG_TLS_KEY", Kind::Path),
@@ -335,6 +379,18 @@ where
 /// The files the settings name: present, readable, of the right kind, not the dev material
 /// outside dev mode.
 fn check_files(config: &Config, findings: &mut Vec<Finding>) {
+    // The push client certificate is the operator's own in dev mode too.
+    let push = &config.push;
+    if let Some(cert) = &push.client_cert {
+        if let Some(pem) = readable(cert, "push.client_cert", findings) {
+            certificates(cert, &pem, findings);
+        }
+    }
+    if let Some(key) = &push.client_key {
+        if let Some(pem) = readable(key, "push.client_key", findings) {
+            private_key(key, "push.client_key", &pem, findings);
+        }
+    }
     if config.dev_mode {
         findings.push(Finding::warning(
             "config.dev_mode",
@@ -366,15 +422,7 @@ fn check_files(config: &Config, findings: &mut Vec<Finding>) {
         }
     }
     if let Some(pem) = readable(&config.receipts.key, "receipts.key", findings) {
-        if openssl::pkey::PKey::private_key_from_pem(&pem).is_err() {
-            findings.push(Finding::error(
-                "config.invalid",
-                format!(
-                    "receipts.key {} is not a PEM private key",
-                    config.receipts.key.display()
-                ),
-            ));
-        }
+        private_key(&config.receipts.key, "receipts.key", &pem, findings);
     }
     for path in trust.anchors.iter().chain(&trust.intermediates) {
         if std::fs::read(path).is_ok_and(|pem| crate::pki::dev::holds_dev_certificate(&pem)) {
@@ -407,6 +455,15 @@ fn readable(path: &Path, what: &str, findings: &mut Vec<Finding>) -> Option<Vec<
             ));
             None
         }
+    }
+}
+
+fn private_key(path: &Path, what: &str, pem: &[u8], findings: &mut Vec<Finding>) {
+    if openssl::pkey::PKey::private_key_from_pem(pem).is_err() {
+        findings.push(Finding::error(
+            "config.invalid",
+            format!("{what} {} is not a PEM private key", path.display()),
+        ));
     }
 }
 
@@ -563,6 +620,43 @@ mod tests {
                 .filter(|c| **c == "config.dev_material")
                 .count(),
             2,
+            "{:?}",
+            report.findings
+        );
+    }
+
+    #[test]
+    fn the_push_client_files_are_checked() {
+        let dev = Path::new(env!("CARGO_MANIFEST_DIR")).join("certs/dev");
+        let file = format!(
+            "dev = true\n[push]\nclient_cert = \"/nonexistent/push.pem\"\nclient_key = {:?}\n",
+            dev.join("trust.pem"),
+        );
+        let report = check(Some(("lt.toml", &file)), env(&[]));
+        let messages: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
+        assert!(report.has_errors());
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.code == "config.missing_file"
+                    && f.message.contains("push.client_cert /nonexistent/push.pem")),
+            "{messages:?}"
+        );
+        assert!(
+            report.findings.iter().any(|f| f.code == "config.invalid"
+                && f.message.contains("push.client_key")
+                && f.message.contains("not a PEM private key")),
+            "{messages:?}"
+        );
+        // Given alone, the pair is refused before any file is read.
+        let report = check(
+            None,
+            env(&[("LIENTHONG_PUSH_CLIENT_KEY", "/nonexistent/push.key")]),
+        );
+        assert_eq!(
+            codes(&report),
+            vec!["config.invalid"],
             "{:?}",
             report.findings
         );

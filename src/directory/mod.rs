@@ -157,6 +157,32 @@ impl Directory {
         done
     }
 
+    /// Sets an agency's push endpoint (`Some(None)` removes it) and whether it takes pushes;
+    /// answers the setting as it now stands.
+    pub async fn set_push(
+        &self,
+        code: &OrganId,
+        endpoint: Option<Option<PushEndpoint>>,
+        enabled: Option<bool>,
+    ) -> Result<(Option<String>, bool), DirectoryError> {
+        let endpoint = endpoint.map(|e| e.map(|e| e.as_str().to_owned()));
+        let input = (code.as_str().to_owned(), endpoint, enabled, now_micros());
+        self.store
+            .write(input, |conn, (code, endpoint, enabled, at)| {
+                Box::pin(async move {
+                    let endpoint = endpoint.as_ref().map(|e| e.as_deref());
+                    let change = endpoint.is_some() || enabled.is_some();
+                    if change && !agencies::set_push(conn, code, endpoint, *enabled, *at).await? {
+                        return Err(DirectoryError::UnknownAgency(code.clone()));
+                    }
+                    agencies::push_setting(conn, code)
+                        .await?
+                        .ok_or_else(|| DirectoryError::UnknownAgency(code.clone()))
+                })
+            })
+            .await
+    }
+
     /// Binds a certificate to an agency (`store.conflict` when it is bound to another one).
     pub async fn bind_certificate(
         &self,

@@ -456,6 +456,30 @@ impl Priority {
         }
     }
 
+    /// 0 (normal) … 4 (hỏa tốc hẹn giờ), as stored.
+    pub fn level(self) -> u8 {
+        match self {
+            Priority::Normal => 0,
+            Priority::Urgent => 1,
+            Priority::VeryUrgent => 2,
+            Priority::Express => 3,
+            Priority::ExpressScheduled => 4,
+        }
+    }
+
+    /// The priority of a stored level.
+    pub fn of_level(level: i64) -> Option<Priority> {
+        [
+            Priority::Normal,
+            Priority::Urgent,
+            Priority::VeryUrgent,
+            Priority::Express,
+            Priority::ExpressScheduled,
+        ]
+        .into_iter()
+        .find(|p| i64::from(p.level()) == level)
+    }
+
     pub fn label_vi(self) -> &'static str {
         match self {
             Priority::Normal => "Thường",

@@ -13,7 +13,7 @@ use sqlx::AnyConnection;
 
 use crate::edxml::{BusinessDocType, MessagePacket, OrganId, Packet, StatusCode, StatusPacket};
 use crate::store::{
-    deliveries, now_micros, packets, BoxFuture, DocumentRecord, NewStatus, PacketRecord,
+    deliveries, now_micros, packets, pushes, BoxFuture, DocumentRecord, NewStatus, PacketRecord,
     ReceiptRecord, RecipientStateRecord, StoreError,
 };
 use crate::trust::{self, Verdict};
@@ -22,7 +22,7 @@ use super::directory_cache::{Snapshot, RECHECK_AGE};
 use super::new_documents::NewDocuments;
 use super::plan::{
     check_documents, deliveries_of, new_document_rows, within_maximum, Accepted, MessagePlan, Plan,
-    Record, StatusPlan, MAX_DESCRIPTION_BYTES, MAX_SUBJECT_BYTES,
+    Record, StatusPlan, MAX_DESCRIPTION_BYTES, MAX_NOTATION_BYTES, MAX_SUBJECT_BYTES,
 };
 use super::receipt::Evidence;
 use super::spool::INLINE_LIMIT;
@@ -248,6 +248,8 @@ impl Exchange {
     ) -> Result<MessagePlan, ExchangeError> {
         let sender = message.header.from.organ_id.as_str();
         within_maximum("Subject", &message.header.subject, MAX_SUBJECT_BYTES)?;
+        let notation = message.header.code.to_string();
+        within_maximum("Code", &notation, MAX_NOTATION_BYTES)?;
         let recipients = self.known_recipients(message, snapshot).await?;
         let business = message.business_doc_type();
         let originals = originals_of(message, business)?;
@@ -260,6 +262,14 @@ impl Exchange {
             business_type: business.as_str().to_owned(),
             subject: message.header.subject.clone(),
             created_at: 0,
+            notation: Some(notation),
+            priority: message
+                .header
+                .other_info
+                .as_ref()
+                .and_then(|o| o.priority)
+                .map(|p| i64::from(p.level())),
+            due_date: message.header.due_date.map(|d| d.date().to_string()),
         };
         // A plain new document reads nothing here: whether its DocumentId is free is decided
         // in the writer's transaction (the hot path). One that acts on originals has the rest
@@ -597,12 +607,14 @@ async fn record_status(
     insert_deliveries(conn, packet, &plan.route_to).await
 }
 
+/// The packet's deliveries and, in the same transaction, the pushes they call for.
 async fn insert_deliveries(
     conn: &mut AnyConnection,
     packet: &PacketRecord,
     recipients: &[String],
 ) -> Result<(), ExchangeError> {
     deliveries::insert_deliveries(conn, &deliveries_of(packet, recipients)).await?;
+    pushes::queue(conn, &[packet.id.as_str()]).await?;
     Ok(())
 }
 

@@ -54,9 +54,10 @@ use crate::trust::TrustPolicy;
 use crate::xml::reader::Limits;
 
 pub use error::ExchangeError;
-pub use plan::{Accepted, MAX_DESCRIPTION_BYTES, MAX_SUBJECT_BYTES};
+pub use plan::{Accepted, MAX_DESCRIPTION_BYTES, MAX_NOTATION_BYTES, MAX_SUBJECT_BYTES};
 pub use query::{
-    AckOutcome, DocumentStatus, PacketAnswer, PacketBody, StoredPacket, CHUNK_BYTES, MAX_INBOX_PAGE,
+    take_delivery, AckOutcome, DocumentStatus, PacketAnswer, PacketBody, StoredPacket, TakenVia,
+    CHUNK_BYTES, MAX_INBOX_PAGE,
 };
 pub use receipt::{Evidence, ReceiptSigner};
 pub use spool::{InFlight, Reservation, Spool, Spooled, UploadSlot, IN_FLIGHT_BUDGET};

@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 use sqlx::AnyConnection;
 
 use crate::store::{
-    deliveries, packets, BoxFuture, Bulk, BulkOutcomes, DocumentRecord, NewDelivery, PacketRecord,
-    ReceiptRecord, RecipientStateRecord, StoreError,
+    deliveries, packets, pushes, BoxFuture, Bulk, BulkOutcomes, DocumentRecord, NewDelivery,
+    PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
 };
 
 use super::plan::{deliveries_of, new_document_rows, Accepted, Plan, Record};
@@ -168,7 +168,8 @@ impl<'r> Rows<'r> {
         self.receipts.push(&record.receipt);
     }
 
-    /// Writes the rows, parents before the rows that refer to them.
+    /// Writes the rows, parents before the rows that refer to them; the pushes the deliveries
+    /// call for go in with them.
     async fn write(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
         if self.packets.is_empty() {
             return Ok(());
@@ -177,6 +178,8 @@ impl<'r> Rows<'r> {
         packets::insert_documents(conn, &self.documents).await?;
         deliveries::set_recipient_states(conn, &self.states).await?;
         deliveries::queue_deliveries(conn, &self.deliveries).await?;
+        let ids: Vec<&str> = self.packets.iter().map(|(p, _)| p.id.as_str()).collect();
+        pushes::queue(conn, &ids).await?;
         packets::insert_receipts(conn, &self.receipts).await
     }
 }
@@ -215,6 +218,7 @@ mod tests {
                     business_type: BusinessDocType::New.as_str().to_owned(),
                     subject: "subject".to_owned(),
                     created_at: 0,
+                    ..Default::default()
                 }),
                 recipients: vec!["000.00.00.H49".to_owned(), "000.00.00.H08".to_owned()],
                 originals: Vec::new(),

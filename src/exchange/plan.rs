@@ -17,6 +17,9 @@ use super::ExchangeError;
 /// Largest Subject (trích yếu) kept in the documents row, in bytes: a summary line is a few
 /// hundred characters; this leaves room for the longest seen in the field many times over.
 pub const MAX_SUBJECT_BYTES: usize = 4096;
+/// Largest number/notation (số/ký hiệu, `CodeNumber/CodeNotation`) kept in the documents row,
+/// in bytes: real ones are a few dozen characters ("1234/QĐ-UBND").
+pub const MAX_NOTATION_BYTES: usize = 512;
 /// Largest status Description kept in the status history, in bytes.
 pub const MAX_DESCRIPTION_BYTES: usize = 4096;
 

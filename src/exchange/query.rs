@@ -3,10 +3,11 @@
 //! agency cannot even learn whether another agency's packet exists.
 
 use std::fs::File;
-use std::io::{self, Read as _};
+use std::io::{self, Read};
 use std::path::PathBuf;
 
 use futures_util::stream::{self, Stream, StreamExt as _};
+use sqlx::AnyConnection;
 
 use crate::edxml::OrganId;
 use crate::store::{
@@ -80,6 +81,53 @@ impl PacketBody {
                 stream::unfold(Some(reader), next_blob_chunk).right_stream()
             }
         }
+    }
+}
+
+impl PacketBody {
+    /// The bytes as a blocking reader, for a worker thread that sends them. A blob is read in
+    /// chunks as in [`PacketBody::into_chunks`]: one damaged on disk fails the read before its
+    /// last byte, so a receiver never takes wrong bytes for the whole packet.
+    pub fn into_reader(self) -> Box<dyn Read + Send> {
+        match self {
+            PacketBody::Inline(bytes) => Box::new(io::Cursor::new(bytes)),
+            PacketBody::Blob {
+                file,
+                len,
+                key,
+                path,
+            } => Box::new(ChunkReader {
+                chunks: CheckedChunks::new(file, len, key, path),
+                current: Vec::new(),
+                at: 0,
+            }),
+        }
+    }
+}
+
+/// [`CheckedChunks`] as an [`io::Read`].
+struct ChunkReader {
+    chunks: CheckedChunks,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.current.len() {
+            match self.chunks.next_chunk() {
+                Ok(Some(chunk)) => {
+                    self.current = chunk;
+                    self.at = 0;
+                }
+                Ok(None) => return Ok(0),
+                Err(e) => return Err(io::Error::other(e.to_string())),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -164,6 +212,70 @@ impl CheckedChunks {
     }
 }
 
+/// How a recipient's system took a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakenVia {
+    /// It acknowledged the delivery (`POST /v1/inbox/{delivery}/ack`).
+    Pull,
+    /// Its push endpoint answered 2xx.
+    Push,
+}
+
+impl TakenVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TakenVia::Pull => "pull",
+            TakenVia::Push => "push",
+        }
+    }
+}
+
+/// Marks delivery `seq` taken by `recipient`'s system at `at`, and moves a message's document
+/// to `delivered` at that recipient: the one rule for both ways a delivery is taken, run in the
+/// caller's transaction. Whichever way comes first stands; the other finds it taken already.
+/// Another agency's delivery is `exchange.not_found`.
+pub async fn take_delivery(
+    conn: &mut AnyConnection,
+    seq: i64,
+    recipient: &str,
+    at: i64,
+    via: TakenVia,
+) -> Result<AckOutcome, ExchangeError> {
+    match deliveries::ack_delivery(conn, seq, recipient, at, via.as_str()).await? {
+        Ack::AlreadyAcked(when) => return Ok(AckOutcome::AlreadyAcked(when)),
+        Ack::NotFound => {
+            return Err(ExchangeError::NotFound {
+                what: format!("delivery {seq}"),
+                agency: recipient.to_owned(),
+            })
+        }
+        Ack::Acked => {}
+    }
+    let packet = match deliveries::delivery(conn, seq).await? {
+        Some(d) => packets::packet(conn, &d.packet_id).await?,
+        None => None,
+    };
+    let Some(packet) = packet.filter(|p| p.kind == PacketKind::Message) else {
+        return Ok(AckOutcome::Acked(at));
+    };
+    let state =
+        deliveries::recipient_state(conn, &packet.sender, &packet.document_id, recipient).await?;
+    if let Some(record) = state {
+        let current = RecipientState::parse(&record.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("recipient state {:?}", record.state)))?;
+        let next = current.delivered();
+        if next != current {
+            let changed = RecipientStateRecord {
+                state: next.to_string(),
+                updated_at: at,
+                ..record
+            };
+            deliveries::set_recipient_state(conn, &changed).await?;
+        }
+    }
+    Ok(AckOutcome::Acked(at))
+}
+
 /// What [`Exchange::packet_unless`] found.
 #[derive(Debug)]
 pub enum PacketAnswer {
@@ -224,6 +336,17 @@ impl Exchange {
         }
         let body = self.packet_body(&record).await?;
         Ok(PacketAnswer::Changed(StoredPacket { record, body }))
+    }
+
+    /// The bytes of packet `id` for the server's own workers (pushes): no caller, so no
+    /// visibility check — never reachable from a request.
+    pub async fn packet_body_for_delivery(&self, id: &str) -> Result<PacketBody, ExchangeError> {
+        let mut conn = self.inner.store.acquire().await?;
+        let record = packets::packet(&mut conn, id).await?.ok_or_else(|| {
+            StoreError::Corrupt(format!("a delivery names packet {id}, which is not stored"))
+        })?;
+        drop(conn);
+        self.packet_body(&record).await
     }
 
     /// The bytes of a packet whose visibility was checked.
@@ -320,47 +443,7 @@ impl Exchange {
         self.inner
             .store
             .write(input, |conn, (agency, seq, at)| {
-                Box::pin(async move {
-                    match deliveries::ack_delivery(conn, *seq, agency, *at).await? {
-                        Ack::AlreadyAcked(when) => return Ok(AckOutcome::AlreadyAcked(when)),
-                        Ack::NotFound => {
-                            return Err(ExchangeError::NotFound {
-                                what: format!("delivery {seq}"),
-                                agency: agency.clone(),
-                            })
-                        }
-                        Ack::Acked => {}
-                    }
-                    let packet = match deliveries::delivery(conn, *seq).await? {
-                        Some(d) => packets::packet(conn, &d.packet_id).await?,
-                        None => None,
-                    };
-                    let Some(packet) = packet.filter(|p| p.kind == PacketKind::Message) else {
-                        return Ok(AckOutcome::Acked(*at));
-                    };
-                    let state = deliveries::recipient_state(
-                        conn,
-                        &packet.sender,
-                        &packet.document_id,
-                        agency,
-                    )
-                    .await?;
-                    if let Some(record) = state {
-                        let current = RecipientState::parse(&record.state).ok_or_else(|| {
-                            StoreError::Corrupt(format!("recipient state {:?}", record.state))
-                        })?;
-                        let next = current.delivered();
-                        if next != current {
-                            let changed = RecipientStateRecord {
-                                state: next.to_string(),
-                                updated_at: *at,
-                                ..record
-                            };
-                            deliveries::set_recipient_state(conn, &changed).await?;
-                        }
-                    }
-                    Ok(AckOutcome::Acked(*at))
-                })
+                Box::pin(take_delivery(conn, *seq, agency, *at, TakenVia::Pull))
             })
             .await
     }

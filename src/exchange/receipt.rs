@@ -184,6 +184,8 @@ pub fn rfc3339_micros(micros: i64) -> String {
 pub struct ReceiptSigner {
     signer: PreparedSigner,
     cert: X509,
+    /// The key again, for what else the server signs with it (pushes: `delivery::signature`).
+    key: PKey<openssl::pkey::Private>,
 }
 
 impl std::fmt::Debug for ReceiptSigner {
@@ -226,9 +228,23 @@ impl ReceiptSigner {
                 cert.display()
             )));
         }
-        let signer = PreparedSigner::new(private, &leaf, &certs, SignOptions::default())
+        let signer = PreparedSigner::new(private.clone(), &leaf, &certs, SignOptions::default())
             .map_err(|e| ExchangeError::Receipt(format!("{e} ({})", e.code())))?;
-        Ok(ReceiptSigner { signer, cert: leaf })
+        Ok(ReceiptSigner {
+            signer,
+            cert: leaf,
+            key: private,
+        })
+    }
+
+    /// The receipt certificate.
+    pub fn certificate(&self) -> &X509 {
+        &self.cert
+    }
+
+    /// The receipt key.
+    pub fn key(&self) -> &PKey<openssl::pkey::Private> {
+        &self.key
     }
 
     /// The signed receipt: an enveloped signature (SHA-256, exclusive C14N, the key's own

@@ -305,6 +305,89 @@ pub fn render_in_flight(in_flight: &crate::exchange::InFlight) -> String {
     out
 }
 
+/// The push workers' gauges and counters: the outbox's depth and oldest age per state, pushes
+/// by outcome, and the breakers that are not closed.
+pub fn render_pushes(
+    pushes: &crate::delivery::Pushes,
+    depth: Option<&[(crate::store::pushes::PushState, i64, i64)]>,
+    now: i64,
+) -> String {
+    use crate::delivery::breaker::BreakerState;
+    use crate::store::pushes::PushState;
+    use std::sync::atomic::Ordering;
+    let mut out = String::with_capacity(1024);
+    if let Some(depth) = depth {
+        header(
+            &mut out,
+            "lienthong_push_queue",
+            "gauge",
+            "Pushes waiting (pending, retrying) or given up (parked), by state.",
+        );
+        let count = |state| depth.iter().find(|(s, _, _)| *s == state);
+        for state in [PushState::Pending, PushState::Retrying, PushState::Parked] {
+            let n = count(state).map_or(0, |(_, n, _)| *n);
+            let _ = writeln!(
+                out,
+                "lienthong_push_queue{{state=\"{}\"}} {n}",
+                state.as_str()
+            );
+        }
+        header(
+            &mut out,
+            "lienthong_push_oldest_seconds",
+            "gauge",
+            "Age of the oldest push in each state (since its packet was accepted).",
+        );
+        for state in [PushState::Pending, PushState::Retrying, PushState::Parked] {
+            let age = count(state).map_or(0.0, |(_, _, oldest)| (now - oldest).max(0) as f64 / 1e6);
+            let _ = writeln!(
+                out,
+                "lienthong_push_oldest_seconds{{state=\"{}\"}} {age:.3}",
+                state.as_str()
+            );
+        }
+    }
+    header(
+        &mut out,
+        "lienthong_pushes_total",
+        "counter",
+        "Push attempts on this node by outcome (deferred: not tried, breaker open or endpoint busy).",
+    );
+    let c = pushes.counters();
+    for (outcome, n) in [
+        ("delivered", &c.delivered),
+        ("retried", &c.retried),
+        ("parked", &c.parked),
+        ("skipped", &c.skipped),
+        ("deferred", &c.deferred),
+    ] {
+        let _ = writeln!(
+            out,
+            "lienthong_pushes_total{{outcome=\"{outcome}\"}} {}",
+            n.load(Ordering::Relaxed)
+        );
+    }
+    header(
+        &mut out,
+        "lienthong_push_breaker_open",
+        "gauge",
+        "Endpoints whose circuit breaker is open (1) or letting a probe through (2).",
+    );
+    for (endpoint, state) in pushes.breakers() {
+        let value = match state {
+            BreakerState::Closed => 0,
+            BreakerState::Open { .. } => 1,
+            BreakerState::Probing => 2,
+        };
+        let _ = writeln!(
+            out,
+            "lienthong_push_breaker_open{{endpoint=\"{}\"}} {value}",
+            label(&endpoint)
+        );
+    }
+    out
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");

@@ -16,6 +16,7 @@
 //! verification and blob fsync run on blocking threads.
 
 mod auth;
+mod deliveries;
 mod dev;
 mod error;
 mod listen;
@@ -33,6 +34,8 @@ use actix_web::{web, App};
 use tracing::Instrument as _;
 
 use crate::config::{Config, ConfigError, EdgeConfig, LogFormat, TrustConfig};
+use crate::delivery::signature::MessageSigner;
+use crate::delivery::{PushError, Pushes};
 use crate::directory::{Directory, DirectoryError};
 use crate::exchange::{Exchange, ExchangeError, ExchangeLimits, ReceiptSigner, TrustSettings};
 use crate::pki::{CrlFetcher, FetchConfig, PkiError, TrustStore};
@@ -55,6 +58,8 @@ pub struct AppState {
     pub edge: EdgeConfig,
     /// Failed-authentication counters.
     pub logins: throttle::FailedLogins,
+    /// This node's push workers (none when `push.enabled` is false).
+    pub pushes: Option<Pushes>,
 }
 
 /// Why the server could not start (or stopped with an error).
@@ -79,6 +84,9 @@ pub enum ServeError {
     /// The server stopped with an I/O error.
     #[error("the server failed: {0}")]
     Io(String),
+    /// Pushes cannot be signed or sent.
+    #[error("cannot push: {0}")]
+    Delivery(#[from] PushError),
 }
 
 impl ServeError {
@@ -93,6 +101,7 @@ impl ServeError {
             ServeError::Bind { .. } => "http.bind",
             ServeError::Tls(_) => "http.tls",
             ServeError::Io(_) => "http.io",
+            ServeError::Delivery(_) => "delivery.setup",
         }
     }
 }
@@ -279,7 +288,10 @@ async fn run(
         agency_uploads: config.agency_uploads,
         directory_ttl: config.directory_ttl,
     };
+    let push_signer = MessageSigner::new(receipts.key().clone(), receipts.certificate())
+        .map_err(PushError::from)?;
     let exchange = Exchange::new(store, directory, blobs, trust, receipts, limits);
+    let pushes = start_pushes(config, &exchange, push_signer)?;
     tracing::info!(
         max_packet_bytes = limits.max_packet_bytes,
         in_flight_bytes = exchange.in_flight().total(),
@@ -297,6 +309,7 @@ async fn run(
             per_address: config.auth.max_failures_per_address,
             window: config.auth.failure_window,
         }),
+        pushes,
     });
     let Listeners { http, tls } = listeners;
     let edge = &config.edge;
@@ -332,6 +345,21 @@ async fn run(
         tracing::info!(%addr, scheme, "listening");
     }
     listen::run(state, edge, sockets).await
+}
+
+/// Starts this node's push workers, unless `push.enabled` is false.
+fn start_pushes(
+    config: &Config,
+    exchange: &Exchange,
+    signer: MessageSigner,
+) -> Result<Option<Pushes>, ServeError> {
+    if !config.push.enabled {
+        tracing::info!("push.enabled is false: this node makes no pushes (they stay queued for a node that does)");
+        return Ok(None);
+    }
+    let pushes = Pushes::new(exchange.clone(), config.push.clone(), signer)?;
+    pushes.start();
+    Ok(Some(pushes))
 }
 
 /// The application: routes, shared state, error answers for bad parameters, a span per request.

@@ -32,12 +32,13 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_AGENCY_PAGE: u32 = 1000;
 
 /// Every route, as (method, path pattern) — the list docs/API.md and openapi.json must match.
-pub const ROUTES: [(&str, &str); 12] = [
+pub const ROUTES: [(&str, &str); 13] = [
     ("post", "/v1/packets"),
     ("get", "/v1/packets/{id}"),
     ("get", "/v1/packets/{id}/receipt"),
     ("get", "/v1/inbox"),
     ("post", "/v1/inbox/{delivery}/ack"),
+    ("get", "/v1/deliveries"),
     ("get", "/v1/documents/{sender}/{document_id}/status"),
     ("get", "/v1/agencies"),
     ("get", "/v1/agencies/{code}"),
@@ -54,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/packets/{id}/receipt", web::get().to(receipt))
         .route("/v1/inbox", web::get().to(inbox))
         .route("/v1/inbox/{delivery}/ack", web::post().to(ack))
+        .route("/v1/deliveries", web::get().to(super::deliveries::list))
         // A DocumentId may contain '/', sent as is or as %2F.
         .route(
             "/v1/documents/{sender}/{document_id:.+}/status",
@@ -100,6 +102,9 @@ async fn submit(
     match receive(&state, &caller.0, &req, &mut body).await {
         Ok(accepted) => {
             state.metrics.accepted(accepted.kind, accepted.replayed);
+            if let Some(pushes) = &state.pushes {
+                pushes.wake();
+            }
             tracing::info!(packet = %accepted.id, replayed = accepted.replayed, "accepted");
             Ok(HttpResponse::Accepted().json(AcceptedBody {
                 id: &accepted.id,
@@ -449,7 +454,7 @@ fn agency_body(agency: crate::directory::Agency) -> AgencyBody {
 
 /// A page size: `default` when not given, refused (400) outside 1..=max rather than quietly
 /// changed, so that a client's mistake is seen.
-fn page_limit(given: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+pub(super) fn page_limit(given: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
     match given {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
@@ -542,6 +547,17 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     text.push_str(&super::metrics::render_in_flight(
         state.exchange.in_flight(),
     ));
+    if let Some(pushes) = &state.pushes {
+        let depth = match state.exchange.store().acquire().await {
+            Ok(mut conn) => crate::store::pushes::depth(&mut conn).await.ok(),
+            Err(_) => None,
+        };
+        text.push_str(&super::metrics::render_pushes(
+            pushes,
+            depth.as_deref(),
+            crate::store::now_micros(),
+        ));
+    }
     if let Some(fetcher) = state.exchange.trust().store.crl_fetcher() {
         text.push_str(&super::metrics::render_crls(
             &fetcher.report(),

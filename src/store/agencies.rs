@@ -189,6 +189,46 @@ pub async fn set_active(
     Ok(done.rows_affected() > 0)
 }
 
+/// Sets an agency's push endpoint (`Some(None)` removes it) and whether it takes pushes
+/// (`None`: leave as is); false when there is no such agency. Pushes already queued follow the
+/// new endpoint on their next attempt.
+pub async fn set_push(
+    conn: &mut AnyConnection,
+    code: &str,
+    endpoint: Option<Option<&str>>,
+    enabled: Option<bool>,
+    at: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE agencies SET push_endpoint = CASE WHEN $2 = 1 THEN $3 ELSE push_endpoint END, \
+         push_enabled = COALESCE($4, push_enabled), updated_at = $5 WHERE code = $1",
+    )
+    .bind(code)
+    .bind(i64::from(endpoint.is_some()))
+    .bind(endpoint.flatten())
+    .bind(enabled.map(i64::from))
+    .bind(at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// An agency's push endpoint and whether it takes pushes; `None` when there is no such agency.
+pub async fn push_setting(
+    conn: &mut AnyConnection,
+    code: &str,
+) -> Result<Option<(Option<String>, bool)>, StoreError> {
+    let row = sqlx::query("SELECT push_endpoint, push_enabled FROM agencies WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|row| {
+        let enabled: i64 = row.try_get("push_enabled")?;
+        Ok((row.try_get("push_endpoint")?, enabled == 1))
+    })
+    .transpose()
+}
+
 const CERTIFICATE_COLUMNS: &str = "agency_code, sha256, subject, serial, not_after, created_at";
 
 fn certificate_from_row(row: &AnyRow) -> Result<CertificateRecord, StoreError> {

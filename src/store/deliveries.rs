@@ -168,20 +168,24 @@ pub async fn inbox(
         .collect()
 }
 
-/// Marks a delivery as taken by its recipient. Acknowledging twice changes nothing; another
+/// Marks a delivery as taken by its recipient's system, `via` `pull` (an acknowledgement) or
+/// `push` (its endpoint answered 2xx). Taking it twice changes nothing, whichever way; another
 /// agency's delivery is reported as not found.
 pub async fn ack_delivery(
     conn: &mut AnyConnection,
     seq: i64,
     recipient: &str,
     at: i64,
+    via: &str,
 ) -> Result<Ack, StoreError> {
     let done = sqlx::query(
-        "UPDATE deliveries SET acked_at = $3 WHERE seq = $1 AND recipient = $2 AND acked_at IS NULL",
+        "UPDATE deliveries SET acked_at = $3, taken_via = $4 \
+         WHERE seq = $1 AND recipient = $2 AND acked_at IS NULL",
     )
     .bind(seq)
     .bind(recipient)
     .bind(at)
+    .bind(via)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() > 0 {

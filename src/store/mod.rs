@@ -45,6 +45,7 @@ mod checkpoint;
 pub mod deliveries;
 mod error;
 pub mod packets;
+pub mod pushes;
 pub mod records;
 mod sql;
 mod writer;

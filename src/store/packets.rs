@@ -98,8 +98,8 @@ pub async fn packets_of_document(
     rows.iter().map(packet_from_row).collect()
 }
 
-const DOCUMENT_COLUMNS: &str =
-    "sender, document_id, first_packet_id, content_sha256, business_type, subject, created_at";
+const DOCUMENT_COLUMNS: &str = "sender, document_id, first_packet_id, content_sha256, \
+     business_type, subject, created_at, notation, priority, due_date";
 
 fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, StoreError> {
     Ok(DocumentRecord {
@@ -110,6 +110,9 @@ fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, StoreError> {
         business_type: row.try_get("business_type")?,
         subject: row.try_get("subject")?,
         created_at: row.try_get("created_at")?,
+        notation: row.try_get("notation")?,
+        priority: row.try_get("priority")?,
+        due_date: row.try_get("due_date")?,
     })
 }
 
@@ -206,7 +209,7 @@ pub async fn insert_documents(
     documents: &[DocumentRecord],
 ) -> Result<(), StoreError> {
     let head = format!("INSERT INTO documents ({DOCUMENT_COLUMNS})");
-    sql::insert_rows(conn, &head, "", 7, documents, |query, document| {
+    sql::insert_rows(conn, &head, "", 10, documents, |query, document| {
         query
             .bind(&document.sender)
             .bind(&document.document_id)
@@ -215,6 +218,9 @@ pub async fn insert_documents(
             .bind(&document.business_type)
             .bind(&document.subject)
             .bind(document.created_at)
+            .bind(&document.notation)
+            .bind(document.priority)
+            .bind(&document.due_date)
     })
     .await?;
     Ok(())

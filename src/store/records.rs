@@ -127,7 +127,7 @@ pub struct PacketRecord {
 }
 
 /// One row of `documents`: the first packet seen for (sender, DocumentId).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DocumentRecord {
     pub sender: String,
     pub document_id: String,
@@ -137,6 +137,13 @@ pub struct DocumentRecord {
     pub business_type: String,
     pub subject: String,
     pub created_at: i64,
+    /// Số/ký hiệu as printed on the letter ("15/BTN-VP"); none for documents recorded before
+    /// it was kept.
+    pub notation: Option<String>,
+    /// Priority: 0 normal (thường) … 4 hỏa tốc hẹn giờ; none when the packet gave none.
+    pub priority: Option<i64>,
+    /// Deadline for handling (DueDate), `yyyy-mm-dd`.
+    pub due_date: Option<String>,
 }
 
 /// A delivery to create: one per recipient of a packet.

@@ -111,66 +111,12 @@ impl Server {
                 (url, Some((admin, name)))
             }
         };
-        let mut command = Command::new(binary());
-        command
-            .current_dir(root())
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--database-url",
-                &database_url,
-            ])
-            .env("LIENTHONG_DEV", "1")
-            .env("LIENTHONG_DATA_DIR", data_dir.path())
-            .env("LIENTHONG_MAX_PACKET_BYTES", MAX_PACKET_BYTES.to_string())
-            .env("LIENTHONG_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut child = command.spawn().expect("start lienthong serve");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut credentials = HashMap::new();
-        let listeners = if env.iter().any(|(k, _)| *k == "LIENTHONG_TLS_BIND") {
-            2
-        } else {
-            1
-        };
-        let mut bases = Vec::new();
-        while bases.len() < listeners {
-            let line = match received.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => line,
-                Err(e) => {
-                    let _ = child.kill();
-                    panic!("the server did not say where it listens: {e}");
-                }
-            };
-            if let Some(rest) = line.strip_prefix("dev credential: ") {
-                let parts: Vec<&str> = rest.split(' ').collect();
-                if let [code, system_id, secret] = parts[..] {
-                    credentials.insert(code.to_owned(), (system_id.to_owned(), secret.to_owned()));
-                }
-            } else if let Some(url) = line.strip_prefix("listening on ") {
-                bases.push(url.to_owned());
-            }
-        }
-        let base = bases
-            .iter()
-            .find(|b| b.starts_with("http://"))
-            .cloned()
-            .expect("an http listener");
-        let tls_base = bases.iter().find(|b| b.starts_with("https://")).cloned();
+        let Spawned {
+            child,
+            base,
+            tls_base,
+            credentials,
+        } = spawn(&database_url, data_dir.path(), env);
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
@@ -186,6 +132,16 @@ impl Server {
             credentials,
             agent,
         }
+    }
+
+    /// Kills the server (SIGKILL: nothing is flushed or finished) and starts it again on the
+    /// same database and data directory, with `env`.
+    pub fn restart(&mut self, env: &[(&str, &str)]) {
+        self.stop();
+        let started = spawn(&self.database_url, self.data_dir.path(), env);
+        self.child = started.child;
+        self.base = started.base;
+        self.tls_base = started.tls_base;
     }
 
     /// Stops the server process, keeping its database and data directory (until dropped).
@@ -313,6 +269,105 @@ impl Server {
 
     pub fn data_path(&self) -> PathBuf {
         self.data_dir.path().to_path_buf()
+    }
+
+    /// The value of a line of /metrics: `name` with its labels, e.g.
+    /// `lienthong_pushes_total{outcome="delivered"}`.
+    pub fn metric(&self, name: &str) -> f64 {
+        let text = self.request("GET", "/metrics", None, None).text();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+    }
+}
+
+/// Starts `lienthong serve` in dev mode on `database_url` and `data_dir` with extra settings;
+/// answers the process, its http and https bases, and the dev credentials it printed (on a
+/// first start only).
+/// A started server process: where it listens and what it printed.
+struct Spawned {
+    child: Child,
+    base: String,
+    tls_base: Option<String>,
+    credentials: HashMap<String, (String, String)>,
+}
+
+fn spawn(database_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Spawned {
+    let mut command = Command::new(binary());
+    command
+        .current_dir(root())
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--database-url",
+            database_url,
+        ])
+        .env("LIENTHONG_DEV", "1")
+        .env("LIENTHONG_DATA_DIR", data_dir)
+        .env("LIENTHONG_MAX_PACKET_BYTES", MAX_PACKET_BYTES.to_string())
+        .env("LIENTHONG_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("start lienthong serve");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut credentials = HashMap::new();
+    let listeners = if env.iter().any(|(k, _)| *k == "LIENTHONG_TLS_BIND") {
+        2
+    } else {
+        1
+    };
+    let mut bases = Vec::new();
+    while bases.len() < listeners {
+        let line = match received.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("the server did not say where it listens: {e}");
+            }
+        };
+        if let Some(rest) = line.strip_prefix("dev credential: ") {
+            let parts: Vec<&str> = rest.split(' ').collect();
+            if let [code, system_id, secret] = parts[..] {
+                credentials.insert(code.to_owned(), (system_id.to_owned(), secret.to_owned()));
+            }
+        } else if let Some(url) = line.strip_prefix("listening on ") {
+            bases.push(url.to_owned());
+        }
+    }
+    let base = bases
+        .iter()
+        .find(|b| b.starts_with("http://"))
+        .cloned()
+        .expect("an http listener");
+    let tls_base = bases.iter().find(|b| b.starts_with("https://")).cloned();
+    Spawned {
+        child,
+        base,
+        tls_base,
+        credentials,
+    }
+}
+
+/// Waits (up to 60 s: CI machines run many servers at once) until `ready` holds.
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(started.elapsed() < Duration::from_secs(60), "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
