@@ -44,6 +44,13 @@
 //! | `push.breaker_failures` | `LIENTHONG_PUSH_BREAKER_FAILURES` | 5 | consecutive failures of an endpoint that open its circuit breaker. 1 to 10,000 |
 //! | `push.breaker_probe_seconds` | `LIENTHONG_PUSH_BREAKER_PROBE_SECONDS` | 30 | while a breaker is open, one probe push per this interval. 1 to 3600 |
 //! | `push.client_cert`, `push.client_key` | `LIENTHONG_PUSH_CLIENT_CERT`, `LIENTHONG_PUSH_CLIENT_KEY` | none | the exchange's client certificate chain and key (PEM) for https endpoints that ask for one; both or neither |
+//! | `smtp.url` | `LIENTHONG_SMTP_URL` | none | the SMTP server clerks' mails go through: `smtp://host[:port]` (`?tls=required` for STARTTLS) or `smtps://[user:password@]host[:port]`; none: nothing is mailed. The password never appears in messages, logs or `config check` |
+//! | `smtp.from` | `LIENTHONG_SMTP_FROM` | none | the sender of the mails, `name <local@domain>` or `local@domain`; required with `smtp.url` |
+//! | `smtp.timeout_seconds` | `LIENTHONG_SMTP_TIMEOUT_SECONDS` | 30 | how long one SMTP exchange may take. 1 to 3600 |
+//! | `mail.gather_seconds` | `LIENTHONG_MAIL_GATHER_SECONDS` | 60 | mails to the same clerks within this time go out as one digest; 0 sends each at once. 0 to 3600 |
+//! | `mail.retry_window_hours` | `LIENTHONG_MAIL_RETRY_WINDOW_HOURS` | 24 | how long after its event a mail is retried when SMTP fails, before it is given up. 0 to 8760 |
+//! | `mail.retry_window_seconds` | `LIENTHONG_MAIL_RETRY_WINDOW_SECONDS` | none | the same window in seconds (for tests); when given, it wins over `retry_window_hours`. 0 to 31,536,000 |
+//! | `console.base_url` | `LIENTHONG_CONSOLE_BASE_URL` | none | `http://` or `https://` address of the web console, for links in mails (one trailing `/` is dropped); none: no links |
 //! | `tls.bind` | `LIENTHONG_TLS_BIND` | none | HTTPS listener with client-certificate authentication |
 //! | `tls.cert`, `tls.key` | `LIENTHONG_TLS_CERT`, `LIENTHONG_TLS_KEY` | none | the server's certificate chain and key (PEM); required with `tls.bind` |
 //! | `tls.client_ca` | `LIENTHONG_TLS_CLIENT_CA` | the trust anchors and intermediates | CAs whose client certificates are asked for |
@@ -133,8 +140,9 @@ pub const CLIENT_VARIABLES: [&str; 4] = [
     "LIENTHONG_PROFILE",
 ];
 
-/// The settings in force.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The settings in force. Its `Debug` output hides the passwords of `database_url` and
+/// `mail.smtp_url`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     pub database_url: String,
     pub data_dir: PathBuf,
@@ -158,6 +166,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How letters are pushed to the agencies' systems, and retried (`[push]`).
     pub push: crate::delivery::PushPolicy,
+    /// Mails to the agencies' clerks (`[smtp]`, `[mail]`, `[console]`). Its `smtp_url` may hold
+    /// a password: show it with [`Config::smtp_url_redacted`].
+    pub mail: crate::delivery::MailPolicy,
     pub log: String,
     /// How log lines are written to stderr.
     pub log_format: LogFormat,
@@ -308,6 +319,13 @@ struct Layer {
     push_breaker_probe_seconds: Option<u64>,
     push_client_cert: Option<PathBuf>,
     push_client_key: Option<PathBuf>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    smtp_timeout_seconds: Option<u64>,
+    mail_gather_seconds: Option<u64>,
+    mail_retry_window_hours: Option<u64>,
+    mail_retry_window_seconds: Option<u64>,
+    console_base_url: Option<String>,
     tls_bind: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -379,6 +397,13 @@ impl Layer {
             push_breaker_probe_seconds,
             push_client_cert,
             push_client_key,
+            smtp_url,
+            smtp_from,
+            smtp_timeout_seconds,
+            mail_gather_seconds,
+            mail_retry_window_hours,
+            mail_retry_window_seconds,
+            console_base_url,
             tls_bind,
             tls_cert,
             tls_key,
@@ -415,6 +440,12 @@ struct FileSettings {
     auth: AuthSection,
     #[serde(default)]
     push: PushSection,
+    #[serde(default)]
+    smtp: SmtpSection,
+    #[serde(default)]
+    mail: MailSection,
+    #[serde(default)]
+    console: ConsoleSection,
     #[serde(default)]
     tls: TlsSection,
     #[serde(default)]
@@ -458,6 +489,28 @@ struct PushSection {
     breaker_probe_seconds: Option<u64>,
     client_cert: Option<PathBuf>,
     client_key: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SmtpSection {
+    url: Option<String>,
+    from: Option<String>,
+    timeout_seconds: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MailSection {
+    gather_seconds: Option<u64>,
+    retry_window_hours: Option<u64>,
+    retry_window_seconds: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConsoleSection {
+    base_url: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -523,6 +576,13 @@ impl From<FileSettings> for Layer {
             push_breaker_probe_seconds: f.push.breaker_probe_seconds,
             push_client_cert: f.push.client_cert,
             push_client_key: f.push.client_key,
+            smtp_url: f.smtp.url,
+            smtp_from: f.smtp.from,
+            smtp_timeout_seconds: f.smtp.timeout_seconds,
+            mail_gather_seconds: f.mail.gather_seconds,
+            mail_retry_window_hours: f.mail.retry_window_hours,
+            mail_retry_window_seconds: f.mail.retry_window_seconds,
+            console_base_url: f.console.base_url,
             tls_bind: f.tls.bind,
             tls_cert: f.tls.cert,
             tls_key: f.tls.key,
@@ -541,9 +601,10 @@ impl From<FileSettings> for Layer {
 }
 
 fn file_layer(name: &str, text: &str) -> Result<Layer, ConfigError> {
+    // The error quotes the offending line, which may be a URL with a password.
     let settings: FileSettings = toml::from_str(text).map_err(|e| ConfigError::File {
         path: name.to_owned(),
-        reason: e.to_string(),
+        reason: redact_urls_in(&e.to_string()),
     })?;
     Ok(settings.into())
 }
@@ -567,7 +628,7 @@ where
                 .map(str::to_owned)
                 .ok_or_else(|| ConfigError::Invalid {
                     setting: key.to_owned(),
-                    value: value.to_string_lossy().into_owned(),
+                    value: redact_url(&value.to_string_lossy()),
                     reason: "is not valid UTF-8".to_owned(),
                 })
         };
@@ -642,6 +703,21 @@ where
             }
             "LIENTHONG_PUSH_CLIENT_CERT" => layer.push_client_cert = Some(path()),
             "LIENTHONG_PUSH_CLIENT_KEY" => layer.push_client_key = Some(path()),
+            "LIENTHONG_SMTP_URL" => layer.smtp_url = Some(text()?),
+            "LIENTHONG_SMTP_FROM" => layer.smtp_from = Some(text()?),
+            "LIENTHONG_SMTP_TIMEOUT_SECONDS" => {
+                layer.smtp_timeout_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_MAIL_GATHER_SECONDS" => {
+                layer.mail_gather_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_MAIL_RETRY_WINDOW_HOURS" => {
+                layer.mail_retry_window_hours = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_MAIL_RETRY_WINDOW_SECONDS" => {
+                layer.mail_retry_window_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_CONSOLE_BASE_URL" => layer.console_base_url = Some(text()?),
             "LIENTHONG_DIRECTORY_TTL_SECONDS" => {
                 layer.directory_ttl_seconds = Some(number(key, &text()?)?)
             }
@@ -744,6 +820,7 @@ impl Config {
     fn resolve(l: Layer, dev_mode: bool) -> Result<Config, ConfigError> {
         // Borrowed before the other settings are moved out of the layer.
         let push = push_policy(&l)?;
+        let mail = mail_policy(&l)?;
         let database_url = database_url(l.database_url)?;
         let max_packet_bytes = l.max_packet_bytes.unwrap_or(DEFAULT_MAX_PACKET_BYTES);
         if !(1024..=4 * 1024 * 1024 * 1024).contains(&max_packet_bytes) {
@@ -899,6 +976,7 @@ impl Config {
             edge,
             auth,
             push,
+            mail,
             log: l.log.unwrap_or_else(|| "info".to_owned()),
             log_format: match l.log_format {
                 Some(f) => LogFormat::parse("log_format", &f)?,
@@ -917,6 +995,110 @@ impl Config {
     pub fn database_url_redacted(&self) -> String {
         crate::store::redact(&self.database_url)
     }
+
+    /// The SMTP server's URL (`smtp.url`) with any password hidden, for logs; `None` when no
+    /// mail is sent.
+    pub fn smtp_url_redacted(&self) -> Option<String> {
+        self.mail.smtp_url.as_deref().map(redact_url)
+    }
+}
+
+/// Every field, but the passwords of the URLs hidden: the settings are printed in test
+/// failures and may be logged.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured, so that a new field cannot be forgotten here.
+        let Config {
+            database_url,
+            data_dir,
+            http_bind,
+            tls,
+            trust,
+            receipts,
+            max_packet_bytes,
+            in_flight_bytes,
+            agency_in_flight_bytes,
+            agency_uploads,
+            directory_ttl,
+            edge,
+            auth,
+            push,
+            mail,
+            log,
+            log_format,
+            dev_mode,
+        } = self;
+        let mail = crate::delivery::MailPolicy {
+            smtp_url: mail.smtp_url.as_deref().map(redact_url),
+            ..mail.clone()
+        };
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(database_url))
+            .field("data_dir", data_dir)
+            .field("http_bind", http_bind)
+            .field("tls", tls)
+            .field("trust", trust)
+            .field("receipts", receipts)
+            .field("max_packet_bytes", max_packet_bytes)
+            .field("in_flight_bytes", in_flight_bytes)
+            .field("agency_in_flight_bytes", agency_in_flight_bytes)
+            .field("agency_uploads", agency_uploads)
+            .field("directory_ttl", directory_ttl)
+            .field("edge", edge)
+            .field("auth", auth)
+            .field("push", push)
+            .field("mail", &mail)
+            .field("log", log)
+            .field("log_format", log_format)
+            .field("dev_mode", dev_mode)
+            .finish()
+    }
+}
+
+/// A URL with its password (if any) hidden, for messages, logs and `Debug` output:
+/// [`crate::store::redact`]'s `scheme://user:***@host…`, and also for what that does not take
+/// apart (no `://`, an unencoded `/` or `?` in the password), where everything before the last
+/// `@` that holds a `:` may be a password.
+pub(crate) fn redact_url(url: &str) -> String {
+    let redacted = crate::store::redact(url);
+    if redacted != url {
+        return redacted;
+    }
+    let Some((before, host)) = url.rsplit_once('@') else {
+        return redacted;
+    };
+    let (scheme, userinfo) = match before.split_once("://") {
+        Some((scheme, userinfo)) => (format!("{scheme}://"), userinfo),
+        None => (String::new(), before),
+    };
+    match userinfo.split_once(':') {
+        // A user name alone: nothing to hide.
+        None => redacted,
+        Some((user, _)) if !user.contains(['/', '?']) => format!("{scheme}{user}:***@{host}"),
+        Some(_) => format!("{scheme}***@{host}"),
+    }
+}
+
+/// `text` (an error message) with the password of any URL in it hidden, word by word.
+fn redact_urls_in(text: &str) -> String {
+    let separator =
+        |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | ',' | '[' | ']' | '{' | '}');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| !separator(c)) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let end = rest.find(separator).unwrap_or(rest.len());
+        let word = &rest[..end];
+        if word.contains('@') {
+            out.push_str(&redact_url(word));
+        } else {
+            out.push_str(word);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The storage settings alone, for the admin commands (`migrate`, `agency …`), which must
@@ -1099,8 +1281,33 @@ fn span(
     Ok(Duration::from_secs(units * unit_seconds))
 }
 
-/// Longest push retry window: a year, in hours. Longer is a slip of the units.
-const MAX_PUSH_RETRY_WINDOW_HOURS: u64 = 365 * 24;
+/// Longest retry window (of pushes, of mails): a year, in hours. Longer is a slip of the units.
+const MAX_RETRY_WINDOW_HOURS: u64 = 365 * 24;
+
+/// A retry window, `{section}.retry_window_hours` or `{section}.retry_window_seconds`: both are
+/// checked, and the window in seconds, when given, wins over the one in hours (wherever each
+/// comes from). 0 to a year.
+fn retry_window(
+    section: &str,
+    hours: Option<u64>,
+    seconds: Option<u64>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let in_hours = span(
+        &format!("{section}.retry_window_hours"),
+        hours,
+        default,
+        3600,
+        0..=MAX_RETRY_WINDOW_HOURS,
+    )?;
+    span(
+        &format!("{section}.retry_window_seconds"),
+        seconds,
+        in_hours,
+        1,
+        0..=MAX_RETRY_WINDOW_HOURS * 3600,
+    )
+}
 
 /// The `[push]` settings; what is not given is [`crate::delivery::PushPolicy::default`]'s.
 fn push_policy(l: &Layer) -> Result<crate::delivery::PushPolicy, ConfigError> {
@@ -1138,20 +1345,11 @@ fn push_policy(l: &Layer) -> Result<crate::delivery::PushPolicy, ConfigError> {
             retry_max
         }
     };
-    // Both are checked; the window in seconds, when given, wins over the one in hours.
-    let window_in_hours = span(
-        "push.retry_window_hours",
+    let retry_window = retry_window(
+        "push",
         l.push_retry_window_hours,
-        default.retry_window,
-        3600,
-        0..=MAX_PUSH_RETRY_WINDOW_HOURS,
-    )?;
-    let retry_window = span(
-        "push.retry_window_seconds",
         l.push_retry_window_seconds,
-        window_in_hours,
-        1,
-        0..=MAX_PUSH_RETRY_WINDOW_HOURS * 3600,
+        default.retry_window,
     )?;
     let incomplete = match (&l.push_client_cert, &l.push_client_key) {
         (Some(cert), None) => Some(("push.client_cert", cert, "push.client_key")),
@@ -1203,6 +1401,125 @@ fn push_policy(l: &Layer) -> Result<crate::delivery::PushPolicy, ConfigError> {
         client_cert: l.push_client_cert.clone(),
         client_key: l.push_client_key.clone(),
     })
+}
+
+/// The `[smtp]`, `[mail]` and `[console]` settings; what is not given is
+/// [`crate::delivery::MailPolicy::default`]'s.
+fn mail_policy(l: &Layer) -> Result<crate::delivery::MailPolicy, ConfigError> {
+    let default = crate::delivery::MailPolicy::default();
+    let smtp_url = match &l.smtp_url {
+        Some(url) => Some(smtp_url(url)?),
+        None => default.smtp_url,
+    };
+    let from = match &l.smtp_from {
+        Some(from) => Some(sender(from)?),
+        None => default.from,
+    };
+    if let (Some(url), None) = (&smtp_url, &from) {
+        return Err(invalid(
+            "smtp.url",
+            &redact_url(url),
+            "smtp.from (LIENTHONG_SMTP_FROM) must be given with smtp.url: the sender address of \
+             the mails, e.g. \"Lien thong <lienthong@example.gov.vn>\"",
+        ));
+    }
+    let console_base_url = match &l.console_base_url {
+        Some(url) => Some(console_base_url(url)?),
+        None => default.console_base_url,
+    };
+    Ok(crate::delivery::MailPolicy {
+        smtp_url,
+        from,
+        console_base_url,
+        gather: span(
+            "mail.gather_seconds",
+            l.mail_gather_seconds,
+            default.gather,
+            1,
+            0..=3600,
+        )?,
+        retry_window: retry_window(
+            "mail",
+            l.mail_retry_window_hours,
+            l.mail_retry_window_seconds,
+            default.retry_window,
+        )?,
+        timeout: span(
+            "smtp.timeout_seconds",
+            l.smtp_timeout_seconds,
+            default.timeout,
+            1,
+            1..=3600,
+        )?,
+    })
+}
+
+/// `smtp.url`: an `smtp://` or `smtps://` URL the mailer can use. Its password is never
+/// shown, not even in the error.
+fn smtp_url(given: &str) -> Result<String, ConfigError> {
+    let url = given.trim();
+    let scheme = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("smtp" | "smtps")) {
+        return Err(invalid(
+            "smtp.url",
+            &redact_url(url),
+            "expected an smtp:// or smtps:// URL, e.g. smtp://127.0.0.1:2525, \
+             smtp://mail.example.gov.vn:587?tls=required (STARTTLS) or \
+             smtps://user:password@mail.example.gov.vn",
+        ));
+    }
+    // What the mailer will do with it at start, so that `config check` finds the same problems.
+    // lettre's messages name what is wrong, never the URL's parts.
+    if let Err(e) = lettre::SmtpTransport::from_url(url) {
+        return Err(invalid(
+            "smtp.url",
+            &redact_url(url),
+            &format!(
+                "is not a usable SMTP URL ({}); expected smtp://host[:port][?tls=required] or \
+                 smtps://[user:password@]host[:port]",
+                redact_urls_in(&e.to_string())
+            ),
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+/// `smtp.from`: `name <local@domain>` or `local@domain`, as the mailer reads it.
+fn sender(given: &str) -> Result<String, ConfigError> {
+    let from = given.trim();
+    match from.parse::<lettre::message::Mailbox>() {
+        Ok(_) => Ok(from.to_owned()),
+        Err(_) => Err(invalid(
+            "smtp.from",
+            given,
+            "expected a mail address, name <local@domain> or local@domain, e.g. \
+             \"Lien thong <lienthong@example.gov.vn>\" (quote a name with punctuation)",
+        )),
+    }
+}
+
+/// `console.base_url`: an `http://` or `https://` address, without its trailing `/` (links
+/// append `/…` to it).
+fn console_base_url(given: &str) -> Result<String, ConfigError> {
+    let url = given.trim();
+    let lower = url.to_ascii_lowercase();
+    let rest = ["http://", "https://"]
+        .into_iter()
+        .find_map(|scheme| lower.strip_prefix(scheme));
+    match rest {
+        Some(rest)
+            if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(char::is_whitespace) =>
+        {
+            Ok(url.strip_suffix('/').unwrap_or(url).to_owned())
+        }
+        _ => Err(invalid(
+            "console.base_url",
+            &redact_url(url),
+            "expected an http:// or https:// address, e.g. https://lienthong.example.gov.vn/console",
+        )),
+    }
 }
 
 fn addresses(
@@ -1788,6 +2105,361 @@ mod tests {
         assert!(err.contains("between 1 and"), "{err}");
         let err = load(Some("dev = true\n[push]\nworker = 4\n"), &[]).err();
         assert_eq!(err.map(|e| e.code()), Some("config.file"));
+    }
+
+    #[test]
+    fn mail_defaults_are_the_policys() {
+        let config = load(None, &[]).expect("config");
+        assert_eq!(config.mail, crate::delivery::MailPolicy::default());
+        assert_eq!(config.smtp_url_redacted(), None);
+        let production = load(
+            Some("[receipts]\ncert = \"r.pem\"\nkey = \"r.key\"\n[trust]\nanchors = [\"a.pem\"]\n"),
+            &[],
+        )
+        .expect("production");
+        assert_eq!(production.mail, crate::delivery::MailPolicy::default());
+    }
+
+    #[test]
+    fn mail_settings_come_from_the_file_and_the_environment() {
+        let file = r#"
+            dev = true
+            [smtp]
+            url = "smtp://mail.example.gov.vn:587?tls=required"
+            from = "Lien thong <lienthong@example.gov.vn>"
+            timeout_seconds = 10
+            [mail]
+            gather_seconds = 0
+            retry_window_hours = 48
+            [console]
+            base_url = "https://lienthong.example.gov.vn/console/"
+        "#;
+        let from_file = load(Some(file), &[]).expect("file").mail;
+        assert_eq!(
+            from_file,
+            crate::delivery::MailPolicy {
+                smtp_url: Some("smtp://mail.example.gov.vn:587?tls=required".to_owned()),
+                from: Some("Lien thong <lienthong@example.gov.vn>".to_owned()),
+                console_base_url: Some("https://lienthong.example.gov.vn/console".to_owned()),
+                gather: Duration::ZERO,
+                retry_window: Duration::from_secs(48 * 3600),
+                timeout: Duration::from_secs(10),
+            }
+        );
+        let both = load(
+            Some(file),
+            &[
+                ("LIENTHONG_SMTP_URL", "smtp://127.0.0.1:2525"),
+                ("LIENTHONG_SMTP_FROM", "lienthong@localhost"),
+                ("LIENTHONG_SMTP_TIMEOUT_SECONDS", " 3 "),
+                ("LIENTHONG_MAIL_GATHER_SECONDS", "3600"),
+                ("LIENTHONG_MAIL_RETRY_WINDOW_HOURS", "0"),
+                ("LIENTHONG_CONSOLE_BASE_URL", "http://127.0.0.1:8080"),
+            ],
+        )
+        .expect("both")
+        .mail;
+        assert_eq!(
+            both,
+            crate::delivery::MailPolicy {
+                smtp_url: Some("smtp://127.0.0.1:2525".to_owned()),
+                from: Some("lienthong@localhost".to_owned()),
+                console_base_url: Some("http://127.0.0.1:8080".to_owned()),
+                gather: Duration::from_secs(3600),
+                retry_window: Duration::ZERO,
+                timeout: Duration::from_secs(3),
+            }
+        );
+        // A sender alone, a console alone: nothing is mailed, and that is no error.
+        let partial = load(
+            None,
+            &[
+                ("LIENTHONG_SMTP_FROM", "Văn thư <vanthu@example.gov.vn>"),
+                ("LIENTHONG_CONSOLE_BASE_URL", "HTTPS://lt.example.gov.vn/"),
+            ],
+        )
+        .expect("partial")
+        .mail;
+        assert_eq!(partial.smtp_url, None);
+        assert_eq!(
+            partial.console_base_url.as_deref(),
+            Some("HTTPS://lt.example.gov.vn")
+        );
+        // smtps, with credentials.
+        let smtps = load(
+            None,
+            &[
+                (
+                    "LIENTHONG_SMTP_URL",
+                    "smtps://lt:s3cret@mail.example.gov.vn",
+                ),
+                ("LIENTHONG_SMTP_FROM", "lienthong@example.gov.vn"),
+            ],
+        )
+        .expect("smtps");
+        assert_eq!(
+            smtps.mail.smtp_url.as_deref(),
+            Some("smtps://lt:s3cret@mail.example.gov.vn")
+        );
+        assert_eq!(
+            smtps.smtp_url_redacted().as_deref(),
+            Some("smtps://lt:***@mail.example.gov.vn")
+        );
+    }
+
+    #[test]
+    fn an_smtp_url_without_a_sender_is_refused() {
+        for (file, vars) in [
+            (
+                "dev = true\n[smtp]\nurl = \"smtp://127.0.0.1:2525\"\n",
+                vec![],
+            ),
+            (
+                "dev = true\n",
+                vec![("LIENTHONG_SMTP_URL", "smtp://127.0.0.1:2525")],
+            ),
+        ] {
+            let err = load(Some(file), &vars).err();
+            assert_eq!(err.as_ref().map(ConfigError::code), Some("config.invalid"));
+            let message = err.map(|e| e.to_string()).unwrap_or_default();
+            assert!(message.starts_with("smtp.url = "), "{message}");
+            assert!(message.contains("smtp.from"), "{message}");
+            assert!(message.contains("LIENTHONG_SMTP_FROM"), "{message}");
+        }
+    }
+
+    #[test]
+    fn bad_mail_values_are_refused_with_the_setting_named() {
+        for (vars, setting, value) in [
+            (
+                vec![("LIENTHONG_SMTP_URL", "http://mail.example.gov.vn")],
+                "smtp.url",
+                "http://mail.example.gov.vn",
+            ),
+            (
+                vec![("LIENTHONG_SMTP_URL", "mail.example.gov.vn:25")],
+                "smtp.url",
+                "mail.example.gov.vn:25",
+            ),
+            (
+                vec![("LIENTHONG_SMTP_URL", "smtp://mail.example.gov.vn?tls=maybe")],
+                "smtp.url",
+                "smtp://mail.example.gov.vn?tls=maybe",
+            ),
+            (
+                vec![("LIENTHONG_SMTP_URL", "smtp://mail.example.gov.vn:port")],
+                "smtp.url",
+                "smtp://mail.example.gov.vn:port",
+            ),
+            (
+                vec![("LIENTHONG_SMTP_FROM", "lienthong")],
+                "smtp.from",
+                "lienthong",
+            ),
+            (
+                vec![("LIENTHONG_SMTP_FROM", "Lien thong <lienthong>")],
+                "smtp.from",
+                "Lien thong <lienthong>",
+            ),
+            (
+                vec![("LIENTHONG_SMTP_TIMEOUT_SECONDS", "0")],
+                "smtp.timeout_seconds",
+                "0",
+            ),
+            (
+                vec![("LIENTHONG_SMTP_TIMEOUT_SECONDS", "3601")],
+                "smtp.timeout_seconds",
+                "3601",
+            ),
+            (
+                vec![("LIENTHONG_MAIL_GATHER_SECONDS", "3601")],
+                "mail.gather_seconds",
+                "3601",
+            ),
+            (
+                vec![("LIENTHONG_MAIL_RETRY_WINDOW_HOURS", "1000000")],
+                "mail.retry_window_hours",
+                "1000000",
+            ),
+            (
+                vec![("LIENTHONG_MAIL_RETRY_WINDOW_SECONDS", "99999999999")],
+                "mail.retry_window_seconds",
+                "99999999999",
+            ),
+            (
+                vec![("LIENTHONG_CONSOLE_BASE_URL", "lienthong.example.gov.vn")],
+                "console.base_url",
+                "lienthong.example.gov.vn",
+            ),
+            (
+                vec![(
+                    "LIENTHONG_CONSOLE_BASE_URL",
+                    "ftp://lienthong.example.gov.vn",
+                )],
+                "console.base_url",
+                "ftp://lienthong.example.gov.vn",
+            ),
+            (
+                vec![("LIENTHONG_CONSOLE_BASE_URL", "https://")],
+                "console.base_url",
+                "https://",
+            ),
+            (
+                vec![("LIENTHONG_MAIL_GATHER_SECONDS", "soon")],
+                "LIENTHONG_MAIL_GATHER_SECONDS",
+                "soon",
+            ),
+        ] {
+            match load(None, &vars).err() {
+                Some(ConfigError::Invalid {
+                    setting: s,
+                    value: v,
+                    ..
+                }) => assert_eq!((s.as_str(), v.as_str()), (setting, value), "{vars:?}"),
+                other => panic!("{vars:?}: {other:?}"),
+            }
+        }
+        let err = load(
+            Some("dev = true\n[smtp]\nurl = \"http://mail.example.gov.vn\"\n"),
+            &[],
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("smtp://"), "{err}");
+        assert!(err.contains("smtps://"), "{err}");
+        let err = load(Some("dev = true\n[mail]\ngather = 4\n"), &[]).err();
+        assert_eq!(err.map(|e| e.code()), Some("config.file"));
+    }
+
+    #[test]
+    fn the_smtp_password_never_shows() {
+        let password = "hunter2";
+        // Refused URLs: the message names the URL, never its password.
+        for url in [
+            "http://lt:hunter2@mail.example.gov.vn",
+            "smtp://lt:hunter2@mail.example.gov.vn:port",
+            "smtp://lt:hunter2@mail.example.gov.vn?tls=maybe",
+            "smtp://lt:hun/ter2@mail.example.gov.vn",
+            "smtp://lt:hun?ter2@mail.example.gov.vn",
+            "smtp:lt:hunter2@mail.example.gov.vn",
+            "lt:hunter2@mail.example.gov.vn",
+        ] {
+            let err = load(None, &[("LIENTHONG_SMTP_URL", url)]).err();
+            assert_eq!(err.as_ref().map(ConfigError::code), Some("config.invalid"));
+            let shown = format!(
+                "{err:?} {}",
+                err.as_ref().map(ToString::to_string).unwrap_or_default()
+            );
+            // "ter2": also what follows an unencoded `/` or `?` in the password.
+            assert!(!shown.contains("ter2"), "{url}: {shown}");
+            assert!(shown.contains("mail.example.gov.vn"), "{url}: {shown}");
+        }
+        // Accepted but without its sender.
+        let err = load(
+            None,
+            &[(
+                "LIENTHONG_SMTP_URL",
+                "smtps://lt:hunter2@mail.example.gov.vn",
+            )],
+        )
+        .err();
+        let shown = format!(
+            "{err:?} {}",
+            err.as_ref().map(ToString::to_string).unwrap_or_default()
+        );
+        assert!(
+            shown.contains("smtps://lt:***@mail.example.gov.vn"),
+            "{shown}"
+        );
+        assert!(!shown.contains(password), "{shown}");
+        // A file the URL makes unreadable: its error quotes the line.
+        for file in [
+            "dev = true\n[smtp]\nurl = smtps://lt:hunter2@mail.example.gov.vn\n",
+            "dev = true\n[smtp]\nurl = [\"smtps://lt:hunter2@mail.example.gov.vn\"]\n",
+            "dev = true\n[smtp]\nurl = \"smtps://lt:hunter2@mail.example.gov.vn\"\nfrom = 1\n",
+        ] {
+            let err = load(Some(file), &[]).err();
+            assert_eq!(err.as_ref().map(ConfigError::code), Some("config.file"));
+            let shown = format!(
+                "{err:?} {}",
+                err.as_ref().map(ToString::to_string).unwrap_or_default()
+            );
+            assert!(!shown.contains(password), "{shown}");
+        }
+        // The settings in force: Debug hides it, and the database's too.
+        let config = load(
+            None,
+            &[
+                ("LIENTHONG_DEV", "1"),
+                ("LIENTHONG_DATABASE_URL", "postgres://lt:hunter2@db/lt"),
+                (
+                    "LIENTHONG_SMTP_URL",
+                    "smtps://lt:hunter2@mail.example.gov.vn",
+                ),
+                ("LIENTHONG_SMTP_FROM", "lienthong@example.gov.vn"),
+            ],
+        )
+        .expect("config");
+        for shown in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(!shown.contains(password), "{shown}");
+            assert!(
+                shown.contains("smtps://lt:***@mail.example.gov.vn"),
+                "{shown}"
+            );
+            assert!(shown.contains("postgres://lt:***@db/lt"), "{shown}");
+            assert!(shown.contains("lienthong@example.gov.vn"), "{shown}");
+        }
+        // The URL itself is kept whole for the mailer.
+        assert_eq!(
+            config.mail.smtp_url.as_deref(),
+            Some("smtps://lt:hunter2@mail.example.gov.vn")
+        );
+    }
+
+    #[test]
+    fn urls_are_redacted_even_when_malformed() {
+        for (url, redacted) in [
+            ("smtp://127.0.0.1:2525", "smtp://127.0.0.1:2525"),
+            ("smtp://lt@mail.example", "smtp://lt@mail.example"),
+            (
+                "smtps://lt:pw@mail.example:465",
+                "smtps://lt:***@mail.example:465",
+            ),
+            ("smtps://lt:p@w@mail.example", "smtps://lt:***@mail.example"),
+            ("smtp://lt:p/w@mail.example", "smtp://lt:***@mail.example"),
+            ("smtp:lt:pw@mail.example", "smtp:***@mail.example"),
+            ("lt:pw@mail.example", "lt:***@mail.example"),
+            (
+                "Lien thong <lt@example.gov.vn>",
+                "Lien thong <lt@example.gov.vn>",
+            ),
+        ] {
+            assert_eq!(redact_url(url), redacted, "{url}");
+        }
+        assert_eq!(
+            redact_urls_in("1 | url = smtps://lt:pw@mail.example\n  |       ^ \"smtp://u:x@h/\""),
+            "1 | url = smtps://lt:***@mail.example\n  |       ^ \"smtp://u:***@h/\""
+        );
+    }
+
+    #[test]
+    fn the_mail_retry_window_in_seconds_wins_over_hours() {
+        let file = "dev = true\n[mail]\nretry_window_hours = 48\nretry_window_seconds = 3\n";
+        let config = load(Some(file), &[]).expect("config");
+        assert_eq!(config.mail.retry_window, Duration::from_secs(3));
+        let config =
+            load(Some(file), &[("LIENTHONG_MAIL_RETRY_WINDOW_HOURS", "1")]).expect("config");
+        assert_eq!(config.mail.retry_window, Duration::from_secs(3));
+        let config = load(None, &[("LIENTHONG_MAIL_RETRY_WINDOW_SECONDS", "0")]).expect("zero");
+        assert_eq!(config.mail.retry_window, Duration::ZERO);
+        let config = load(None, &[("LIENTHONG_MAIL_RETRY_WINDOW_HOURS", "2")]).expect("hours");
+        assert_eq!(config.mail.retry_window, Duration::from_secs(7200));
+        // The push window is its own.
+        assert_eq!(
+            config.push.retry_window,
+            crate::delivery::PushPolicy::default().retry_window
+        );
     }
 
     #[test]

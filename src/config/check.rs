@@ -178,6 +178,29 @@ pub const SETTINGS: &[Setting] = &[
     ),
     setting("push.client_cert", "LIENTHONG_PUSH_CLIENT_CERT", Kind::Path),
     setting("push.client_key", "LIENTHONG_PUSH_CLIENT_KEY", Kind::Path),
+    setting("smtp.url", "LIENTHONG_SMTP_URL", Kind::Text),
+    setting("smtp.from", "LIENTHONG_SMTP_FROM", Kind::Text),
+    setting(
+        "smtp.timeout_seconds",
+        "LIENTHONG_SMTP_TIMEOUT_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "mail.gather_seconds",
+        "LIENTHONG_MAIL_GATHER_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "mail.retry_window_hours",
+        "LIENTHONG_MAIL_RETRY_WINDOW_HOURS",
+        Kind::Number,
+    ),
+    setting(
+        "mail.retry_window_seconds",
+        "LIENTHONG_MAIL_RETRY_WINDOW_SECONDS",
+        Kind::Number,
+    ),
+    setting("console.base_url", "LIENTHONG_CONSOLE_BASE_URL", Kind::Text),
     setting("tls.bind", "LIENTHONG_TLS_BIND", Kind::Address),
     setting("tls.cert", "LIENTHONG_TLS_CERT", Kind::Path),
     setting("tls.key", "LIENTHONG_TLS_KEY", Kind::Path),
@@ -204,6 +227,9 @@ pub const SETTINGS: &[Setting] = &[
     setting("receipts.cert", "LIENTHONG_RECEIPTS_CERT", Kind::Path),
     setting("receipts.key", "LIENTHONG_RECEIPTS_KEY", Kind::Path),
 ];
+
+/// Settings whose value may hold a password: a value of the wrong type is not shown.
+const SECRET_SETTINGS: [&str; 2] = ["database_url", "smtp.url"];
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -307,10 +333,17 @@ fn check_file(name: &str, text: &str, findings: &mut Vec<Finding>) -> Option<Str
             None => key.to_owned(),
         };
         match SETTINGS.iter().find(|s| s.key == full) {
-            Some(s) if !s.kind.accepts(value) => findings.push(Finding::error(
-                "config.invalid",
-                format!("{name}: {full} must be {}, not {value}", s.kind.describe()),
-            )),
+            Some(s) if !s.kind.accepts(value) => {
+                let shown = if SECRET_SETTINGS.contains(&s.key) {
+                    format!("a value of type {}", value.type_str())
+                } else {
+                    value.to_string()
+                };
+                findings.push(Finding::error(
+                    "config.invalid",
+                    format!("{name}: {full} must be {}, not {shown}", s.kind.describe()),
+                ))
+            }
             Some(_) => {
                 let target = match section {
                     Some(s) => usable
@@ -660,6 +693,47 @@ mod tests {
             "{:?}",
             report.findings
         );
+    }
+
+    #[test]
+    fn the_smtp_password_stays_out_of_the_findings() {
+        let report = check(
+            Some((
+                "lt.toml",
+                "dev = true\n[smtp]\nurl = [\"smtps://lt:hunter2@mail.example.gov.vn\"]\n",
+            )),
+            env(&[(
+                "LIENTHONG_SMTP_URL",
+                "http://lt:hunter2@mail.example.gov.vn",
+            )]),
+        );
+        assert_eq!(
+            codes(&report),
+            vec!["config.invalid", "config.invalid"],
+            "{:?}",
+            report.findings
+        );
+        let shown = format!("{report:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("http://lt:***@mail.example.gov.vn"),
+            "{shown}"
+        );
+        // Resolved, the settings in force hide it too.
+        let report = check(
+            None,
+            env(&[
+                (
+                    "LIENTHONG_SMTP_URL",
+                    "smtps://lt:hunter2@mail.example.gov.vn",
+                ),
+                ("LIENTHONG_SMTP_FROM", "lienthong@example.gov.vn"),
+            ]),
+        );
+        assert!(!report.has_errors(), "{:?}", report.findings);
+        let shown = format!("{report:?}");
+        assert!(report.config.is_some());
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

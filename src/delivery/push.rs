@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::exchange::{take_delivery, Exchange, ExchangeError, TakenVia};
+use crate::store::mails::{self, MailEvent};
 use crate::store::pushes::{self, PushJob, PushOutcome};
 use crate::store::{now_micros, Store, StoreError};
 
@@ -263,7 +264,7 @@ impl Inner {
         }
         let input = (
             job.delivery_seq,
-            job.recipient.clone(),
+            (job.recipient.clone(), job.sender.clone()),
             self.owner.clone(),
             endpoint,
             outcome,
@@ -273,13 +274,23 @@ impl Inner {
             .store()
             .write(
                 input,
-                |conn, (seq, recipient, owner, endpoint, outcome, at)| {
+                |conn, (seq, (recipient, sender), owner, endpoint, outcome, at)| {
                     Box::pin(async move {
                         let changed =
                             pushes::finish(conn, *seq, owner, endpoint.as_deref(), outcome, *at)
                                 .await?;
-                        if changed && matches!(outcome, PushOutcome::Delivered { .. }) {
-                            take_delivery(conn, *seq, recipient, *at, TakenVia::Push).await?;
+                        match outcome {
+                            PushOutcome::Delivered { .. } if changed => {
+                                take_delivery(conn, *seq, recipient, *at, TakenVia::Push).await?;
+                            }
+                            // The sender's clerks learn that the letter did not reach the
+                            // recipient's system (it waits in the pull inbox).
+                            PushOutcome::Parked { error, .. } if changed => {
+                                let event = MailEvent::Parked;
+                                mails::queue_event(conn, event, *seq, sender, Some(error), *at)
+                                    .await?;
+                            }
+                            _ => {}
                         }
                         Ok::<(), ExchangeError>(())
                     })

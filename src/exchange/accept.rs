@@ -13,8 +13,8 @@ use sqlx::AnyConnection;
 
 use crate::edxml::{BusinessDocType, MessagePacket, OrganId, Packet, StatusCode, StatusPacket};
 use crate::store::{
-    deliveries, now_micros, packets, pushes, BoxFuture, DocumentRecord, NewStatus, PacketRecord,
-    ReceiptRecord, RecipientStateRecord, StoreError,
+    deliveries, mails, now_micros, packets, pushes, BoxFuture, DocumentRecord, NewStatus,
+    PacketKind, PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
 };
 use crate::trust::{self, Verdict};
 
@@ -607,14 +607,19 @@ async fn record_status(
     insert_deliveries(conn, packet, &plan.route_to).await
 }
 
-/// The packet's deliveries and, in the same transaction, the pushes they call for.
+/// The packet's deliveries and, in the same transaction, the pushes and mails they call for.
 async fn insert_deliveries(
     conn: &mut AnyConnection,
     packet: &PacketRecord,
     recipients: &[String],
 ) -> Result<(), ExchangeError> {
     deliveries::insert_deliveries(conn, &deliveries_of(packet, recipients)).await?;
-    pushes::queue(conn, &[packet.id.as_str()]).await?;
+    let ids = [packet.id.as_str()];
+    pushes::queue(conn, &ids).await?;
+    match packet.kind {
+        PacketKind::Message => mails::queue_arrivals(conn, &ids).await?,
+        PacketKind::Status => mails::queue_refusals(conn, &ids).await?,
+    }
     Ok(())
 }
 

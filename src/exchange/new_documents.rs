@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::AnyConnection;
 
 use crate::store::{
-    deliveries, packets, pushes, BoxFuture, Bulk, BulkOutcomes, DocumentRecord, NewDelivery,
+    deliveries, mails, packets, pushes, BoxFuture, Bulk, BulkOutcomes, DocumentRecord, NewDelivery,
     PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
 };
 
@@ -169,7 +169,7 @@ impl<'r> Rows<'r> {
     }
 
     /// Writes the rows, parents before the rows that refer to them; the pushes the deliveries
-    /// call for go in with them.
+    /// and mails call for go in with them.
     async fn write(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
         if self.packets.is_empty() {
             return Ok(());
@@ -180,6 +180,7 @@ impl<'r> Rows<'r> {
         deliveries::queue_deliveries(conn, &self.deliveries).await?;
         let ids: Vec<&str> = self.packets.iter().map(|(p, _)| p.id.as_str()).collect();
         pushes::queue(conn, &ids).await?;
+        mails::queue_arrivals(conn, &ids).await?;
         packets::insert_receipts(conn, &self.receipts).await
     }
 }

@@ -388,6 +388,53 @@ pub fn render_pushes(
     out
 }
 
+/// The mail worker's counters and the mail outbox's depth.
+pub fn render_mails(
+    mailer: &crate::delivery::Mailer,
+    depth: Option<(i64, i64, Option<i64>)>,
+    now: i64,
+) -> String {
+    use std::sync::atomic::Ordering;
+    let mut out = String::with_capacity(512);
+    if let Some((pending, failed, oldest)) = depth {
+        header(
+            &mut out,
+            "lienthong_mail_queue",
+            "gauge",
+            "Mails to clerks waiting to be sent (pending) or given up (failed).",
+        );
+        let _ = writeln!(out, "lienthong_mail_queue{{state=\"pending\"}} {pending}");
+        let _ = writeln!(out, "lienthong_mail_queue{{state=\"failed\"}} {failed}");
+        header(
+            &mut out,
+            "lienthong_mail_oldest_seconds",
+            "gauge",
+            "Age of the oldest mail waiting to be sent.",
+        );
+        let age = oldest.map_or(0.0, |o| (now - o).max(0) as f64 / 1e6);
+        let _ = writeln!(out, "lienthong_mail_oldest_seconds {age:.3}");
+    }
+    header(
+        &mut out,
+        "lienthong_mails_total",
+        "counter",
+        "Mails (one per batch of events to one agency's clerks) by outcome on this node.",
+    );
+    let c = mailer.counters();
+    for (outcome, n) in [
+        ("sent", &c.sent),
+        ("retried", &c.retried),
+        ("failed", &c.failed),
+    ] {
+        let _ = writeln!(
+            out,
+            "lienthong_mails_total{{outcome=\"{outcome}\"}} {}",
+            n.load(Ordering::Relaxed)
+        );
+    }
+    out
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");

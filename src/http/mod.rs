@@ -35,7 +35,7 @@ use tracing::Instrument as _;
 
 use crate::config::{Config, ConfigError, EdgeConfig, LogFormat, TrustConfig};
 use crate::delivery::signature::MessageSigner;
-use crate::delivery::{PushError, Pushes};
+use crate::delivery::{MailError, Mailer, PushError, Pushes};
 use crate::directory::{Directory, DirectoryError};
 use crate::exchange::{Exchange, ExchangeError, ExchangeLimits, ReceiptSigner, TrustSettings};
 use crate::pki::{CrlFetcher, FetchConfig, PkiError, TrustStore};
@@ -60,6 +60,8 @@ pub struct AppState {
     pub logins: throttle::FailedLogins,
     /// This node's push workers (none when `push.enabled` is false).
     pub pushes: Option<Pushes>,
+    /// This node's mail worker (none without `smtp.url`).
+    pub mailer: Option<Mailer>,
 }
 
 /// Why the server could not start (or stopped with an error).
@@ -87,6 +89,9 @@ pub enum ServeError {
     /// Pushes cannot be signed or sent.
     #[error("cannot push: {0}")]
     Delivery(#[from] PushError),
+    /// Mails cannot be sent as configured.
+    #[error("cannot mail: {0}")]
+    Mail(#[from] MailError),
 }
 
 impl ServeError {
@@ -101,7 +106,7 @@ impl ServeError {
             ServeError::Bind { .. } => "http.bind",
             ServeError::Tls(_) => "http.tls",
             ServeError::Io(_) => "http.io",
-            ServeError::Delivery(_) => "delivery.setup",
+            ServeError::Delivery(_) | ServeError::Mail(_) => "delivery.setup",
         }
     }
 }
@@ -292,6 +297,7 @@ async fn run(
         .map_err(PushError::from)?;
     let exchange = Exchange::new(store, directory, blobs, trust, receipts, limits);
     let pushes = start_pushes(config, &exchange, push_signer)?;
+    let mailer = start_mailer(config, &exchange)?;
     tracing::info!(
         max_packet_bytes = limits.max_packet_bytes,
         in_flight_bytes = exchange.in_flight().total(),
@@ -310,6 +316,7 @@ async fn run(
             window: config.auth.failure_window,
         }),
         pushes,
+        mailer,
     });
     let Listeners { http, tls } = listeners;
     let edge = &config.edge;
@@ -360,6 +367,16 @@ fn start_pushes(
     let pushes = Pushes::new(exchange.clone(), config.push.clone(), signer)?;
     pushes.start();
     Ok(Some(pushes))
+}
+
+/// Starts this node's mail worker, unless no SMTP server is configured (said once, here).
+fn start_mailer(config: &Config, exchange: &Exchange) -> Result<Option<Mailer>, ServeError> {
+    let Some(mailer) = Mailer::new(exchange.store().clone(), config.mail.clone())? else {
+        tracing::info!("smtp.url is not set: no mail is sent to clerks (mails stay queued)");
+        return Ok(None);
+    };
+    mailer.start();
+    Ok(Some(mailer))
 }
 
 /// The application: routes, shared state, error answers for bad parameters, a span per request.

@@ -558,6 +558,17 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             crate::store::now_micros(),
         ));
     }
+    if let Some(mailer) = &state.mailer {
+        let depth = match state.exchange.store().acquire().await {
+            Ok(mut conn) => crate::store::mails::depth(&mut conn).await.ok(),
+            Err(_) => None,
+        };
+        text.push_str(&super::metrics::render_mails(
+            mailer,
+            depth,
+            crate::store::now_micros(),
+        ));
+    }
     if let Some(fetcher) = state.exchange.trust().store.crl_fetcher() {
         text.push_str(&super::metrics::render_crls(
             &fetcher.report(),

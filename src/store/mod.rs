@@ -44,6 +44,7 @@ mod blob;
 mod checkpoint;
 pub mod deliveries;
 mod error;
+pub mod mails;
 pub mod packets;
 pub mod pushes;
 pub mod records;

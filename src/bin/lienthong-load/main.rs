@@ -17,6 +17,7 @@
 //!         --attack-system-id H08-ID --attack-secret H08-SECRET --server-pid PID
 
 mod attack;
+mod sink;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,11 @@ struct Args {
     /// The attack stops with the normal load, or after this many seconds.
     #[arg(long, default_value_t = 300)]
     attack_seconds: u64,
+    /// Run a push endpoint on this address (e.g. `127.0.0.1:18099`) that answers 200 to every
+    /// push, and report the pushes it took (point the recipients' endpoints at it first:
+    /// `lienthong agency push CODE --endpoint http://ADDR/`).
+    #[arg(long)]
+    push_sink: Option<String>,
     /// The server's process id, to report its resident memory (Linux /proc).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -613,6 +619,11 @@ async fn main() -> anyhow::Result<()> {
         run: u32::try_from(now.unix_timestamp() % 1_000_000).unwrap_or(0),
     };
     let packets = tokio::task::block_in_place(|| sign_all(&signer, &shape))?;
+    let sink = args
+        .push_sink
+        .as_deref()
+        .map(sink::Sink::start)
+        .transpose()?;
     eprintln!(
         "signed {} packets of ~{} bytes in {:.1} s",
         packets.len(),
@@ -665,7 +676,16 @@ async fn main() -> anyhow::Result<()> {
         tallies.push(w.await.context("a load worker panicked")?);
     }
     let elapsed = shared.start.elapsed();
+    let load_end = Instant::now();
     let mut summary = report(tallies, elapsed, sent);
+    if let Some(sink) = sink {
+        // Every accepted letter goes to each of its recipients.
+        let accepted = summary["accepted"].as_u64().unwrap_or(0);
+        let expected = accepted * NORMAL_RECIPIENTS.len() as u64;
+        summary["pushes"] = tokio::task::block_in_place(|| {
+            sink.report(expected, Duration::from_secs(10), load_end)
+        });
+    }
     if let Some(mut attackers) = attackers {
         if args.attack == Some(attack::Attack::BigUploads) {
             // The uploads are the measurement: let them all finish.
