@@ -50,6 +50,11 @@
 //! | `mail.gather_seconds` | `LIENTHONG_MAIL_GATHER_SECONDS` | 60 | mails to the same clerks within this time go out as one digest; 0 sends each at once. 0 to 3600 |
 //! | `mail.retry_window_hours` | `LIENTHONG_MAIL_RETRY_WINDOW_HOURS` | 24 | how long after its event a mail is retried when SMTP fails, before it is given up. 0 to 8760 |
 //! | `mail.retry_window_seconds` | `LIENTHONG_MAIL_RETRY_WINDOW_SECONDS` | none | the same window in seconds (for tests); when given, it wins over `retry_window_hours`. 0 to 31,536,000 |
+//! | `deadlines.normal_hours` | `LIENTHONG_DEADLINES_NORMAL_HOURS` | 24 | the time a letter of priority thường (priority 0, or none) has to be acknowledged (taken by pull or push, or any status) from its acceptance; decimals allowed. More than 0, at most 8760 |
+//! | `deadlines.khan_hours` | `LIENTHONG_DEADLINES_KHAN_HOURS` | 8 | the time a letter of priority khẩn (1) has to be acknowledged (taken by pull or push, or any status) from its acceptance; decimals allowed. More than 0, at most 8760 |
+//! | `deadlines.thuong_khan_hours` | `LIENTHONG_DEADLINES_THUONG_KHAN_HOURS` | 4 | the time a letter of priority thượng khẩn (2) has to be acknowledged (taken by pull or push, or any status) from its acceptance; decimals allowed. More than 0, at most 8760 |
+//! | `deadlines.hoa_toc_hours` | `LIENTHONG_DEADLINES_HOA_TOC_HOURS` | 2 | the time a letter of priority hỏa tốc (3), and hỏa tốc hẹn giờ (4) whose packet time is not after its acceptance has to be acknowledged (taken by pull or push, or any status) from its acceptance; decimals allowed. More than 0, at most 8760 |
+//! | `deadlines.scan_seconds` | `LIENTHONG_DEADLINES_SCAN_SECONDS` | 60 | how often the overdue job looks for missed acknowledgement deadlines. 1 to 3600 |
 //! | `console.base_url` | `LIENTHONG_CONSOLE_BASE_URL` | none | `http://` or `https://` address of the web console, for links in mails (one trailing `/` is dropped); none: no links |
 //! | `tls.bind` | `LIENTHONG_TLS_BIND` | none | HTTPS listener with client-certificate authentication |
 //! | `tls.cert`, `tls.key` | `LIENTHONG_TLS_CERT`, `LIENTHONG_TLS_KEY` | none | the server's certificate chain and key (PEM); required with `tls.bind` |
@@ -169,6 +174,8 @@ pub struct Config {
     /// Mails to the agencies' clerks (`[smtp]`, `[mail]`, `[console]`). Its `smtp_url` may hold
     /// a password: show it with [`Config::smtp_url_redacted`].
     pub mail: crate::delivery::MailPolicy,
+    /// Acknowledgement deadlines per priority and the overdue job's interval (`[deadlines]`).
+    pub deadlines: crate::delivery::DeadlinePolicy,
     pub log: String,
     /// How log lines are written to stderr.
     pub log_format: LogFormat,
@@ -285,7 +292,7 @@ impl ConfigError {
 }
 
 /// Every setting as given by one source; `None` is "not given here".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Layer {
     database_url: Option<String>,
     data_dir: Option<PathBuf>,
@@ -325,6 +332,11 @@ struct Layer {
     mail_gather_seconds: Option<u64>,
     mail_retry_window_hours: Option<u64>,
     mail_retry_window_seconds: Option<u64>,
+    deadlines_normal_hours: Option<f64>,
+    deadlines_khan_hours: Option<f64>,
+    deadlines_thuong_khan_hours: Option<f64>,
+    deadlines_hoa_toc_hours: Option<f64>,
+    deadlines_scan_seconds: Option<u64>,
     console_base_url: Option<String>,
     tls_bind: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -403,6 +415,11 @@ impl Layer {
             mail_gather_seconds,
             mail_retry_window_hours,
             mail_retry_window_seconds,
+            deadlines_normal_hours,
+            deadlines_khan_hours,
+            deadlines_thuong_khan_hours,
+            deadlines_hoa_toc_hours,
+            deadlines_scan_seconds,
             console_base_url,
             tls_bind,
             tls_cert,
@@ -444,6 +461,8 @@ struct FileSettings {
     smtp: SmtpSection,
     #[serde(default)]
     mail: MailSection,
+    #[serde(default)]
+    deadlines: DeadlinesSection,
     #[serde(default)]
     console: ConsoleSection,
     #[serde(default)]
@@ -505,6 +524,16 @@ struct MailSection {
     gather_seconds: Option<u64>,
     retry_window_hours: Option<u64>,
     retry_window_seconds: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DeadlinesSection {
+    normal_hours: Option<f64>,
+    khan_hours: Option<f64>,
+    thuong_khan_hours: Option<f64>,
+    hoa_toc_hours: Option<f64>,
+    scan_seconds: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -582,6 +611,11 @@ impl From<FileSettings> for Layer {
             mail_gather_seconds: f.mail.gather_seconds,
             mail_retry_window_hours: f.mail.retry_window_hours,
             mail_retry_window_seconds: f.mail.retry_window_seconds,
+            deadlines_normal_hours: f.deadlines.normal_hours,
+            deadlines_khan_hours: f.deadlines.khan_hours,
+            deadlines_thuong_khan_hours: f.deadlines.thuong_khan_hours,
+            deadlines_hoa_toc_hours: f.deadlines.hoa_toc_hours,
+            deadlines_scan_seconds: f.deadlines.scan_seconds,
             console_base_url: f.console.base_url,
             tls_bind: f.tls.bind,
             tls_cert: f.tls.cert,
@@ -717,6 +751,21 @@ where
             "LIENTHONG_MAIL_RETRY_WINDOW_SECONDS" => {
                 layer.mail_retry_window_seconds = Some(number(key, &text()?)?)
             }
+            "LIENTHONG_DEADLINES_NORMAL_HOURS" => {
+                layer.deadlines_normal_hours = Some(decimal(key, &text()?)?)
+            }
+            "LIENTHONG_DEADLINES_KHAN_HOURS" => {
+                layer.deadlines_khan_hours = Some(decimal(key, &text()?)?)
+            }
+            "LIENTHONG_DEADLINES_THUONG_KHAN_HOURS" => {
+                layer.deadlines_thuong_khan_hours = Some(decimal(key, &text()?)?)
+            }
+            "LIENTHONG_DEADLINES_HOA_TOC_HOURS" => {
+                layer.deadlines_hoa_toc_hours = Some(decimal(key, &text()?)?)
+            }
+            "LIENTHONG_DEADLINES_SCAN_SECONDS" => {
+                layer.deadlines_scan_seconds = Some(number(key, &text()?)?)
+            }
             "LIENTHONG_CONSOLE_BASE_URL" => layer.console_base_url = Some(text()?),
             "LIENTHONG_DIRECTORY_TTL_SECONDS" => {
                 layer.directory_ttl_seconds = Some(number(key, &text()?)?)
@@ -779,6 +828,15 @@ fn number(setting: &str, value: &str) -> Result<u64, ConfigError> {
         .map_err(|_| invalid(setting, value, "expected a whole number"))
 }
 
+fn decimal(setting: &str, value: &str) -> Result<f64, ConfigError> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| invalid(setting, value, "expected a number, e.g. 24 or 0.5"))
+}
+
 fn invalid(setting: &str, value: &str, reason: &str) -> ConfigError {
     ConfigError::Invalid {
         setting: setting.to_owned(),
@@ -821,6 +879,7 @@ impl Config {
         // Borrowed before the other settings are moved out of the layer.
         let push = push_policy(&l)?;
         let mail = mail_policy(&l)?;
+        let deadlines = deadline_policy(&l)?;
         let database_url = database_url(l.database_url)?;
         let max_packet_bytes = l.max_packet_bytes.unwrap_or(DEFAULT_MAX_PACKET_BYTES);
         if !(1024..=4 * 1024 * 1024 * 1024).contains(&max_packet_bytes) {
@@ -977,6 +1036,7 @@ impl Config {
             auth,
             push,
             mail,
+            deadlines,
             log: l.log.unwrap_or_else(|| "info".to_owned()),
             log_format: match l.log_format {
                 Some(f) => LogFormat::parse("log_format", &f)?,
@@ -1024,6 +1084,7 @@ impl std::fmt::Debug for Config {
             auth,
             push,
             mail,
+            deadlines,
             log,
             log_format,
             dev_mode,
@@ -1048,6 +1109,7 @@ impl std::fmt::Debug for Config {
             .field("auth", auth)
             .field("push", push)
             .field("mail", &mail)
+            .field("deadlines", deadlines)
             .field("log", log)
             .field("log_format", log_format)
             .field("dev_mode", dev_mode)
@@ -1452,6 +1514,53 @@ fn mail_policy(l: &Layer) -> Result<crate::delivery::MailPolicy, ConfigError> {
             1..=3600,
         )?,
     })
+}
+
+/// The `[deadlines]` settings; what is not given is
+/// [`crate::delivery::DeadlinePolicy::default`]'s.
+fn deadline_policy(l: &Layer) -> Result<crate::delivery::DeadlinePolicy, ConfigError> {
+    let default = crate::delivery::DeadlinePolicy::default();
+    Ok(crate::delivery::DeadlinePolicy {
+        normal: hours(
+            "deadlines.normal_hours",
+            l.deadlines_normal_hours,
+            default.normal,
+        )?,
+        khan: hours("deadlines.khan_hours", l.deadlines_khan_hours, default.khan)?,
+        thuong_khan: hours(
+            "deadlines.thuong_khan_hours",
+            l.deadlines_thuong_khan_hours,
+            default.thuong_khan,
+        )?,
+        hoa_toc: hours(
+            "deadlines.hoa_toc_hours",
+            l.deadlines_hoa_toc_hours,
+            default.hoa_toc,
+        )?,
+        scan: span(
+            "deadlines.scan_seconds",
+            l.deadlines_scan_seconds,
+            default.scan,
+            1,
+            1..=3600,
+        )?,
+    })
+}
+
+/// A time in hours, decimals allowed (tests shorten deadlines to seconds): more than 0, at
+/// most a year.
+fn hours(setting: &str, given: Option<f64>, default: Duration) -> Result<Duration, ConfigError> {
+    let Some(hours) = given else {
+        return Ok(default);
+    };
+    if !(hours > 0.0 && hours <= MAX_RETRY_WINDOW_HOURS as f64) {
+        return Err(invalid(
+            setting,
+            &hours.to_string(),
+            &format!("must be more than 0 and at most {MAX_RETRY_WINDOW_HOURS} hours"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(hours * 3600.0))
 }
 
 /// `smtp.url`: an `smtp://` or `smtps://` URL the mailer can use. Its password is never
@@ -2497,5 +2606,80 @@ mod tests {
         )
         .expect("config");
         assert_eq!(config.database_url_redacted(), "postgres://lt:***@db/lt");
+    }
+
+    #[test]
+    fn deadlines_take_decimal_hours_from_the_file_and_the_environment() {
+        assert_eq!(
+            load(None, &[]).expect("defaults").deadlines,
+            crate::delivery::DeadlinePolicy::default()
+        );
+        let file =
+            "dev = true\n[deadlines]\nnormal_hours = 12\nkhan_hours = 0.5\nscan_seconds = 5\n";
+        let from_file = load(Some(file), &[]).expect("file").deadlines;
+        assert_eq!(from_file.normal, Duration::from_secs(12 * 3600));
+        assert_eq!(from_file.khan, Duration::from_secs(1800));
+        assert_eq!(from_file.thuong_khan, Duration::from_secs(4 * 3600));
+        assert_eq!(from_file.scan, Duration::from_secs(5));
+        let both = load(
+            Some(file),
+            &[
+                ("LIENTHONG_DEADLINES_KHAN_HOURS", "0.0005"),
+                ("LIENTHONG_DEADLINES_HOA_TOC_HOURS", "1"),
+            ],
+        )
+        .expect("env")
+        .deadlines;
+        assert_eq!(both.khan, Duration::from_millis(1800));
+        assert_eq!(both.hoa_toc, Duration::from_secs(3600));
+        assert_eq!(both.normal, Duration::from_secs(12 * 3600));
+    }
+
+    #[test]
+    fn deadlines_that_are_not_positive_or_too_long_are_refused_with_the_setting_named() {
+        for (var, value, setting) in [
+            (
+                "LIENTHONG_DEADLINES_NORMAL_HOURS",
+                "0",
+                "deadlines.normal_hours",
+            ),
+            (
+                "LIENTHONG_DEADLINES_KHAN_HOURS",
+                "-1",
+                "deadlines.khan_hours",
+            ),
+            (
+                "LIENTHONG_DEADLINES_HOA_TOC_HOURS",
+                "9000",
+                "deadlines.hoa_toc_hours",
+            ),
+            (
+                "LIENTHONG_DEADLINES_THUONG_KHAN_HOURS",
+                "soon",
+                "LIENTHONG_DEADLINES_THUONG_KHAN_HOURS",
+            ),
+            (
+                "LIENTHONG_DEADLINES_NORMAL_HOURS",
+                "NaN",
+                "LIENTHONG_DEADLINES_NORMAL_HOURS",
+            ),
+            (
+                "LIENTHONG_DEADLINES_SCAN_SECONDS",
+                "0",
+                "deadlines.scan_seconds",
+            ),
+        ] {
+            match load(None, &[(var, value)]) {
+                Err(ConfigError::Invalid { setting: s, .. }) => {
+                    assert_eq!(s, setting, "{var}={value}")
+                }
+                other => panic!("{var}={value}: {other:?}"),
+            }
+        }
+        let file = "dev = true\n[deadlines]\nkhan_hours = 0\n";
+        assert!(matches!(
+            load(Some(file), &[]),
+            Err(ConfigError::Invalid { setting, .. }) if setting == "deadlines.khan_hours"
+        ));
     }
 }

@@ -32,7 +32,7 @@ struct Cli {
 enum Command {
     /// Run the exchange server (dev mode when nothing is configured).
     Serve(ServeArgs),
-    /// Talk to an exchange as an agency's system: send, inbox, fetch, ack, status, receipt.
+    /// Talk to an exchange as an agency's system: send, inbox, fetch, ack, status, receipt, evidence.
     Client(cli::client::ClientArgs),
     /// Build, sign and verify edXML packets.
     #[command(subcommand)]
@@ -184,6 +184,10 @@ struct CredentialCreateArgs {
     /// The system id (default: CODE-<8 random hex digits>).
     #[arg(long)]
     system_id: Option<String>,
+    /// An operator's credential (of the exchange's own agency): besides that agency's letters,
+    /// it sees the delivery work of every agency (GET /v1/deliveries).
+    #[arg(long)]
+    operator: bool,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -456,10 +460,15 @@ fn credential_create(a: CredentialCreateArgs) -> Result<(), Failure> {
     };
     let system_id = lienthong::directory::SystemId::parse(&system_id)
         .map_err(|e| Failure::new("cli.usage", format!("--system-id: {e}")))?;
+    let role = if a.operator {
+        lienthong::directory::CredentialRole::Operator
+    } else {
+        lienthong::directory::CredentialRole::Agency
+    };
     run_async(async move {
         let created = with_directory(&a.database, |directory| async move {
             directory
-                .create_credential(&code, &system_id)
+                .create_credential(&code, &system_id, role)
                 .await
                 .map_err(directory_failure)
         })
@@ -468,6 +477,7 @@ fn credential_create(a: CredentialCreateArgs) -> Result<(), Failure> {
             "agency": created.agency.as_str(),
             "system_id": created.system_id.as_str(),
             "secret": created.secret.expose(),
+            "role": role.as_str(),
         });
         println!("{line}");
         Ok(())

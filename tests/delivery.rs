@@ -203,6 +203,29 @@ fn a_refusing_endpoint_parks_the_push_and_the_letter_waits_in_the_pull_inbox() {
     assert!(seen["deliveries"][0].get("endpoint").is_none(), "{seen}");
     assert_eq!(of(H49)["deliveries"][0]["endpoint"], endpoint.url.as_str());
     assert_eq!(of(H08)["deliveries"].as_array().map(Vec::len), Some(0));
+    // An operator's credential (of H08, an agency not concerned) sees every agency's pushes.
+    let created = server.cli(&["agency", "credential", "create", H08, "--operator"]);
+    assert!(created.status.success(), "{created:?}");
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("JSON");
+    assert_eq!(created["role"], "operator");
+    let operator = Server::basic(
+        created["system_id"].as_str().expect("id"),
+        created["secret"].as_str().expect("secret"),
+    );
+    let seen_by_operator = server
+        .send(
+            "GET",
+            "/v1/deliveries?state=parked",
+            Some(&operator),
+            &[],
+            None,
+        )
+        .json();
+    assert_eq!(seen_by_operator["deliveries"][0]["recipient"], H49);
+    assert_eq!(
+        seen_by_operator["deliveries"][0]["endpoint"],
+        endpoint.url.as_str()
+    );
     server
         .get("/v1/deliveries?state=lost", G22)
         .assert_refused(400, "http.bad_request");

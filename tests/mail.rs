@@ -7,89 +7,20 @@ mod common;
 mod common_endpoint;
 mod common_pg;
 mod common_server;
+mod common_smtp;
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common_server::{wait_until, Engine, Server};
+use common_smtp::Smtp;
 use lienthong::edxml::{
     self, DocumentId, EdxmlTimestamp, MessagePacket, NonEmpty, OrganId, Organization, ResponseFor,
     StatusCode, StatusPacket,
 };
-use serde_json::Value;
 
 const G22: &str = "000.00.00.G22";
 const H49: &str = "000.00.00.H49";
 const SUBJECT: &str = "Công văn về việc Đảng ủy triển khai gửi nhận văn bản điện tử";
-
-/// The Python with Debian's `aiosmtpd` (not a pyenv interpreter that cannot see it).
-const DEBIAN_PYTHON: &str = "/usr/bin/python3";
-
-/// A real SMTP server on a free port, keeping what it receives in a Maildir.
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: tempfile::TempDir,
-}
-
-impl Smtp {
-    fn start() -> Smtp {
-        let maildir = tempfile::tempdir().expect("maildir");
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            probe.local_addr().expect("addr").port()
-        };
-        let child = Command::new(DEBIAN_PYTHON)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            // A folder that does not exist yet: Python's Maildir makes new/cur/tmp only then.
-            .arg(maildir.path().join("box"))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("python3 -m aiosmtpd (apt install python3-aiosmtpd)");
-        let smtp = Smtp {
-            child,
-            port,
-            maildir,
-        };
-        wait_until("the SMTP server listens", || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        smtp
-    }
-
-    fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
-    }
-
-    /// The mails received so far, decoded by Python's e-mail parser.
-    fn mails(&self) -> Vec<Value> {
-        let out = Command::new(DEBIAN_PYTHON)
-            .arg(common::root().join("tests/tools/read_maildir.py"))
-            .arg(self.maildir.path().join("box"))
-            .output()
-            .expect("read the maildir");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout)
-            .expect("JSON")
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn letter(document_id: &str, number: &str) -> Vec<u8> {
     let organ = |code: &str| Organization::from_code(OrganId::parse(code).expect("code"));

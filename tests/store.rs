@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use lienthong::store::{
     agencies, deliveries, now_micros, packets, Ack, AgencyFilter, AgencyRecord, CertificateRecord,
-    CredentialRecord, DocumentRecord, Engine, InboxQuery, NewDelivery, NewStatus, PacketKind,
-    PacketRecord, ReceiptRecord, RecipientStateRecord, Store, StoreError, Upsert,
+    CredentialRecord, CredentialRole, DocumentRecord, Engine, InboxQuery, NewDelivery, NewStatus,
+    PacketKind, PacketRecord, ReceiptRecord, RecipientStateRecord, Store, StoreError, Upsert,
 };
 use sqlx::{Connection, Executor};
 
@@ -192,7 +192,7 @@ async fn migrations_are_idempotent(db: Db) -> Db {
     // `migrated()` applied them already.
     let again = db.store.migrate().await.expect("second migrate");
     assert_eq!(again.applied, Vec::<i64>::new());
-    assert_eq!(again.version, 5);
+    assert_eq!(again.version, 6);
     db
 }
 
@@ -502,6 +502,7 @@ async fn credentials_are_stored_and_revoked(db: Db) -> Db {
         secret_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         created_at: now_micros(),
         revoked_at: None,
+        role: CredentialRole::Agency,
     };
     for id in ["qlvb-h08", "qlvb-h08-backup"] {
         let record = credential(id);
@@ -576,6 +577,7 @@ async fn packets_documents_and_receipts(db: Db) -> Db {
                     notation: Some("15/BTN-VP".to_owned()),
                     priority: Some(1),
                     due_date: Some("2026-12-31".to_owned()),
+                    appointed_at: Some(1_796_490_000_000_000),
                 },
             )
             .await?;
@@ -688,9 +690,15 @@ async fn packets_documents_and_receipts(db: Db) -> Db {
         (
             doc.notation.as_deref(),
             doc.priority,
-            doc.due_date.as_deref()
+            doc.due_date.as_deref(),
+            doc.appointed_at
         ),
-        (Some("15/BTN-VP"), Some(1), Some("2026-12-31"))
+        (
+            Some("15/BTN-VP"),
+            Some(1),
+            Some("2026-12-31"),
+            Some(1_796_490_000_000_000)
+        )
     );
     assert!(packets::document(&mut conn, "000.00.00.H49", "doc-1")
         .await

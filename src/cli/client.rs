@@ -88,6 +88,17 @@ enum ClientCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// The exchange's signed delivery evidence for a packet this agency sent (XML): how and
+    /// when each recipient's system took it, or that its push was given up.
+    Evidence {
+        id: String,
+        /// Only this recipient's event (an agency code).
+        #[arg(long)]
+        recipient: Option<String>,
+        /// Write it to a file instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// Runs one `client` subcommand.
@@ -163,6 +174,22 @@ pub fn run(a: ClientArgs) -> Result<(), Failure> {
                 Some(path) => super::write_file(&path, receipt.as_bytes()),
                 None => {
                     print!("{receipt}");
+                    Ok(())
+                }
+            }
+        }
+        ClientCommand::Evidence {
+            id,
+            recipient,
+            output,
+        } => {
+            let evidence = client
+                .evidence(&id, recipient.as_deref())
+                .map_err(failure)?;
+            match output {
+                Some(path) => super::write_file(&path, evidence.as_bytes()),
+                None => {
+                    print!("{evidence}");
                     Ok(())
                 }
             }

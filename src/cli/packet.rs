@@ -300,14 +300,13 @@ fn date(value: &str, what: &str) -> Result<EdxmlDate, Failure> {
 }
 
 fn priority(value: &str) -> Result<Priority, Failure> {
-    let named = match value.trim().to_lowercase().as_str() {
-        "thuong" | "thường" | "normal" => Some(Priority::Normal),
-        "khan" | "khẩn" | "urgent" => Some(Priority::Urgent),
-        "thuong-khan" | "thượng khẩn" | "very-urgent" => Some(Priority::VeryUrgent),
-        "hoa-toc" | "hỏa tốc" | "express" => Some(Priority::Express),
-        "hoa-toc-hen-gio" | "hỏa tốc hẹn giờ" => Some(Priority::ExpressScheduled),
-        _ => None,
-    };
+    let word = value.trim().to_lowercase();
+    let english = ["normal", "urgent", "very-urgent", "express"];
+    let named = (0..=4).filter_map(Priority::of_level).find(|p| {
+        word == p.keyword()
+            || word == p.label_vi().to_lowercase()
+            || english.get(usize::from(p.level())) == Some(&word.as_str())
+    });
     match named {
         Some(p) => Ok(p),
         None => Priority::parse(value.trim())

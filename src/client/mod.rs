@@ -1,6 +1,6 @@
 //! The exchange's API from an agency system's side: what `lienthong client` does — send
 //! packets, read the inbox, fetch packets, acknowledge deliveries, read a document's statuses
-//! and a packet's receipt — over plain HTTP(S) with a system id and secret.
+//! and a packet's receipt and delivery evidence — over plain HTTP(S) with a system id and secret.
 //!
 //! Refusals keep the server's stable code ([`ClientError::code`]), so a script can act on
 //! `exchange.duplicate_document` the same way whether it called the API or this client.
@@ -273,6 +273,24 @@ impl Client {
             .get(&format!("/v1/packets/{}/receipt", encode_segment(id)))
             .call()
             .map_err(|e| self.unreachable(e))?;
+        if !response.status().is_success() {
+            return Err(refusal(response));
+        }
+        response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| ClientError::BadAnswer(e.to_string()))
+    }
+
+    /// A packet's signed delivery evidence (XML): of every recipient that took it (or whose
+    /// push was given up), or of `recipient` alone.
+    pub fn evidence(&self, id: &str, recipient: Option<&str>) -> Result<String, ClientError> {
+        let mut path = format!("/v1/packets/{}/evidence", encode_segment(id));
+        if let Some(code) = recipient {
+            path.push_str("?recipient=");
+            path.push_str(&encode_segment(code));
+        }
+        let mut response = self.get(&path).call().map_err(|e| self.unreachable(e))?;
         if !response.status().is_success() {
             return Err(refusal(response));
         }

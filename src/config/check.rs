@@ -18,6 +18,8 @@ pub enum Kind {
     List,
     Bool,
     Number,
+    /// A number, decimals allowed.
+    Decimal,
     Address,
     /// A table of strings (`{ "FROM" = "TO" }`).
     Table,
@@ -32,6 +34,7 @@ impl Kind {
             Kind::List => "a list of strings",
             Kind::Bool => "true or false",
             Kind::Number => "a whole number",
+            Kind::Decimal => "a number, e.g. 24 or 0.5",
             Kind::Address => "an address and port such as \"127.0.0.1:8080\"",
             Kind::Table => "a table of strings, e.g. { \"http://a/\" = \"http://b/\" }",
         }
@@ -45,6 +48,10 @@ impl Kind {
                 .is_some_and(|items| items.iter().all(toml::Value::is_str)),
             Kind::Bool => value.is_bool(),
             Kind::Number => value.as_integer().is_some_and(|n| n >= 0),
+            Kind::Decimal => value
+                .as_float()
+                .or_else(|| value.as_integer().map(|n| n as f64))
+                .is_some_and(|n| n > 0.0),
             Kind::Table => value
                 .as_table()
                 .is_some_and(|t| t.values().all(toml::Value::is_str)),
@@ -198,6 +205,31 @@ pub const SETTINGS: &[Setting] = &[
     setting(
         "mail.retry_window_seconds",
         "LIENTHONG_MAIL_RETRY_WINDOW_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "deadlines.normal_hours",
+        "LIENTHONG_DEADLINES_NORMAL_HOURS",
+        Kind::Decimal,
+    ),
+    setting(
+        "deadlines.khan_hours",
+        "LIENTHONG_DEADLINES_KHAN_HOURS",
+        Kind::Decimal,
+    ),
+    setting(
+        "deadlines.thuong_khan_hours",
+        "LIENTHONG_DEADLINES_THUONG_KHAN_HOURS",
+        Kind::Decimal,
+    ),
+    setting(
+        "deadlines.hoa_toc_hours",
+        "LIENTHONG_DEADLINES_HOA_TOC_HOURS",
+        Kind::Decimal,
+    ),
+    setting(
+        "deadlines.scan_seconds",
+        "LIENTHONG_DEADLINES_SCAN_SECONDS",
         Kind::Number,
     ),
     setting("console.base_url", "LIENTHONG_CONSOLE_BASE_URL", Kind::Text),
@@ -557,6 +589,7 @@ mod tests {
                 Kind::Text if s.key == "database_url" => "sqlite://x.db",
                 Kind::Bool => "true",
                 Kind::Number => "3600",
+                Kind::Decimal => "2",
                 Kind::Address => "127.0.0.1:1",
                 Kind::Table => "http://a/=http://b/",
                 _ => "/x",
@@ -572,7 +605,7 @@ mod tests {
             );
             let (section, key) = s.key.split_once('.').unwrap_or(("", s.key));
             let rendered = match s.kind {
-                Kind::Bool | Kind::Number => value.to_owned(),
+                Kind::Bool | Kind::Number | Kind::Decimal => value.to_owned(),
                 Kind::Paths | Kind::List => format!("[{value:?}]"),
                 Kind::Table => "{ \"http://a/\" = \"http://b/\" }".to_owned(),
                 _ => format!("{value:?}"),

@@ -69,7 +69,14 @@ fn subject_of(item: &MailItem) -> String {
             named(item.sender_name.as_deref(), &item.sender)
         ),
         MailEvent::Parked => format!("[Liên thông] Chưa chuyển được văn bản: {notation}"),
-        MailEvent::Overdue => format!("[Liên thông] Văn bản quá hạn: {notation} – {summary}"),
+        MailEvent::Overdue => format!(
+            "[Liên thông] Quá hạn xác nhận: {notation} – {}",
+            named(item.recipient_name.as_deref(), &item.recipient)
+        ),
+        MailEvent::OverdueHandling => format!(
+            "[Liên thông] Quá hạn xử lý: {notation} – {}",
+            named(item.recipient_name.as_deref(), &item.recipient)
+        ),
     }
 }
 
@@ -79,7 +86,10 @@ fn describe(item: &MailItem, console: Option<&str>) -> (String, Vec<(&'static st
         MailEvent::Arrived => "Có văn bản mới gửi đến cơ quan",
         MailEvent::Refused => "Cơ quan nhận đã từ chối văn bản (trạng thái 02)",
         MailEvent::Parked => "Hệ thống chưa chuyển được văn bản đến hệ thống của cơ quan nhận",
-        MailEvent::Overdue => "Văn bản đã quá hạn",
+        MailEvent::Overdue => "Cơ quan nhận chưa xác nhận đã nhận văn bản trong hạn",
+        MailEvent::OverdueHandling => {
+            "Đã quá hạn xử lý mà cơ quan nhận chưa báo hoàn thành (trạng thái 06)"
+        }
     };
     let mut lines: Vec<(&'static str, String)> = Vec::new();
     lines.push((
@@ -92,9 +102,10 @@ fn describe(item: &MailItem, console: Option<&str>) -> (String, Vec<(&'static st
         lines.push(("Trích yếu", subject.clone()));
     }
     // Who the other side is: the sender of an arriving letter, the recipient that refused (a
-    // refusal is a status packet: its sender), the recipient a push could not reach.
+    // refusal is a status packet: its sender), the recipient a push could not reach or that
+    // let a deadline pass.
     lines.push(match item.event {
-        MailEvent::Arrived | MailEvent::Overdue => (
+        MailEvent::Arrived => (
             "Cơ quan gửi",
             named(item.sender_name.as_deref(), &item.sender),
         ),
@@ -102,7 +113,7 @@ fn describe(item: &MailItem, console: Option<&str>) -> (String, Vec<(&'static st
             "Cơ quan từ chối",
             named(item.sender_name.as_deref(), &item.sender),
         ),
-        MailEvent::Parked => (
+        MailEvent::Parked | MailEvent::Overdue | MailEvent::OverdueHandling => (
             "Cơ quan nhận",
             named(item.recipient_name.as_deref(), &item.recipient),
         ),
@@ -115,11 +126,15 @@ fn describe(item: &MailItem, console: Option<&str>) -> (String, Vec<(&'static st
     }
     lines.push(("Thời điểm", vietnam_time(item.received_at)));
     if let Some(detail) = &item.detail {
-        let label = match item.event {
-            MailEvent::Refused => "Lý do từ chối",
-            _ => "Lý do",
-        };
-        lines.push((label, detail.clone()));
+        lines.push(match item.event {
+            MailEvent::Refused => ("Lý do từ chối", detail.clone()),
+            // An overdue acknowledgement's detail is its deadline, microseconds.
+            MailEvent::Overdue => (
+                "Hạn xác nhận",
+                detail.parse().map_or_else(|_| detail.clone(), vietnam_time),
+            ),
+            _ => ("Lý do", detail.clone()),
+        });
     }
     if let Some(base) = console {
         lines.push((

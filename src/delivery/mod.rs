@@ -1,11 +1,13 @@
 //! Delivery: what happens to a letter after it is accepted — pushed to the recipient's system
-//! (`push`), its clerks mailed (`notify`, `compose`); deadlines come next. Work comes from the
+//! (`push`), its clerks mailed (`notify`, `compose`), its deadlines watched (`deadlines`). Work comes from the
 //! outbox rows the exchange writes in the accepting transaction (`store::pushes`,
 //! `store::mails`); this module only takes it, does it and records the outcome. It depends on
 //! `exchange` and `store`, never the reverse.
 
 pub mod breaker;
 mod compose;
+pub mod deadlines;
+pub mod evidence;
 mod notify;
 pub mod outbox;
 mod policy;
@@ -14,5 +16,5 @@ pub mod retry;
 pub mod signature;
 
 pub use notify::{MailCounters, MailError, Mailer};
-pub use policy::{MailPolicy, PushPolicy};
+pub use policy::{DeadlinePolicy, MailPolicy, PushPolicy};
 pub use push::{PushCounters, PushError, Pushes};

@@ -85,3 +85,35 @@ impl Default for MailPolicy {
         }
     }
 }
+
+/// Acknowledgement deadlines: the `[deadlines]` settings. A letter must be acknowledged (its
+/// delivery taken by pull or push, or a status 01 or later) within the window of its priority,
+/// counted from its acceptance; hỏa tốc hẹn giờ (priority 4) is due at the packet's own time
+/// when that lies after the acceptance, else as hỏa tốc. Handling (status 06) is due by the
+/// end of the packet's DueDate, Vietnam time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadlinePolicy {
+    /// Thường, priority 0 or none (`deadlines.normal_hours`).
+    pub normal: Duration,
+    /// Khẩn, priority 1 (`deadlines.khan_hours`).
+    pub khan: Duration,
+    /// Thượng khẩn, priority 2 (`deadlines.thuong_khan_hours`).
+    pub thuong_khan: Duration,
+    /// Hỏa tốc, priority 3, and hỏa tốc hẹn giờ without a later packet time
+    /// (`deadlines.hoa_toc_hours`).
+    pub hoa_toc: Duration,
+    /// How often the overdue job looks for missed deadlines (`deadlines.scan_seconds`).
+    pub scan: Duration,
+}
+
+impl Default for DeadlinePolicy {
+    fn default() -> DeadlinePolicy {
+        DeadlinePolicy {
+            normal: Duration::from_secs(24 * 3600),
+            khan: Duration::from_secs(8 * 3600),
+            thuong_khan: Duration::from_secs(4 * 3600),
+            hoa_toc: Duration::from_secs(2 * 3600),
+            scan: Duration::from_secs(60),
+        }
+    }
+}

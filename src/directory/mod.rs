@@ -40,6 +40,8 @@ use crate::store::{
     agencies, now_micros, AgencyFilter, CredentialRecord, Store, StoreError, Upsert,
 };
 
+pub use crate::store::CredentialRole;
+
 pub use agency::{
     Agency, AgencyName, BoundCertificate, ClerkEmail, FieldError, PushEndpoint, SystemId,
 };
@@ -295,6 +297,7 @@ impl Directory {
         &self,
         code: &OrganId,
         system_id: &SystemId,
+        role: CredentialRole,
     ) -> Result<NewCredential, DirectoryError> {
         let secret = Secret::generate()?;
         let for_hash = secret.clone();
@@ -308,6 +311,7 @@ impl Directory {
             secret_hash: phc,
             created_at: now_micros(),
             revoked_at: None,
+            role,
         };
         let done = self
             .store
@@ -428,9 +432,19 @@ impl Directory {
             Some(a) if a.active => Ok(Some(UsableCredential {
                 phc: Arc::from(record.secret_hash),
                 agency: parse_stored_code(&a.code)?,
+                role: record.role,
             })),
             _ => Ok(None),
         }
+    }
+
+    /// What a usable credential may do (an agency's system's, when it is not usable: the
+    /// caller has checked the secret just before, so that is a race with a revocation).
+    pub async fn role_of(&self, system_id: &str) -> Result<CredentialRole, DirectoryError> {
+        Ok(self
+            .usable_credential(system_id)
+            .await?
+            .map_or(CredentialRole::Agency, |usable| usable.role))
     }
 
     /// Revokes a credential; false when it does not exist or was revoked already.

@@ -173,7 +173,7 @@ async fn credentials_authenticate_until_revoked_or_deactivated() {
     let id = SystemId::parse("qlvb-h49").expect("id");
     let created = f
         .directory
-        .create_credential(&code("000.00.00.H49"), &id)
+        .create_credential(&code("000.00.00.H49"), &id, CredentialRole::Agency)
         .await
         .expect("create");
     let secret = created.secret.expose().to_owned();
@@ -205,7 +205,7 @@ async fn credentials_authenticate_until_revoked_or_deactivated() {
 
     let duplicate = f
         .directory
-        .create_credential(&code("000.00.00.H49"), &id)
+        .create_credential(&code("000.00.00.H49"), &id, CredentialRole::Agency)
         .await;
     assert_eq!(
         duplicate.err().map(|e| e.code()),
@@ -213,7 +213,11 @@ async fn credentials_authenticate_until_revoked_or_deactivated() {
     );
     let unknown = f
         .directory
-        .create_credential(&code("000.00.00.Z99"), &SystemId::parse("z").expect("id"))
+        .create_credential(
+            &code("000.00.00.Z99"),
+            &SystemId::parse("z").expect("id"),
+            CredentialRole::Agency,
+        )
         .await;
     assert_eq!(
         unknown.err().map(|e| e.code()),

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::edxml::OrganId;
+use crate::store::CredentialRole;
 
 /// How long a usable credential row is believed before it is read again.
 ///
@@ -37,6 +38,7 @@ pub(crate) struct UsableCredential {
     /// The argon2id PHC hash of the secret.
     pub(crate) phc: Arc<str>,
     pub(crate) agency: OrganId,
+    pub(crate) role: CredentialRole,
 }
 
 /// What a lookup found: a row recent enough to use, or leave to read it.
@@ -174,6 +176,7 @@ mod tests {
         UsableCredential {
             phc: Arc::from(phc),
             agency: OrganId::parse("000.00.00.H49").expect("code"),
+            role: CredentialRole::Agency,
         }
     }
 
@@ -264,7 +267,7 @@ mod through_the_directory {
     use super::Duration;
     use crate::directory::{credentials, Agency, AgencyName, Directory, SystemId};
     use crate::edxml::OrganId;
-    use crate::store::{agencies, now_micros, CredentialRecord, Store, StoreError};
+    use crate::store::{agencies, now_micros, CredentialRecord, CredentialRole, Store, StoreError};
 
     const H49: &str = "000.00.00.H49";
 
@@ -328,7 +331,7 @@ mod through_the_directory {
         let id = SystemId::parse("qlvb-h49").expect("id");
         let made = f
             .directory
-            .create_credential(&code(), &id)
+            .create_credential(&code(), &id, CredentialRole::Agency)
             .await
             .expect("create");
         let secret = made.secret.expose();
@@ -366,7 +369,7 @@ mod through_the_directory {
         let id = SystemId::parse("qlvb-h49").expect("id");
         let made = f
             .directory
-            .create_credential(&code(), &id)
+            .create_credential(&code(), &id, CredentialRole::Agency)
             .await
             .expect("create");
         let secret = made.secret.expose();
@@ -411,6 +414,7 @@ mod through_the_directory {
             secret_hash: credentials::hash(secret, &mut Vec::new()).expect("hash"),
             created_at: now_micros(),
             revoked_at: None,
+            role: CredentialRole::Agency,
         };
         let inserted = f
             .directory

@@ -480,6 +480,17 @@ impl Priority {
         .find(|p| i64::from(p.level()) == level)
     }
 
+    /// The ASCII keyword the API and the CLI use (`lienthong packet build --priority`).
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Priority::Normal => "thuong",
+            Priority::Urgent => "khan",
+            Priority::VeryUrgent => "thuong-khan",
+            Priority::Express => "hoa-toc",
+            Priority::ExpressScheduled => "hoa-toc-hen-gio",
+        }
+    }
+
     pub fn label_vi(self) -> &'static str {
         match self {
             Priority::Normal => "Thường",

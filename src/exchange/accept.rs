@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use sqlx::AnyConnection;
 
-use crate::edxml::{BusinessDocType, MessagePacket, OrganId, Packet, StatusCode, StatusPacket};
+use crate::edxml::{
+    BusinessDocType, MessagePacket, OrganId, Packet, Priority, StatusCode, StatusPacket,
+};
 use crate::store::{
     deliveries, mails, now_micros, packets, pushes, BoxFuture, DocumentRecord, NewStatus,
     PacketKind, PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
@@ -254,6 +256,7 @@ impl Exchange {
         let business = message.business_doc_type();
         let originals = originals_of(message, business)?;
         let document_id = message.header.document_id.as_str();
+        let priority = message.header.other_info.as_ref().and_then(|o| o.priority);
         let new_document = DocumentRecord {
             sender: sender.to_owned(),
             document_id: document_id.to_owned(),
@@ -263,13 +266,11 @@ impl Exchange {
             subject: message.header.subject.clone(),
             created_at: 0,
             notation: Some(notation),
-            priority: message
-                .header
-                .other_info
-                .as_ref()
-                .and_then(|o| o.priority)
-                .map(|p| i64::from(p.level())),
+            priority: priority.map(|p| i64::from(p.level())),
             due_date: message.header.due_date.map(|d| d.date().to_string()),
+            appointed_at: (priority == Some(Priority::ExpressScheduled))
+                .then(|| appointed_at(message))
+                .flatten(),
         };
         // A plain new document reads nothing here: whether its DocumentId is free is decided
         // in the writer's transaction (the hot path). One that acts on originals has the rest
@@ -621,6 +622,14 @@ async fn insert_deliveries(
         PacketKind::Status => mails::queue_refusals(conn, &ids).await?,
     }
     Ok(())
+}
+
+/// The hour a hỏa tốc hẹn giờ letter is appointed for: edXML has no field for it but the
+/// packet's own time, its last TraceHeader timestamp (Vietnam time); microseconds.
+fn appointed_at(message: &MessagePacket) -> Option<i64> {
+    let last = message.trace.trace_headers.iter().last()?;
+    let nanos = last.timestamp.in_vietnam().unix_timestamp_nanos();
+    i64::try_from(nanos / 1000).ok()
 }
 
 #[cfg(test)]

@@ -241,4 +241,10 @@ impl Exchange {
     pub fn trust(&self) -> &TrustSettings {
         &self.inner.trust
     }
+
+    /// The receipt key and certificate, for the other documents the server signs with them
+    /// (delivery evidence: `delivery::evidence`).
+    pub fn receipts(&self) -> &ReceiptSigner {
+        &self.inner.receipts
+    }
 }

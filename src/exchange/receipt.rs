@@ -19,6 +19,10 @@
 //! A status packet's receipt adds `<Status code="03" originalSender="…"/>` after `DocumentId`.
 //! The receipt is decided before the packet's transaction runs (the writer may run a unit
 //! twice) and stored with the packet, so a retry gets the same bytes back.
+//!
+//! The server's other signed documents in this namespace (delivery evidence:
+//! `delivery::evidence`) are written with the same helpers ([`element`], [`escape_attribute`],
+//! [`PROLOG`]) and signed with the same profile ([`ReceiptSigner::sign_document`]).
 
 use std::path::Path;
 
@@ -57,8 +61,9 @@ pub struct Evidence {
     pub legacy_sha1: bool,
 }
 
-/// The XML declaration and line break before the root element.
-const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+/// The XML declaration and line break before the root element of every document the server
+/// signs in [`NAMESPACE`]; the root follows, then one line break.
+pub(crate) const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 impl Evidence {
     /// The unsigned receipt document. Its root element is written in exclusive canonical form
@@ -119,8 +124,13 @@ impl Evidence {
         .into_iter()
         .chain(status)
         .chain(self.recipients.iter().map(String::as_str))
-        .all(|value| value.chars().all(is_xml_char))
+        .all(is_xml_text)
     }
+}
+
+/// Whether every character of `text` can be carried by XML 1.0.
+pub(crate) fn is_xml_text(text: &str) -> bool {
+    text.chars().all(is_xml_char)
 }
 
 fn is_xml_char(c: char) -> bool {
@@ -128,7 +138,7 @@ fn is_xml_char(c: char) -> bool {
 }
 
 /// `<name>text</name>`, the text escaped as C14N writes it.
-fn element(out: &mut String, name: &str, text: &str) {
+pub(crate) fn element(out: &mut String, name: &str, text: &str) {
     out.push('<');
     out.push_str(name);
     out.push('>');
@@ -157,7 +167,7 @@ fn escape_text(out: &mut String, text: &str) {
 
 /// An attribute value as C14N writes it: `&`, `<`, `"` and the three whitespace characters
 /// that attribute normalization would turn into spaces as references.
-fn escape_attribute(out: &mut String, value: &str) {
+pub(crate) fn escape_attribute(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -250,8 +260,21 @@ impl ReceiptSigner {
     /// The signed receipt: an enveloped signature (SHA-256, exclusive C14N, the key's own
     /// family) as the root's last child. CPU work: one signature, some tens of microseconds.
     pub fn sign(&self, evidence: &Evidence) -> Result<String, ExchangeError> {
-        let unsigned = evidence.to_xml();
-        let signed = if evidence.is_xml() {
+        self.sign_document(&evidence.to_xml(), evidence.is_xml())
+    }
+
+    /// Signs a document the server wrote in [`NAMESPACE`] as the receipt is written:
+    /// [`PROLOG`], then the root in exclusive canonical form (written with [`element`] and
+    /// [`escape_attribute`]), then one line break; `is_xml` says whether every value was made
+    /// of characters XML can carry ([`is_xml_text`]). The same profile as the receipt: an
+    /// enveloped signature as the root's last child.
+    pub(crate) fn sign_document(
+        &self,
+        unsigned: &str,
+        is_xml: bool,
+    ) -> Result<String, ExchangeError> {
+        let canonical = is_xml && unsigned.starts_with(PROLOG) && unsigned.ends_with('\n');
+        let signed = if canonical {
             // The root is canonical as written: from after the prolog to before the last
             // line break.
             let root = PROLOG.len()..unsigned.len() - 1;
@@ -267,7 +290,7 @@ impl ReceiptSigner {
         }
         .map_err(|e| ExchangeError::Receipt(format!("{e} ({})", e.code())))?;
         String::from_utf8(signed)
-            .map_err(|_| ExchangeError::Receipt("the signed receipt is not UTF-8".to_owned()))
+            .map_err(|_| ExchangeError::Receipt("the signed document is not UTF-8".to_owned()))
     }
 }
 

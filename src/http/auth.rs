@@ -19,6 +19,7 @@ use openssl::x509::X509;
 use std::net::IpAddr;
 use std::time::Instant;
 
+use crate::directory::CredentialRole;
 use crate::edxml::OrganId;
 use crate::pki::Fingerprint;
 
@@ -30,9 +31,10 @@ pub const SYSTEM_HEADER: &str = "x-lienthong-system";
 /// Header carrying the calling system's secret.
 pub const SECRET_HEADER: &str = "x-lienthong-secret";
 
-/// The authenticated agency of a request.
+/// The authenticated agency of a request, and what its credential may do (a client
+/// certificate is always an agency's system).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller(pub OrganId);
+pub struct Caller(pub OrganId, pub CredentialRole);
 
 /// The certificate a TLS client presented, kept with its connection.
 #[derive(Debug, Clone)]
@@ -77,18 +79,27 @@ impl Credentials {
 
     /// The agency these credentials name, or why not.
     pub async fn check(self, state: &AppState) -> Result<Caller, ApiError> {
-        let agency = match self.certificate {
-            Some(certificate) => by_certificate(state, certificate).await?,
+        match self.certificate {
+            Some(certificate) => Ok(Caller(
+                by_certificate(state, certificate).await?,
+                CredentialRole::Agency,
+            )),
             None => {
                 let address = client_address(
                     self.peer,
                     self.forwarded_for.as_deref(),
                     &state.edge.trusted_proxies,
                 );
-                by_secret(state, self.presented?, address).await?
+                let presented = self.presented?;
+                let agency = by_secret(state, &presented, address).await?;
+                let role = state
+                    .exchange
+                    .directory()
+                    .role_of(&presented.system_id)
+                    .await?;
+                Ok(Caller(agency, role))
             }
-        };
-        Ok(Caller(agency))
+        }
     }
 }
 
@@ -132,7 +143,7 @@ impl FromRequest for Caller {
 /// wrong secret counts against both the id and the address.
 async fn by_secret(
     state: &AppState,
-    presented: Presented,
+    presented: &Presented,
     address: Option<IpAddr>,
 ) -> Result<OrganId, ApiError> {
     let directory = state.exchange.directory();

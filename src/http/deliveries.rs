@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::outbox::{self, PushView, Viewer, MAX_PAGE};
+use crate::directory::CredentialRole;
 use crate::store::pushes::PushState;
 
 use super::auth::Caller;
@@ -43,7 +44,10 @@ pub(super) async fn list(
     })?;
     let after = params.after.unwrap_or(0);
     let limit = super::routes::page_limit(params.limit, DEFAULT_PAGE, MAX_PAGE)?;
-    let viewer = Viewer::Agency(caller.0.as_str());
+    let viewer = match caller.1 {
+        CredentialRole::Operator => Viewer::Operator,
+        CredentialRole::Agency => Viewer::Agency(caller.0.as_str()),
+    };
     let deliveries = outbox::list(state.exchange.store(), viewer, push_state, after, limit).await?;
     let next_after = deliveries.last().map_or(after, |d| d.delivery);
     Ok(HttpResponse::Ok().json(Page {

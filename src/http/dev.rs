@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::client::Profile;
 use crate::config::Config;
-use crate::directory::{Directory, DirectoryError, SystemId};
+use crate::directory::{CredentialRole, Directory, DirectoryError, SystemId};
 use crate::pki::dev as dev_pki;
 use crate::store::AgencyFilter;
 
@@ -91,7 +91,7 @@ pub async fn seed_directory(
         let system_id = SystemId::parse(&format!("dev-{}", agency.code.as_str()))
             .map_err(|e| DirectoryError::Invalid(e.to_string()))?;
         let credential = directory
-            .create_credential(&agency.code, &system_id)
+            .create_credential(&agency.code, &system_id, CredentialRole::Agency)
             .await?;
         println!(
             "dev credential: {} {} {}",

@@ -6,6 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::delivery::evidence::EvidenceError;
 use crate::directory::DirectoryError;
 use crate::exchange::ExchangeError;
 use crate::store::StoreError;
@@ -198,6 +199,20 @@ impl From<DirectoryError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::new(status::of_store(&e), e.code(), e.to_string())
+    }
+}
+
+/// Evidence not there yet is a state of the packet (409); a named agency that is not a
+/// recipient, like a packet the caller cannot see, is not found (404).
+impl From<EvidenceError> for ApiError {
+    fn from(e: EvidenceError) -> Self {
+        let status = match &e {
+            EvidenceError::NotYet(_) => StatusCode::CONFLICT,
+            EvidenceError::UnknownRecipient { .. } => StatusCode::NOT_FOUND,
+            EvidenceError::Sign(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            EvidenceError::Exchange(e) => status::of_exchange(e),
+        };
+        ApiError::new(status, e.code(), e.to_string())
     }
 }
 

@@ -19,8 +19,10 @@ mod auth;
 mod deliveries;
 mod dev;
 mod error;
+mod evidence;
 mod listen;
 mod metrics;
+mod overdue;
 mod pace;
 mod routes;
 mod throttle;
@@ -34,6 +36,7 @@ use actix_web::{web, App};
 use tracing::Instrument as _;
 
 use crate::config::{Config, ConfigError, EdgeConfig, LogFormat, TrustConfig};
+use crate::delivery::deadlines::Deadlines;
 use crate::delivery::signature::MessageSigner;
 use crate::delivery::{MailError, Mailer, PushError, Pushes};
 use crate::directory::{Directory, DirectoryError};
@@ -62,6 +65,8 @@ pub struct AppState {
     pub pushes: Option<Pushes>,
     /// This node's mail worker (none without `smtp.url`).
     pub mailer: Option<Mailer>,
+    /// The overdue job, and the overdue lists.
+    pub deadlines: Deadlines,
 }
 
 /// Why the server could not start (or stopped with an error).
@@ -298,6 +303,13 @@ async fn run(
     let exchange = Exchange::new(store, directory, blobs, trust, receipts, limits);
     let pushes = start_pushes(config, &exchange, push_signer)?;
     let mailer = start_mailer(config, &exchange)?;
+    let deadlines = Deadlines::new(exchange.store().clone(), config.deadlines.clone());
+    let wake_mailer = mailer.clone();
+    deadlines.start(move || {
+        if let Some(mailer) = &wake_mailer {
+            mailer.wake();
+        }
+    });
     tracing::info!(
         max_packet_bytes = limits.max_packet_bytes,
         in_flight_bytes = exchange.in_flight().total(),
@@ -317,6 +329,7 @@ async fn run(
         }),
         pushes,
         mailer,
+        deadlines,
     });
     let Listeners { http, tls } = listeners;
     let edge = &config.edge;

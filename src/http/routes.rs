@@ -32,13 +32,15 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_AGENCY_PAGE: u32 = 1000;
 
 /// Every route, as (method, path pattern) — the list docs/API.md and openapi.json must match.
-pub const ROUTES: [(&str, &str); 13] = [
+pub const ROUTES: [(&str, &str); 15] = [
     ("post", "/v1/packets"),
     ("get", "/v1/packets/{id}"),
     ("get", "/v1/packets/{id}/receipt"),
+    ("get", "/v1/packets/{id}/evidence"),
     ("get", "/v1/inbox"),
     ("post", "/v1/inbox/{delivery}/ack"),
     ("get", "/v1/deliveries"),
+    ("get", "/v1/overdue"),
     ("get", "/v1/documents/{sender}/{document_id}/status"),
     ("get", "/v1/agencies"),
     ("get", "/v1/agencies/{code}"),
@@ -53,9 +55,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1/packets", web::post().to(submit))
         .route("/v1/packets/{id}", web::get().to(packet))
         .route("/v1/packets/{id}/receipt", web::get().to(receipt))
+        .route(
+            "/v1/packets/{id}/evidence",
+            web::get().to(super::evidence::get),
+        )
         .route("/v1/inbox", web::get().to(inbox))
         .route("/v1/inbox/{delivery}/ack", web::post().to(ack))
         .route("/v1/deliveries", web::get().to(super::deliveries::list))
+        .route("/v1/overdue", web::get().to(super::overdue::list))
         // A DocumentId may contain '/', sent as is or as %2F.
         .route(
             "/v1/documents/{sender}/{document_id:.+}/status",

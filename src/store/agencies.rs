@@ -7,7 +7,9 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::error::StoreError;
-use super::records::{AgencyFilter, AgencyRecord, CertificateRecord, CredentialRecord, Upsert};
+use super::records::{
+    AgencyFilter, AgencyRecord, CertificateRecord, CredentialRecord, CredentialRole, Upsert,
+};
 use super::sql::{chunks, Style};
 
 const AGENCY_COLUMNS: &str =
@@ -370,7 +372,8 @@ pub async fn active_certificates(
     rows.iter().map(certificate_from_row).collect()
 }
 
-const CREDENTIAL_COLUMNS: &str = "system_id, agency_code, secret_hash, created_at, revoked_at";
+const CREDENTIAL_COLUMNS: &str =
+    "system_id, agency_code, secret_hash, created_at, revoked_at, role";
 
 fn credential_from_row(row: &AnyRow) -> Result<CredentialRecord, StoreError> {
     Ok(CredentialRecord {
@@ -379,6 +382,11 @@ fn credential_from_row(row: &AnyRow) -> Result<CredentialRecord, StoreError> {
         secret_hash: row.try_get("secret_hash")?,
         created_at: row.try_get("created_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        role: {
+            let role: String = row.try_get("role")?;
+            CredentialRole::parse(&role)
+                .ok_or_else(|| StoreError::corrupt(format!("credential role {role:?}")))?
+        },
     })
 }
 
@@ -388,14 +396,15 @@ pub async fn insert_credential(
     credential: &CredentialRecord,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO agency_credentials (system_id, agency_code, secret_hash, created_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO agency_credentials (system_id, agency_code, secret_hash, created_at, \
+         revoked_at, role) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&credential.system_id)
     .bind(&credential.agency_code)
     .bind(&credential.secret_hash)
     .bind(credential.created_at)
     .bind(credential.revoked_at)
+    .bind(credential.role.as_str())
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -20,8 +20,10 @@ pub enum MailEvent {
     Refused,
     /// A push of their agency's letter was given up.
     Parked,
-    /// A letter is overdue.
+    /// A recipient has not acknowledged a letter within its deadline (to the sender's clerks).
     Overdue,
+    /// A recipient has not finished handling (06) a letter by its DueDate (to the sender's).
+    OverdueHandling,
 }
 
 impl MailEvent {
@@ -31,6 +33,7 @@ impl MailEvent {
             MailEvent::Refused => "refused",
             MailEvent::Parked => "parked",
             MailEvent::Overdue => "overdue",
+            MailEvent::OverdueHandling => "overdue_handling",
         }
     }
 
@@ -40,6 +43,7 @@ impl MailEvent {
             MailEvent::Refused,
             MailEvent::Parked,
             MailEvent::Overdue,
+            MailEvent::OverdueHandling,
         ]
         .into_iter()
         .find(|e| e.as_str() == text)

@@ -99,7 +99,7 @@ pub async fn packets_of_document(
 }
 
 const DOCUMENT_COLUMNS: &str = "sender, document_id, first_packet_id, content_sha256, \
-     business_type, subject, created_at, notation, priority, due_date";
+     business_type, subject, created_at, notation, priority, due_date, appointed_at";
 
 fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, StoreError> {
     Ok(DocumentRecord {
@@ -113,6 +113,7 @@ fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, StoreError> {
         notation: row.try_get("notation")?,
         priority: row.try_get("priority")?,
         due_date: row.try_get("due_date")?,
+        appointed_at: row.try_get("appointed_at")?,
     })
 }
 
@@ -209,7 +210,7 @@ pub async fn insert_documents(
     documents: &[DocumentRecord],
 ) -> Result<(), StoreError> {
     let head = format!("INSERT INTO documents ({DOCUMENT_COLUMNS})");
-    sql::insert_rows(conn, &head, "", 10, documents, |query, document| {
+    sql::insert_rows(conn, &head, "", 11, documents, |query, document| {
         query
             .bind(&document.sender)
             .bind(&document.document_id)
@@ -221,6 +222,7 @@ pub async fn insert_documents(
             .bind(&document.notation)
             .bind(document.priority)
             .bind(&document.due_date)
+            .bind(document.appointed_at)
     })
     .await?;
     Ok(())

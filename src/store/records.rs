@@ -71,6 +71,32 @@ pub struct CredentialRecord {
     pub secret_hash: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub role: CredentialRole,
+}
+
+/// What a credential may do beyond its agency's own letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CredentialRole {
+    /// An agency's system: its own letters, statuses and pushes.
+    #[default]
+    Agency,
+    /// The exchange's operator: also the delivery work of every agency.
+    Operator,
+}
+
+impl CredentialRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialRole::Agency => "agency",
+            CredentialRole::Operator => "operator",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CredentialRole> {
+        [CredentialRole::Agency, CredentialRole::Operator]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
 }
 
 /// A message (letter) or a status report.
@@ -144,6 +170,9 @@ pub struct DocumentRecord {
     pub priority: Option<i64>,
     /// Deadline for handling (DueDate), `yyyy-mm-dd`.
     pub due_date: Option<String>,
+    /// Hỏa tốc hẹn giờ only: the packet's own time (its last TraceHeader timestamp, Vietnam
+    /// time), microseconds — the appointed hour it is due at.
+    pub appointed_at: Option<i64>,
 }
 
 /// A delivery to create: one per recipient of a packet.

@@ -160,7 +160,7 @@ impl Server {
         })
     }
 
-    fn basic(system_id: &str, secret: &str) -> String {
+    pub fn basic(system_id: &str, secret: &str) -> String {
         let pair = format!("{system_id}:{secret}");
         format!(
             "Basic {}",

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Accept rate with delivery on and off, and pushes/s (issue 12), against a fresh release server
+# in dev mode on loopback; prints one JSON line per run.
+#   off  — no push endpoints and no SMTP server (mails to clerks still queue: they are written
+#          with the letter whatever the SMTP settings)
+#   on   — the three recipients' endpoints point at the load tool's push sink (answers 200 to
+#          every push, keep-alive) and the server mails through a real SMTP server (aiosmtpd's
+#          Sink handler, which takes and drops)
+# Usage: benches/delivery.sh [MODE…]   (default: off on)
+# Environment: PACKETS (30000), RATE (max, or letters/s), CONCURRENCY (256), LT (the server
+# binary: another build to compare with; `off` is then the only meaningful mode for builds
+# without delivery).
+# Needs: cargo build --release --bin lienthong --bin lienthong-load; /usr/bin/python3 with aiosmtpd.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+lt=${LT:-$root/target/release/lienthong}
+load=$root/target/release/lienthong-load
+packets=${PACKETS:-30000}
+rate=${RATE:-max}
+concurrency=${CONCURRENCY:-256}
+modes=("$@")
+[ ${#modes[@]} -eq 0 ] && modes=(off on)
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+run() { # MODE
+  local mode=$1
+  local work; work=$(mktemp -d)
+  local env=() smtp_pid="" sink=()
+  if [ "$mode" = on ]; then
+    local smtp_port sink_port
+    smtp_port=$(free_port); sink_port=$(free_port)
+    /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Sink &
+    smtp_pid=$!
+    env=(LIENTHONG_SMTP_URL="smtp://127.0.0.1:$smtp_port" LIENTHONG_SMTP_FROM=lienthong@lienthong.test)
+    sink=(--push-sink "127.0.0.1:$sink_port")
+  fi
+  (cd "$work" && env "${env[@]}" LIENTHONG_LOG=warn "$lt" serve --bind 127.0.0.1:0 > out.txt 2> err.txt) &
+  local wrapper=$!
+  for _ in $(seq 100); do grep -q '^listening on' "$work/out.txt" 2>/dev/null && break; sleep 0.2; done
+  local url pid g22
+  url=$(sed -n 's/^listening on //p' "$work/out.txt" | head -1)
+  pid=$(pgrep -P "$wrapper" -f "lienthong serve" | head -1)
+  g22=($(sed -n 's/^dev credential: 000.00.00.G22 //p' "$work/out.txt"))
+  if [ "$mode" = on ]; then
+    for code in 000.00.00.H49 000.01.01.H49 000.00.00.H08; do
+      (cd "$work" && "$lt" agency push "$code" --endpoint "http://${sink[1]}/" > /dev/null)
+    done
+  fi
+  local pace=(--packets "$packets")
+  [ "$rate" != max ] && pace+=(--rate "$rate")
+  (cd "$root" && "$load" --url "$url" --system-id "${g22[0]}" --secret "${g22[1]}" \
+      "${pace[@]}" --concurrency "$concurrency" --server-pid "$pid" "${sink[@]}") \
+    | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["run"]=sys.argv[1]; print(json.dumps(r))' "$mode"
+  if [ "$mode" = on ]; then
+    curl -s "$url/metrics" | grep -E '^lienthong_(mails_total|mail_queue|push_queue|pushes_total)' | tr '\n' ' '; echo
+  fi
+  kill "$pid"; wait "$wrapper" 2>/dev/null || true
+  [ -n "$smtp_pid" ] && kill "$smtp_pid"
+  rm -rf "$work"
+}
+
+for m in "${modes[@]}"; do
+  case $m in
+    off|on) run "$m" ;;
+    *) echo "unknown mode $m" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,254 @@
+//! Repository of deadlines (migration 0006): which deliveries of a letter missed the time to be
+//! acknowledged or handled. The deadline itself is decided when asked, from the windows the
+//! caller gives (`delivery::DeadlinePolicy`), so changed settings apply to letters already
+//! waiting. The overdue job raises each miss once (a marker on `deliveries`, and the sender's
+//! mail queued in the same transaction); the listing decides from the state as it is now, so
+//! acknowledging a letter takes it off at once.
+//!
+//! Only the deliveries of a document's first packet count (the letter itself; not its
+//! revoke/update/replace packets nor statuses). Acknowledged means the delivery was taken (pull
+//! ack or push 2xx) or the recipient reported any status: its state is no longer `submitted`.
+//! Handled means 02, 06 or a take-back agreed (`withdrawn`).
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::error::StoreError;
+use super::mails::{self, MailEvent};
+
+/// The time to acknowledge per priority, microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckWindows {
+    pub normal: i64,
+    pub khan: i64,
+    pub thuong_khan: i64,
+    /// Hỏa tốc, and hỏa tốc hẹn giờ whose packet time is not after its acceptance.
+    pub hoa_toc: i64,
+}
+
+impl AckWindows {
+    /// The SQL expression of a delivery's acknowledgement deadline (`d`: deliveries, `doc`:
+    /// documents). The windows are numbers the server holds, never request input.
+    fn due_sql(&self) -> String {
+        format!(
+            "(CASE WHEN doc.priority = 4 AND doc.appointed_at > d.created_at \
+             THEN doc.appointed_at ELSE d.created_at + CASE doc.priority WHEN 1 THEN {} \
+             WHEN 2 THEN {} WHEN 3 THEN {} WHEN 4 THEN {} ELSE {} END END)",
+            self.khan, self.thuong_khan, self.hoa_toc, self.hoa_toc, self.normal
+        )
+    }
+}
+
+/// Which deadline was missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OverdueKind {
+    /// Not acknowledged within the window of its priority.
+    Acknowledgement,
+    /// Not handled (06) by the end of its DueDate.
+    Handling,
+}
+
+impl OverdueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverdueKind::Acknowledgement => "acknowledgement",
+            OverdueKind::Handling => "handling",
+        }
+    }
+}
+
+/// Whose overdue letters: those an agency sent, those it received, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Sent,
+    Received,
+    Both,
+}
+
+/// One missed deadline of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverdueRecord {
+    pub kind: OverdueKind,
+    pub delivery_seq: i64,
+    pub packet_id: String,
+    pub sender: String,
+    pub document_id: String,
+    pub notation: Option<String>,
+    pub subject: String,
+    pub priority: Option<i64>,
+    pub recipient: String,
+    /// The recipient's state (`submitted`, `delivered`, `01` …).
+    pub state: String,
+    /// When the letter was accepted, microseconds.
+    pub received_at: i64,
+    /// The acknowledgement deadline, microseconds (acknowledgement only).
+    pub due_at: Option<i64>,
+    /// The DueDate, `yyyy-mm-dd` (handling only).
+    pub due_date: Option<String>,
+}
+
+const FROM: &str = "FROM deliveries d \
+     JOIN packets p ON p.id = d.packet_id \
+     JOIN documents doc ON doc.sender = p.sender AND doc.document_id = p.document_id \
+       AND doc.first_packet_id = d.packet_id \
+     JOIN recipient_states rs ON rs.sender = doc.sender AND rs.document_id = doc.document_id \
+       AND rs.recipient = d.recipient";
+
+const UNACKNOWLEDGED: &str = "d.acked_at IS NULL AND rs.state = 'submitted'";
+const UNHANDLED: &str = "doc.due_date IS NOT NULL AND rs.state NOT IN ('02', '06', 'withdrawn')";
+
+/// Raises, once each, the acknowledgement deadlines missed by `now` (at most `limit`): marks
+/// the delivery and queues the `overdue` mail to the sender's clerks, naming the deadline.
+/// Returns how many were raised.
+pub async fn raise_unacknowledged(
+    conn: &mut AnyConnection,
+    windows: &AckWindows,
+    now: i64,
+    limit: i64,
+) -> Result<u64, StoreError> {
+    let due = windows.due_sql();
+    let sql = format!(
+        "SELECT d.seq, doc.sender, {due} AS due_at {FROM} \
+         WHERE {UNACKNOWLEDGED} AND d.ack_overdue_at IS NULL AND {due} <= $1 \
+         ORDER BY d.created_at LIMIT $2"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut raised = 0;
+    for row in &rows {
+        let seq: i64 = row.try_get("seq")?;
+        let sender: String = row.try_get("sender")?;
+        let due_at: i64 = row.try_get("due_at")?;
+        let marked = sqlx::query(
+            "UPDATE deliveries SET ack_overdue_at = $1 WHERE seq = $2 AND ack_overdue_at IS NULL",
+        )
+        .bind(now)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await?;
+        if marked.rows_affected() > 0 {
+            let detail = due_at.to_string();
+            mails::queue_event(conn, MailEvent::Overdue, seq, &sender, Some(&detail), now).await?;
+            raised += 1;
+        }
+    }
+    Ok(raised)
+}
+
+/// Raises, once each, the handling deadlines (DueDate) that ended before `today` (Vietnam
+/// date, `yyyy-mm-dd`) and not before `since`: marks the delivery and queues the
+/// `overdue_handling` mail to the sender's clerks. Returns how many were raised.
+pub async fn raise_unhandled(
+    conn: &mut AnyConnection,
+    today: &str,
+    since: &str,
+    now: i64,
+    limit: i64,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "SELECT d.seq, doc.sender {FROM} \
+         WHERE doc.due_date < $1 AND doc.due_date >= $2 AND {UNHANDLED} \
+         AND d.handling_overdue_at IS NULL ORDER BY d.seq LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(today)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut raised = 0;
+    for row in &rows {
+        let seq: i64 = row.try_get("seq")?;
+        let sender: String = row.try_get("sender")?;
+        let marked = sqlx::query(
+            "UPDATE deliveries SET handling_overdue_at = $1 \
+             WHERE seq = $2 AND handling_overdue_at IS NULL",
+        )
+        .bind(now)
+        .bind(seq)
+        .execute(&mut *conn)
+        .await?;
+        if marked.rows_affected() > 0 {
+            mails::queue_event(conn, MailEvent::OverdueHandling, seq, &sender, None, now).await?;
+            raised += 1;
+        }
+    }
+    Ok(raised)
+}
+
+/// The letters of `agency` (as `side`) overdue now: missed acknowledgement deadlines, then
+/// missed handling deadlines, each oldest deadline first, at most `limit` of each.
+pub async fn overdue(
+    conn: &mut AnyConnection,
+    agency: &str,
+    side: Side,
+    windows: &AckWindows,
+    now: i64,
+    today: &str,
+    limit: i64,
+) -> Result<Vec<OverdueRecord>, StoreError> {
+    let whose = match side {
+        Side::Sent => "doc.sender = $1",
+        Side::Received => "d.recipient = $1",
+        Side::Both => "(doc.sender = $1 OR d.recipient = $1)",
+    };
+    let due = windows.due_sql();
+    let columns = "d.seq, d.packet_id, doc.sender, doc.document_id, doc.notation, doc.subject, \
+                   doc.priority, d.recipient, rs.state, d.created_at, doc.due_date";
+    let acks = format!(
+        "SELECT {columns}, {due} AS due_at {FROM} \
+         WHERE {whose} AND {UNACKNOWLEDGED} AND {due} <= $2 ORDER BY due_at, d.seq LIMIT $3"
+    );
+    let mut found = Vec::new();
+    for row in sqlx::query(&acks)
+        .bind(agency)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        found.push(record(&row, OverdueKind::Acknowledgement)?);
+    }
+    let handling = format!(
+        "SELECT {columns} {FROM} WHERE {whose} AND {UNHANDLED} AND doc.due_date < $2 \
+         ORDER BY doc.due_date, d.seq LIMIT $3"
+    );
+    for row in sqlx::query(&handling)
+        .bind(agency)
+        .bind(today)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        found.push(record(&row, OverdueKind::Handling)?);
+    }
+    Ok(found)
+}
+
+fn record(row: &AnyRow, kind: OverdueKind) -> Result<OverdueRecord, StoreError> {
+    let due_date: Option<String> = row.try_get("due_date")?;
+    Ok(OverdueRecord {
+        kind,
+        delivery_seq: row.try_get("seq")?,
+        packet_id: row.try_get("packet_id")?,
+        sender: row.try_get("sender")?,
+        document_id: row.try_get("document_id")?,
+        notation: row.try_get("notation")?,
+        subject: row.try_get("subject")?,
+        priority: row.try_get("priority")?,
+        recipient: row.try_get("recipient")?,
+        state: row.try_get("state")?,
+        received_at: row.try_get("created_at")?,
+        due_at: match kind {
+            OverdueKind::Acknowledgement => Some(row.try_get("due_at")?),
+            OverdueKind::Handling => None,
+        },
+        due_date: match kind {
+            OverdueKind::Acknowledgement => None,
+            OverdueKind::Handling => due_date,
+        },
+    })
+}
