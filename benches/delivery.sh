@@ -3,9 +3,13 @@
 # in dev mode on loopback; prints one JSON line per run.
 #   off  — no push endpoints and no SMTP server (mails to clerks still queue: they are written
 #          with the letter whatever the SMTP settings)
+#   queued — as `on`, but this node neither pushes nor mails (push.enabled false, no SMTP): the
+#          cost of writing the outbox rows with each letter, apart from doing the work
 #   on   — the three recipients' endpoints point at the load tool's push sink (answers 200 to
 #          every push, keep-alive) and the server mails through a real SMTP server (aiosmtpd's
-#          Sink handler, which takes and drops)
+#          Sink handler, which takes and drops), gathering mails for 1 s so that they go out
+#          during the load; push.per_endpoint 12, the slots of the three endpoints the sink
+#          stands for
 # Usage: benches/delivery.sh [MODE…]   (default: off on)
 # Environment: PACKETS (30000), RATE (max, or letters/s), CONCURRENCY (256), LT (the server
 # binary: another build to compare with; `off` is then the only meaningful mode for builds
@@ -27,12 +31,20 @@ run() { # MODE
   local mode=$1
   local work; work=$(mktemp -d)
   local env=() smtp_pid="" sink=()
+  if [ "$mode" = queued ]; then
+    local sink_port; sink_port=$(free_port)
+    env=(LIENTHONG_PUSH_ENABLED=false)
+    sink=(--push-sink "127.0.0.1:$sink_port")
+  fi
   if [ "$mode" = on ]; then
     local smtp_port sink_port
     smtp_port=$(free_port); sink_port=$(free_port)
     /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Sink &
     smtp_pid=$!
-    env=(LIENTHONG_SMTP_URL="smtp://127.0.0.1:$smtp_port" LIENTHONG_SMTP_FROM=lienthong@lienthong.test)
+    # Mails go out during the load (a 1 s gathering window instead of 60 s), and the three
+    # recipients sharing the one sink get the slots three endpoints would have (3 × 4).
+    env=(LIENTHONG_SMTP_URL="smtp://127.0.0.1:$smtp_port" LIENTHONG_SMTP_FROM=lienthong@lienthong.test
+         LIENTHONG_MAIL_GATHER_SECONDS=1 LIENTHONG_PUSH_PER_ENDPOINT=12)
     sink=(--push-sink "127.0.0.1:$sink_port")
   fi
   (cd "$work" && env "${env[@]}" LIENTHONG_LOG=warn "$lt" serve --bind 127.0.0.1:0 > out.txt 2> err.txt) &
@@ -42,7 +54,7 @@ run() { # MODE
   url=$(sed -n 's/^listening on //p' "$work/out.txt" | head -1)
   pid=$(pgrep -P "$wrapper" -f "lienthong serve" | head -1)
   g22=($(sed -n 's/^dev credential: 000.00.00.G22 //p' "$work/out.txt"))
-  if [ "$mode" = on ]; then
+  if [ "$mode" != off ]; then
     for code in 000.00.00.H49 000.01.01.H49 000.00.00.H08; do
       (cd "$work" && "$lt" agency push "$code" --endpoint "http://${sink[1]}/" > /dev/null)
     done
@@ -62,7 +74,7 @@ run() { # MODE
 
 for m in "${modes[@]}"; do
   case $m in
-    off|on) run "$m" ;;
+    off|queued|on) run "$m" ;;
     *) echo "unknown mode $m" >&2; exit 2 ;;
   esac
 done

@@ -48,10 +48,8 @@ impl Kind {
                 .is_some_and(|items| items.iter().all(toml::Value::is_str)),
             Kind::Bool => value.is_bool(),
             Kind::Number => value.as_integer().is_some_and(|n| n >= 0),
-            Kind::Decimal => value
-                .as_float()
-                .or_else(|| value.as_integer().map(|n| n as f64))
-                .is_some_and(|n| n > 0.0),
+            // Its range is the parsers' to check, with a message that gives it.
+            Kind::Decimal => value.is_float() || value.is_integer(),
             Kind::Table => value
                 .as_table()
                 .is_some_and(|t| t.values().all(toml::Value::is_str)),
@@ -767,6 +765,38 @@ mod tests {
         let shown = format!("{report:?}");
         assert!(report.config.is_some());
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn deadlines_out_of_range_are_reported_with_their_range() {
+        let report = check(
+            Some((
+                "lt.toml",
+                "dev = true\n[deadlines]\nnormal_hours = 0.0005\nkhan_hours = 0\n",
+            )),
+            env(&[]),
+        );
+        let messages: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(codes(&report), vec!["config.invalid"], "{messages:?}");
+        assert!(
+            messages[0].contains("deadlines.khan_hours")
+                && messages[0].contains("more than 0 and at most 8760 hours"),
+            "{messages:?}"
+        );
+        let report = check(
+            Some((
+                "lt.toml",
+                "dev = true\n[deadlines]\nhoa_toc_hours = \"2\"\n",
+            )),
+            env(&[]),
+        );
+        assert!(
+            report.findings.iter().any(|f| f.code == "config.invalid"
+                && f.message
+                    .contains("deadlines.hoa_toc_hours must be a number")),
+            "{:?}",
+            report.findings
+        );
     }
 
     #[test]

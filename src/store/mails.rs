@@ -227,7 +227,7 @@ pub async fn lease(
         let formed = sqlx::query(
             "UPDATE mails SET batch = $1, leased_until = $2, lease_owner = $3 \
              WHERE id IN (SELECT id FROM mails WHERE state = 'pending' AND batch IS NULL \
-             AND agency = $4 ORDER BY id LIMIT $5) AND batch IS NULL",
+             AND agency = $4 ORDER BY created_at, id LIMIT $5) AND batch IS NULL",
         )
         .bind(id)
         .bind(until)
@@ -266,7 +266,7 @@ async fn batches(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<MailBat
              LEFT JOIN agencies ag ON ag.code = m.agency \
              LEFT JOIN agencies rc ON rc.code = d.recipient \
              LEFT JOIN agencies sd ON sd.code = p.sender \
-             WHERE m.batch IN ({}) ORDER BY m.id",
+             WHERE m.state = 'pending' AND m.batch IN ({}) ORDER BY m.id",
             style.parameters(1, chunk.len())
         );
         let mut query = sqlx::query(&sql);
@@ -389,16 +389,18 @@ pub async fn finish(
 
 /// How many mails wait (pending) and have failed, and the oldest pending one's time.
 pub async fn depth(conn: &mut AnyConnection) -> Result<(i64, i64, Option<i64>), StoreError> {
-    let row = sqlx::query(
-        "SELECT COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
-         COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \
-         MIN(CASE WHEN state = 'pending' THEN created_at END) AS oldest FROM mails",
+    // Two statements, each answered from its partial index (migration 0007).
+    let pending = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM mails WHERE state = 'pending'",
     )
     .fetch_one(&mut *conn)
     .await?;
+    let failed = sqlx::query("SELECT COUNT(*) AS n FROM mails WHERE state = 'failed'")
+        .fetch_one(&mut *conn)
+        .await?;
     Ok((
-        row.try_get("pending")?,
-        row.try_get("failed")?,
-        row.try_get("oldest")?,
+        pending.try_get("n")?,
+        failed.try_get("n")?,
+        pending.try_get("oldest")?,
     ))
 }

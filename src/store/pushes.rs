@@ -156,14 +156,16 @@ pub async fn lease(
             style.parameters(5, skip_endpoints.len())
         )
     };
-    let locking = match style {
-        Style::Numbered => " FOR UPDATE OF p SKIP LOCKED",
-        Style::Anonymous => "",
+    // SQLite, without statistics, would rather read every pending row through
+    // `pushes_by_state` and sort them: under a backlog that is the whole queue per lease.
+    let (locking, due_index) = match style {
+        Style::Numbered => (" FOR UPDATE OF p SKIP LOCKED", ""),
+        Style::Anonymous => ("", " INDEXED BY pushes_due"),
     };
     let n = 5 + skip_endpoints.len();
     let sql = format!(
         "UPDATE pushes SET leased_until = {until_p}, lease_owner = {owner_p} \
-         WHERE delivery_seq IN (SELECT p.delivery_seq FROM pushes p \
+         WHERE delivery_seq IN (SELECT p.delivery_seq FROM pushes p{due_index} \
          LEFT JOIN agencies a ON a.code = p.recipient \
          WHERE p.state IN ('pending', 'retrying') AND p.next_at <= {now_p} \
          AND (p.leased_until IS NULL OR p.leased_until <= {now2_p}){skip} \
