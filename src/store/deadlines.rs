@@ -122,18 +122,16 @@ pub async fn raise_unacknowledged(
         let seq: i64 = row.try_get("seq")?;
         let sender: String = row.try_get("sender")?;
         let due_at: i64 = row.try_get("due_at")?;
-        let marked = sqlx::query(
-            "UPDATE deliveries SET ack_overdue_at = $1 WHERE seq = $2 AND ack_overdue_at IS NULL",
+        let detail = due_at.to_string();
+        raised += raise(
+            conn,
+            OverdueKind::Acknowledgement,
+            seq,
+            &sender,
+            Some(&detail),
+            now,
         )
-        .bind(now)
-        .bind(seq)
-        .execute(&mut *conn)
         .await?;
-        if marked.rows_affected() > 0 {
-            let detail = due_at.to_string();
-            mails::queue_event(conn, MailEvent::Overdue, seq, &sender, Some(&detail), now).await?;
-            raised += 1;
-        }
     }
     Ok(raised)
 }
@@ -163,20 +161,38 @@ pub async fn raise_unhandled(
     for row in &rows {
         let seq: i64 = row.try_get("seq")?;
         let sender: String = row.try_get("sender")?;
-        let marked = sqlx::query(
-            "UPDATE deliveries SET handling_overdue_at = $1 \
-             WHERE seq = $2 AND handling_overdue_at IS NULL",
-        )
-        .bind(now)
-        .bind(seq)
-        .execute(&mut *conn)
-        .await?;
-        if marked.rows_affected() > 0 {
-            mails::queue_event(conn, MailEvent::OverdueHandling, seq, &sender, None, now).await?;
-            raised += 1;
-        }
+        raised += raise(conn, OverdueKind::Handling, seq, &sender, None, now).await?;
     }
     Ok(raised)
+}
+
+/// Marks delivery `seq`'s missed deadline of `kind` as raised at `now` and queues the sender's
+/// mail (`overdue`, `overdue_handling`), unless it was raised before. Returns 1 when it raised
+/// it, 0 when not.
+async fn raise(
+    conn: &mut AnyConnection,
+    kind: OverdueKind,
+    seq: i64,
+    sender: &str,
+    detail: Option<&str>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let (column, event) = match kind {
+        OverdueKind::Acknowledgement => ("ack_overdue_at", MailEvent::Overdue),
+        OverdueKind::Handling => ("handling_overdue_at", MailEvent::OverdueHandling),
+    };
+    let marked = sqlx::query(&format!(
+        "UPDATE deliveries SET {column} = $1 WHERE seq = $2 AND {column} IS NULL"
+    ))
+    .bind(now)
+    .bind(seq)
+    .execute(&mut *conn)
+    .await?;
+    if marked.rows_affected() == 0 {
+        return Ok(0);
+    }
+    mails::queue_event(conn, event, seq, sender, detail, now).await?;
+    Ok(1)
 }
 
 /// The letters of `agency` (as `side`) overdue now: missed acknowledgement deadlines, then

@@ -134,19 +134,13 @@ async fn queue_from_deliveries(
     packet_ids: &[&str],
     select: &str,
 ) -> Result<(), StoreError> {
-    let style = Style::of(conn);
-    for chunk in sql::chunks(packet_ids) {
-        let sql = format!(
+    sql::execute_for_ids(conn, packet_ids, |list| {
+        format!(
             "INSERT INTO mails (event, delivery_seq, agency, detail, state, next_at, created_at, \
-             updated_at) {select} ({})",
-            style.parameters(1, chunk.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        query.execute(&mut *conn).await?;
-    }
+             updated_at) {select} ({list})"
+        )
+    })
+    .await?;
     Ok(())
 }
 

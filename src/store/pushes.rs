@@ -117,21 +117,15 @@ pub enum PushOutcome {
 /// takes pushes — in the transaction that creates the deliveries, so that an accepted packet
 /// never lacks its pushes and a refused one never has any. One statement per 32 packets.
 pub async fn queue(conn: &mut AnyConnection, packet_ids: &[&str]) -> Result<(), StoreError> {
-    let style = Style::of(conn);
-    for chunk in sql::chunks(packet_ids) {
-        let sql = format!(
+    sql::execute_for_ids(conn, packet_ids, |list| {
+        format!(
             "INSERT INTO pushes (delivery_seq, recipient, state, next_at, created_at, updated_at) \
              SELECT d.seq, d.recipient, 'pending', d.created_at, d.created_at, d.created_at \
              FROM deliveries d JOIN agencies a ON a.code = d.recipient \
-             WHERE a.push_endpoint IS NOT NULL AND a.push_enabled = 1 AND d.packet_id IN ({})",
-            style.parameters(1, chunk.len())
-        );
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        query.execute(&mut *conn).await?;
-    }
+             WHERE a.push_endpoint IS NOT NULL AND a.push_enabled = 1 AND d.packet_id IN ({list})"
+        )
+    })
+    .await?;
     Ok(())
 }
 

@@ -100,6 +100,26 @@ pub(crate) async fn insert_rows<T>(
     Ok(())
 }
 
+/// Runs `statement(list)` once per chunk of `ids`, with `list` the chunk's parameter list
+/// (`$1, $2, …` or `?, ?, …`) and the chunk bound to it: a write that names its rows by
+/// `… IN (list)`.
+pub(crate) async fn execute_for_ids(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+    statement: impl Fn(&str) -> String,
+) -> Result<(), sqlx::Error> {
+    let style = Style::of(conn);
+    for chunk in chunks(ids) {
+        let sql = statement(&style.parameters(1, chunk.len()));
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// `items` cut into chunks of 32, then of the largest power of two that fits what is left.
 pub(crate) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     let mut rest = items;
