@@ -890,6 +890,41 @@ async fn deliveries_inbox_and_acks(db: Db) -> Db {
         .expect("row");
     assert_eq!(h08.acked_at, None, "another agency's ack changed nothing");
     drop(conn);
+
+    // Many at once (the push workers' 2xx answers): only a delivery still to take, addressed
+    // to the recipient named, is taken.
+    let h49_second = inbox[1].delivery.seq;
+    let taken = write(s, (), move |c, _| {
+        Box::pin(async move {
+            let taking = |seq, recipient, at| deliveries::Taking { seq, recipient, at };
+            let rows = [
+                taking(h49_first, "000.00.00.H49", 500),
+                taking(h08_first, "000.00.00.H49", 500),
+                taking(h49_second, "000.00.00.H49", 600),
+                taking(999_999, "000.00.00.H49", 500),
+            ];
+            deliveries::ack_deliveries(c, &rows, "push").await
+        })
+    })
+    .await;
+    assert_eq!(taken, Ok(vec![h49_second]));
+    let mut conn = s.acquire().await.expect("conn");
+    let second = deliveries::delivery(&mut conn, h49_second)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(second.acked_at, Some(600));
+    let first = deliveries::delivery(&mut conn, h49_first)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(first.acked_at, Some(100), "taken before: unchanged");
+    let h08 = deliveries::delivery(&mut conn, h08_first)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(h08.acked_at, None, "another agency's delivery: unchanged");
+    drop(conn);
     db
 }
 

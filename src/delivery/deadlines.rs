@@ -12,7 +12,7 @@ use time::{Date, OffsetDateTime, UtcOffset};
 use crate::edxml::Priority;
 use crate::exchange::receipt::rfc3339_micros;
 use crate::store::deadlines::{self, AckWindows, OverdueRecord, Side};
-use crate::store::{now_micros, Store, StoreError};
+use crate::store::{now_micros, Lane, Store, StoreError};
 
 use super::retry::micros;
 use super::DeadlinePolicy;
@@ -127,14 +127,18 @@ impl Deadlines {
             let n = self
                 .inner
                 .store
-                .write((windows, now_micros()), |conn, (windows, now)| {
-                    Box::pin(deadlines::raise_unacknowledged(
-                        conn,
-                        windows,
-                        *now,
-                        RAISE_BATCH,
-                    ))
-                })
+                .write_in(
+                    Lane::Background,
+                    (windows, now_micros()),
+                    |conn, (windows, now)| {
+                        Box::pin(deadlines::raise_unacknowledged(
+                            conn,
+                            windows,
+                            *now,
+                            RAISE_BATCH,
+                        ))
+                    },
+                )
                 .await?;
             raised.acknowledgement += n;
             if n < RAISE_BATCH as u64 {
@@ -152,7 +156,7 @@ impl Deadlines {
             let n = self
                 .inner
                 .store
-                .write(input, |conn, (today, since, now)| {
+                .write_in(Lane::Background, input, |conn, (today, since, now)| {
                     Box::pin(deadlines::raise_unhandled(
                         conn,
                         today,

@@ -10,6 +10,7 @@ pub mod deadlines;
 pub mod evidence;
 mod notify;
 pub mod outbox;
+mod outcomes;
 mod policy;
 mod push;
 pub mod retry;

@@ -12,7 +12,7 @@ use lettre::{Message, SmtpTransport, Transport as _};
 use tokio::sync::Notify;
 
 use crate::store::mails::{self, MailBatch, MailOutcome};
-use crate::store::{now_micros, Store, StoreError};
+use crate::store::{now_micros, Lane, Store, StoreError};
 
 use super::compose::compose;
 use super::retry::micros;
@@ -148,11 +148,21 @@ impl Inner {
             .map(|_| uuid::Uuid::now_v7().to_string())
             .collect();
         let input = (now, gathered_before, until, self.owner.clone(), ids);
-        self.store
-            .write(input, |conn, (now, gathered, until, owner, ids)| {
-                Box::pin(mails::lease(conn, *now, *gathered, *until, owner, ids))
-            })
-            .await
+        let leased = self
+            .store
+            .write_in(
+                Lane::Background,
+                input,
+                |conn, (now, gathered, until, owner, ids)| {
+                    Box::pin(mails::lease(conn, *now, *gathered, *until, owner, ids))
+                },
+            )
+            .await?;
+        if leased.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.store.acquire().await?;
+        mails::leased_batches(&mut conn, &leased).await
     }
 
     async fn send(&self, batch: MailBatch) {
@@ -179,9 +189,13 @@ impl Inner {
         );
         let recorded = self
             .store
-            .write(input, |conn, (batch, owner, outcome, at)| {
-                Box::pin(mails::finish(conn, batch, owner, outcome, *at))
-            })
+            .write_in(
+                Lane::Background,
+                input,
+                |conn, (batch, owner, outcome, at)| {
+                    Box::pin(mails::finish(conn, batch, owner, outcome, *at))
+                },
+            )
             .await;
         if let Err(e) = recorded {
             // The lease runs out and the same message (same Message-ID) goes again.

@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::exchange::{take_delivery, Exchange, ExchangeError, TakenVia};
-use crate::store::mails::{self, MailEvent};
+use crate::exchange::Exchange;
 use crate::store::pushes::{self, PushJob, PushOutcome};
-use crate::store::{now_micros, Store, StoreError};
+use crate::store::{now_micros, Lane, Store, StoreError};
 
 use super::breaker::{Admission, BreakerState, Breakers};
+use super::outcomes::{Finished, RecordOutcomes};
 use super::retry::{self, Failure, Next};
 use super::signature::{self, MessageSigner};
 use super::PushPolicy;
@@ -31,6 +31,8 @@ use super::PushPolicy;
 const LEASE_MARGIN: Duration = Duration::from_secs(10);
 /// How often an idle worker looks for due pushes (besides being woken by new acceptances).
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How long the lease loop waits for a batch of free slots before leasing for fewer.
+const LEASE_GATHER: Duration = Duration::from_millis(20);
 /// When an endpoint already has its share of pushes in flight, the others wait this long.
 const BUSY_ENDPOINT_WAIT: Duration = Duration::from_secs(1);
 /// Most bytes of an error answer kept as its detail.
@@ -73,6 +75,8 @@ struct Inner {
     slots: Arc<Semaphore>,
     endpoints: Mutex<HashMap<String, Arc<Semaphore>>>,
     counters: PushCounters,
+    /// The writer's kind for outcomes: recorded in groups.
+    record: Arc<RecordOutcomes>,
 }
 
 impl std::fmt::Debug for Pushes {
@@ -103,6 +107,7 @@ impl Pushes {
                 wake: Notify::new(),
                 endpoints: Mutex::new(HashMap::new()),
                 counters: PushCounters::default(),
+                record: Arc::new(RecordOutcomes),
             }),
         })
     }
@@ -188,13 +193,20 @@ impl Inner {
             per_endpoint = self.policy.per_endpoint,
             "push workers started"
         );
+        let batch = (self.policy.workers as usize / 4).clamp(1, 64);
         loop {
+            if self.slots.available_permits() < batch {
+                // Under a backlog slots free up one by one, and a lease per slot would cost the
+                // writer a unit per push: wait a moment for a batch of them.
+                let slots = self.slots.clone().acquire_many_owned(batch as u32);
+                match tokio::time::timeout(LEASE_GATHER, slots).await {
+                    Ok(Ok(permits)) => drop(permits),
+                    Ok(Err(_closed)) => return,
+                    Err(_elapsed) => {}
+                }
+            }
             let free = self.slots.available_permits();
             if free == 0 {
-                // Wait for a slot, then look again.
-                if let Ok(permit) = self.slots.clone().acquire_owned().await {
-                    drop(permit);
-                }
                 continue;
             }
             match self.lease(free).await {
@@ -224,17 +236,28 @@ impl Inner {
     async fn lease(&self, limit: usize) -> Result<Vec<PushJob>, StoreError> {
         let now = now_micros();
         let until = now + retry::micros(self.policy.timeout + LEASE_MARGIN);
-        let holding = self.breakers.holding(Instant::now());
+        let mut holding = self.breakers.holding(Instant::now());
+        holding.extend(self.busy_endpoints());
         let input = (now, until, self.owner.clone(), limit as u32, holding);
-        self.store()
-            .write(input, |conn, (now, until, owner, limit, holding)| {
-                Box::pin(pushes::lease(conn, *now, *until, owner, *limit, holding))
-            })
-            .await
+        let leased = self
+            .store()
+            .write_in(
+                Lane::Background,
+                input,
+                |conn, (now, until, owner, limit, holding)| {
+                    Box::pin(pushes::lease(conn, *now, *until, owner, *limit, holding))
+                },
+            )
+            .await?;
+        if leased.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.store().acquire().await?;
+        pushes::leased_jobs(&mut conn, &leased).await
     }
 
     /// One leased push, start to outcome.
-    async fn push(self: Arc<Self>, job: PushJob, _slot: OwnedSemaphorePermit) {
+    async fn push(self: Arc<Self>, job: PushJob, slot: OwnedSemaphorePermit) {
         let endpoint = job.endpoint.clone();
         let outcome = self.attempt(&job).await;
         let counter = match &outcome {
@@ -262,46 +285,28 @@ impl Inner {
             ),
             PushOutcome::Deferred { .. } => {}
         }
-        let input = (
-            job.delivery_seq,
-            (job.recipient.clone(), job.sender.clone()),
-            self.owner.clone(),
+        let finished = Finished {
+            delivery_seq: job.delivery_seq,
+            recipient: job.recipient.clone(),
+            sender: job.sender.clone(),
+            owner: self.owner.clone(),
             endpoint,
             outcome,
-            now_micros(),
-        );
+            at: now_micros(),
+        };
         let recorded = self
             .store()
-            .write(
-                input,
-                |conn, (seq, (recipient, sender), owner, endpoint, outcome, at)| {
-                    Box::pin(async move {
-                        let changed =
-                            pushes::finish(conn, *seq, owner, endpoint.as_deref(), outcome, *at)
-                                .await?;
-                        match outcome {
-                            PushOutcome::Delivered { .. } if changed => {
-                                take_delivery(conn, *seq, recipient, *at, TakenVia::Push).await?;
-                            }
-                            // The sender's clerks learn that the letter did not reach the
-                            // recipient's system (it waits in the pull inbox).
-                            PushOutcome::Parked { error, .. } if changed => {
-                                let event = MailEvent::Parked;
-                                mails::queue_event(conn, event, *seq, sender, Some(error), *at)
-                                    .await?;
-                            }
-                            _ => {}
-                        }
-                        Ok::<(), ExchangeError>(())
-                    })
-                },
-            )
+            .write_bulk_in(Lane::Background, self.record.clone(), finished)
             .await;
         if let Err(e) = recorded {
             // The lease expires and the push is made again: a repeat the receiver can tell
             // by its X-Lienthong-Delivery.
             tracing::warn!(delivery = job.delivery_seq, error = %e, "cannot record a push's outcome");
         }
+        // Its slots (this node's and the endpoint's) are free again: the loop may have found
+        // nothing it could push a moment ago because this endpoint was busy.
+        drop(slot);
+        self.wake.notify_one();
     }
 
     /// Decides whether to send, sends, and turns the answer into an outcome.
@@ -369,6 +374,20 @@ impl Inner {
                 }
             }
         }
+    }
+
+    /// Endpoints with all their slots in use: their pushes are left in the queue rather than
+    /// leased only to be put back (a write each) because the endpoint is busy.
+    fn busy_endpoints(&self) -> Vec<String> {
+        let endpoints = self
+            .endpoints
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        endpoints
+            .iter()
+            .filter(|(_, slots)| slots.available_permits() == 0)
+            .map(|(endpoint, _)| endpoint.clone())
+            .collect()
     }
 
     fn endpoint_slots(&self, endpoint: &str) -> Arc<Semaphore> {

@@ -42,6 +42,7 @@ mod query;
 pub mod receipt;
 mod spool;
 pub mod state;
+mod take;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,12 +57,12 @@ use crate::xml::reader::Limits;
 pub use error::ExchangeError;
 pub use plan::{Accepted, MAX_DESCRIPTION_BYTES, MAX_NOTATION_BYTES, MAX_SUBJECT_BYTES};
 pub use query::{
-    take_delivery, AckOutcome, DocumentStatus, PacketAnswer, PacketBody, StoredPacket, TakenVia,
-    CHUNK_BYTES, MAX_INBOX_PAGE,
+    DocumentStatus, PacketAnswer, PacketBody, StoredPacket, CHUNK_BYTES, MAX_INBOX_PAGE,
 };
 pub use receipt::{Evidence, ReceiptSigner};
 pub use spool::{InFlight, Reservation, Spool, Spooled, UploadSlot, IN_FLIGHT_BUDGET};
 pub use state::{Actor, Handling, PendingChange, RecipientState, StateError, Transition};
+pub use take::{take_deliveries, take_delivery, AckOutcome, TakenVia};
 
 use directory_cache::DirectoryCache;
 

@@ -7,15 +7,14 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use futures_util::stream::{self, Stream, StreamExt as _};
-use sqlx::AnyConnection;
 
 use crate::edxml::OrganId;
 use crate::store::{
-    deliveries, now_micros, packets, Ack, BlobKey, DocumentRecord, InboxEntry, InboxQuery,
-    PacketKind, PacketRecord, RecipientStateRecord, StatusRecord, StoreError,
+    deliveries, now_micros, packets, BlobKey, DocumentRecord, InboxEntry, InboxQuery, PacketRecord,
+    RecipientStateRecord, StatusRecord, StoreError,
 };
 
-use super::state::RecipientState;
+use super::take::{take_delivery, AckOutcome, TakenVia};
 use super::{Exchange, ExchangeError};
 
 /// Most deliveries in one inbox page.
@@ -212,70 +211,6 @@ impl CheckedChunks {
     }
 }
 
-/// How a recipient's system took a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TakenVia {
-    /// It acknowledged the delivery (`POST /v1/inbox/{delivery}/ack`).
-    Pull,
-    /// Its push endpoint answered 2xx.
-    Push,
-}
-
-impl TakenVia {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TakenVia::Pull => "pull",
-            TakenVia::Push => "push",
-        }
-    }
-}
-
-/// Marks delivery `seq` taken by `recipient`'s system at `at`, and moves a message's document
-/// to `delivered` at that recipient: the one rule for both ways a delivery is taken, run in the
-/// caller's transaction. Whichever way comes first stands; the other finds it taken already.
-/// Another agency's delivery is `exchange.not_found`.
-pub async fn take_delivery(
-    conn: &mut AnyConnection,
-    seq: i64,
-    recipient: &str,
-    at: i64,
-    via: TakenVia,
-) -> Result<AckOutcome, ExchangeError> {
-    match deliveries::ack_delivery(conn, seq, recipient, at, via.as_str()).await? {
-        Ack::AlreadyAcked(when) => return Ok(AckOutcome::AlreadyAcked(when)),
-        Ack::NotFound => {
-            return Err(ExchangeError::NotFound {
-                what: format!("delivery {seq}"),
-                agency: recipient.to_owned(),
-            })
-        }
-        Ack::Acked => {}
-    }
-    let packet = match deliveries::delivery(conn, seq).await? {
-        Some(d) => packets::packet(conn, &d.packet_id).await?,
-        None => None,
-    };
-    let Some(packet) = packet.filter(|p| p.kind == PacketKind::Message) else {
-        return Ok(AckOutcome::Acked(at));
-    };
-    let state =
-        deliveries::recipient_state(conn, &packet.sender, &packet.document_id, recipient).await?;
-    if let Some(record) = state {
-        let current = RecipientState::parse(&record.state)
-            .ok_or_else(|| StoreError::Corrupt(format!("recipient state {:?}", record.state)))?;
-        let next = current.delivered();
-        if next != current {
-            let changed = RecipientStateRecord {
-                state: next.to_string(),
-                updated_at: at,
-                ..record
-            };
-            deliveries::set_recipient_state(conn, &changed).await?;
-        }
-    }
-    Ok(AckOutcome::Acked(at))
-}
-
 /// What [`Exchange::packet_unless`] found.
 #[derive(Debug)]
 pub enum PacketAnswer {
@@ -283,15 +218,6 @@ pub enum PacketAnswer {
     Unchanged(PacketRecord),
     /// The record and the bytes.
     Changed(StoredPacket),
-}
-
-/// What acknowledging a delivery did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AckOutcome {
-    /// Taken now (microseconds since the epoch).
-    Acked(i64),
-    /// It had been acknowledged at that time; nothing changed.
-    AlreadyAcked(i64),
 }
 
 /// A document as its sender (all recipients) or one of its recipients (itself) may see it.

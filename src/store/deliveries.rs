@@ -200,6 +200,75 @@ pub async fn ack_delivery(
     })
 }
 
+/// A delivery its recipient's system took, to mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Taking<'a> {
+    pub seq: i64,
+    pub recipient: &'a str,
+    pub at: i64,
+}
+
+/// [`ack_delivery`] for many deliveries at once, one statement per 32; answers the ones taken
+/// now (not taken before, and addressed to the recipient named).
+pub async fn ack_deliveries(
+    conn: &mut AnyConnection,
+    taken: &[Taking<'_>],
+    via: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let style = Style::of(conn);
+    let mut acked = Vec::with_capacity(taken.len());
+    for chunk in sql::chunks(taken) {
+        // VALUES columns are column1… on both engines: (delivery, recipient, at, via). The
+        // way taken is a column too: a parameter of its own would come first in the text,
+        // and SQLite binds `?` in the order of the text.
+        let sql = format!(
+            "UPDATE deliveries SET acked_at = v.column3, taken_via = v.column4 \
+             FROM (VALUES {}) AS v WHERE deliveries.seq = v.column1 \
+             AND deliveries.recipient = v.column2 AND deliveries.acked_at IS NULL \
+             RETURNING seq",
+            style.values_list(chunk.len(), 4),
+        );
+        let mut query = sqlx::query(&sql);
+        for t in chunk {
+            query = query.bind(t.seq).bind(t.recipient).bind(t.at).bind(via);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            acked.push(row.try_get("seq")?);
+        }
+    }
+    Ok(acked)
+}
+
+/// Where the document of each message delivery in `seqs` stands with the delivery's
+/// recipient, by delivery; deliveries of status packets, and documents without a kept state,
+/// are left out.
+pub async fn message_recipient_states(
+    conn: &mut AnyConnection,
+    seqs: &[i64],
+) -> Result<Vec<(i64, RecipientStateRecord)>, StoreError> {
+    let style = Style::of(conn);
+    let mut states = Vec::with_capacity(seqs.len());
+    for chunk in sql::chunks(seqs) {
+        let sql = format!(
+            "SELECT d.seq, r.sender, r.document_id, r.recipient, r.state, r.updated_at \
+             FROM deliveries d JOIN packets k ON k.id = d.packet_id \
+             JOIN recipient_states r ON r.sender = k.sender \
+             AND r.document_id = k.document_id AND r.recipient = d.recipient \
+             WHERE k.kind = {kind_p} AND d.seq IN ({list})",
+            kind_p = style.parameter(1),
+            list = style.parameters(2, chunk.len()),
+        );
+        let mut query = sqlx::query(&sql).bind(PacketKind::Message.as_str());
+        for seq in chunk {
+            query = query.bind(*seq);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            states.push((row.try_get("seq")?, state_from_row(&row)?));
+        }
+    }
+    Ok(states)
+}
+
 fn state_from_row(row: &AnyRow) -> Result<RecipientStateRecord, StoreError> {
     Ok(RecipientStateRecord {
         sender: row.try_get("sender")?,

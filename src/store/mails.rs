@@ -172,7 +172,8 @@ pub async fn queue_event(
 /// Leases mail batches for `owner` until `until`: first batches formed before whose retry is
 /// due, then new ones — for each agency whose oldest waiting mail happened before
 /// `gathered_before`, every waiting mail of it (up to [`MAX_BATCH`]) under the next id of
-/// `new_ids`. At most `new_ids.len()` batches in all.
+/// `new_ids`. At most `new_ids.len()` batches in all. Answers the ids of the batches leased;
+/// [`leased_batches`] reads them, after the commit and outside the writer.
 pub async fn lease(
     conn: &mut AnyConnection,
     now: i64,
@@ -180,7 +181,7 @@ pub async fn lease(
     until: i64,
     owner: &str,
     new_ids: &[String],
-) -> Result<Vec<MailBatch>, StoreError> {
+) -> Result<Vec<String>, StoreError> {
     let limit = new_ids.len() as i64;
     let due = sqlx::query(
         "SELECT DISTINCT batch FROM mails WHERE state = 'pending' AND batch IS NOT NULL \
@@ -234,11 +235,17 @@ pub async fn lease(
             leased.push(id.clone());
         }
     }
-    batches(conn, &leased).await
+    Ok(leased)
 }
 
-/// The leased batches with their items, in the order of `ids`.
-async fn batches(conn: &mut AnyConnection, ids: &[String]) -> Result<Vec<MailBatch>, StoreError> {
+/// The batches `ids` (leased by [`lease`]) with their items, in the order of `ids`. Read on
+/// any connection once the lease is committed: a leased batch is left alone by others until its
+/// lease runs out, and reading its letters (seven tables) in the writer's transaction would
+/// hold up every submission behind it.
+pub async fn leased_batches(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<Vec<MailBatch>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

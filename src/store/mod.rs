@@ -62,14 +62,14 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 pub use backup::{BackupReport, BACKUP_DATABASE};
 pub use blob::{Blob, BlobKey, BlobStore, BlobWriter};
 pub use error::StoreError;
 pub use records::*;
 pub use writer::{
-    BoxFuture, Buckets, Bulk, BulkOutcomes, Histogram, HistogramSnapshot, UpperBound,
+    BoxFuture, Buckets, Bulk, BulkOutcomes, Histogram, HistogramSnapshot, Lane, UpperBound,
     WriterOptions, WriterStats,
 };
 
@@ -146,7 +146,7 @@ pub struct Store {
 struct Inner {
     pool: AnyPool,
     engine: Engine,
-    writer: mpsc::Sender<Box<dyn Unit>>,
+    writer: writer::Queues,
     counters: Arc<Counters>,
 }
 
@@ -280,6 +280,18 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.write_in(Lane::Foreground, input, work).await
+    }
+
+    /// [`Store::write`] in the given [`Lane`]: the delivery workers write in the background
+    /// one, so that their work never holds up a submission.
+    pub async fn write_in<I, T, E, F>(&self, lane: Lane, input: I, work: F) -> Result<T, E>
+    where
+        I: Send + Sync + 'static,
+        F: for<'c> Fn(&'c mut AnyConnection, &'c I) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             input,
@@ -287,13 +299,23 @@ impl Store {
             reply,
             outcome: None,
         };
-        self.submit(Box::new(job), answer).await
+        self.submit(lane, Box::new(job), answer).await
     }
 
     /// Like [`Store::write`], for work many callers share: consecutive units of the same
     /// [`Bulk`] kind in a batch are handed to `work` together (see [`Bulk::run`]).
     pub async fn write_bulk<W: Bulk>(
         &self,
+        work: Arc<W>,
+        input: W::Input,
+    ) -> Result<W::Output, W::Error> {
+        self.write_bulk_in(Lane::Foreground, work, input).await
+    }
+
+    /// [`Store::write_bulk`] in the given [`Lane`].
+    pub async fn write_bulk_in<W: Bulk>(
+        &self,
+        lane: Lane,
         work: Arc<W>,
         input: W::Input,
     ) -> Result<W::Output, W::Error> {
@@ -304,16 +326,18 @@ impl Store {
             reply,
             outcome: None,
         };
-        self.submit(Box::new(job), answer).await
+        self.submit(lane, Box::new(job), answer).await
     }
 
     async fn submit<T, E: From<StoreError>>(
         &self,
+        lane: Lane,
         unit: Box<dyn Unit>,
         answer: oneshot::Receiver<Result<T, E>>,
     ) -> Result<T, E> {
         self.inner
             .writer
+            .of(lane)
             .send(unit)
             .await
             .map_err(|_| E::from(StoreError::Unavailable("the writer has stopped".to_owned())))?;

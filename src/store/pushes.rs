@@ -130,9 +130,12 @@ pub async fn queue(conn: &mut AnyConnection, packet_ids: &[&str]) -> Result<(), 
 }
 
 /// Leases up to `limit` due pushes for `owner` until `until` (microseconds), oldest due first,
-/// leaving out those whose endpoint is in `skip_endpoints` (breakers open on this node). On
-/// PostgreSQL rows another node is leasing are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite
-/// the writer's transaction holds the only write lock. An expired lease is taken again.
+/// leaving out those whose endpoint is in `skip_endpoints` (on this node: its breaker is open,
+/// or all its slots are in use). On PostgreSQL rows another node is leasing are skipped
+/// (`FOR UPDATE SKIP LOCKED`); on SQLite the writer's transaction holds the only write lock.
+/// An expired lease is taken again.
+/// Answers the deliveries leased; [`leased_jobs`] reads them, after the commit and outside the
+/// writer.
 pub async fn lease(
     conn: &mut AnyConnection,
     now: i64,
@@ -140,7 +143,7 @@ pub async fn lease(
     owner: &str,
     limit: u32,
     skip_endpoints: &[String],
-) -> Result<Vec<PushJob>, StoreError> {
+) -> Result<Vec<i64>, StoreError> {
     let style = Style::of(conn);
     let skip = if skip_endpoints.is_empty() {
         String::new()
@@ -183,11 +186,15 @@ pub async fn lease(
         .iter()
         .map(|row| row.try_get("delivery_seq"))
         .collect::<Result<_, _>>()?;
-    jobs(conn, &seqs).await
+    Ok(seqs)
 }
 
-/// The leased rows with their delivery, packet and endpoint, in the order of `seqs`.
-async fn jobs(conn: &mut AnyConnection, seqs: &[i64]) -> Result<Vec<PushJob>, StoreError> {
+/// The pushes `seqs` (leased by [`lease`]) with their delivery, packet and endpoint, due first.
+/// Read on any connection once the lease is committed, not in the writer's transaction.
+pub async fn leased_jobs(
+    conn: &mut AnyConnection,
+    seqs: &[i64],
+) -> Result<Vec<PushJob>, StoreError> {
     let style = Style::of(conn);
     let mut jobs = Vec::with_capacity(seqs.len());
     for chunk in sql::chunks(seqs) {
@@ -323,6 +330,50 @@ pub async fn finish(
             }
         };
     Ok(done.rows_affected() > 0)
+}
+
+/// A push its endpoint answered 2xx, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveredPush<'a> {
+    pub seq: i64,
+    pub endpoint: Option<&'a str>,
+    pub status: u16,
+    pub at: i64,
+}
+
+/// [`finish`] for many pushes answered 2xx at once, one statement per 32: the push workers
+/// record their outcomes in groups, so that a busy exchange spends a statement on 32 pushes
+/// rather than one each (see `delivery::outcomes`). Answers the deliveries whose push was
+/// still to be made (a push an operator parked meanwhile stays parked).
+pub async fn finish_delivered(
+    conn: &mut AnyConnection,
+    pushes: &[DeliveredPush<'_>],
+) -> Result<Vec<i64>, StoreError> {
+    let style = Style::of(conn);
+    let mut changed = Vec::with_capacity(pushes.len());
+    for chunk in sql::chunks(pushes) {
+        // VALUES columns are column1… on both engines: (delivery, endpoint, status, at).
+        let sql = format!(
+            "UPDATE pushes SET state = 'delivered', attempts = attempts + 1, \
+             endpoint = v.column2, last_status = v.column3, last_error = NULL, \
+             leased_until = NULL, updated_at = v.column4, done_at = v.column4 \
+             FROM (VALUES {}) AS v WHERE pushes.delivery_seq = v.column1 \
+             AND pushes.state IN ('pending', 'retrying') RETURNING delivery_seq",
+            style.values_list(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(&sql);
+        for push in chunk {
+            query = query
+                .bind(push.seq)
+                .bind(push.endpoint)
+                .bind(i64::from(push.status))
+                .bind(push.at);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            changed.push(row.try_get("delivery_seq")?);
+        }
+    }
+    Ok(changed)
 }
 
 /// Sends a parked (or retrying) push again at once, as a fresh start of its retry window from

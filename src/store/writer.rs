@@ -378,29 +378,124 @@ impl Target {
     }
 }
 
-/// Starts the writer task on the current tokio runtime. It stops when every sender is dropped.
-pub(crate) fn spawn(
-    target: Target,
-    options: WriterOptions,
-    counters: Arc<Counters>,
-) -> mpsc::Sender<Box<dyn Unit>> {
-    let (sender, receiver) = mpsc::channel(options.queue.max(1));
-    tokio::spawn(run(target, receiver, options.max_batch.max(1), counters));
-    sender
+/// Which of the writer's queues a unit waits in.
+///
+/// Accepting a letter is what a sender waits for; pushing it on, mailing its clerks and
+/// watching its deadlines can wait a moment. So the writer takes foreground work first:
+/// background work runs alone whenever no foreground unit waits, and while foreground units
+/// keep coming it joins their transaction at most once per [`BACKGROUND_EVERY`], at most
+/// [`WriterOptions::max_batch`] / 8 units at a time. Under a flood of submissions the delivery
+/// workers still make progress, on a small, bounded share of the writer's time; once the flood
+/// is over they have all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// What a caller waits for: submissions, acknowledgements, statuses, operators' changes.
+    Foreground,
+    /// What the workers do after an acceptance: push and mail leases and outcomes, deadlines.
+    Background,
 }
 
-async fn run(
-    pool: Target,
-    mut queue: mpsc::Receiver<Box<dyn Unit>>,
-    max_batch: usize,
-    counters: Arc<Counters>,
-) {
-    let mut batch: Vec<Box<dyn Unit>> = Vec::with_capacity(max_batch);
+/// While foreground work keeps the writer busy, how often background units may join a batch.
+pub const BACKGROUND_EVERY: Duration = Duration::from_millis(50);
+
+/// The two queues of the writer, as the store holds them.
+#[derive(Debug)]
+pub(crate) struct Queues {
+    foreground: mpsc::Sender<Box<dyn Unit>>,
+    background: mpsc::Sender<Box<dyn Unit>>,
+}
+
+impl Queues {
+    pub(crate) fn of(&self, lane: Lane) -> &mpsc::Sender<Box<dyn Unit>> {
+        match lane {
+            Lane::Foreground => &self.foreground,
+            Lane::Background => &self.background,
+        }
+    }
+}
+
+/// Starts the writer task on the current tokio runtime. It stops when the queues are dropped.
+pub(crate) fn spawn(target: Target, options: WriterOptions, counters: Arc<Counters>) -> Queues {
+    let (foreground, foreground_rx) = mpsc::channel(options.queue.max(1));
+    let (background, background_rx) = mpsc::channel(options.queue.max(1));
+    let receivers = Receivers {
+        foreground: foreground_rx,
+        background: background_rx,
+        background_ran: None,
+    };
+    tokio::spawn(run(target, receivers, options.max_batch.max(1), counters));
+    Queues {
+        foreground,
+        background,
+    }
+}
+
+struct Receivers {
+    foreground: mpsc::Receiver<Box<dyn Unit>>,
+    background: mpsc::Receiver<Box<dyn Unit>>,
+    /// When background units last went into a batch.
+    background_ran: Option<Instant>,
+}
+
+impl Receivers {
+    /// The next batch (see [`Lane`]): foreground units, with at most `share` background units
+    /// beside them once per [`BACKGROUND_EVERY`]; background units (and any foreground units
+    /// that came meanwhile) when no foreground unit waits. Empty once the store is gone.
+    async fn next_batch(&mut self, max_batch: usize, share: usize) -> Vec<Box<dyn Unit>> {
+        let mut batch = Vec::with_capacity(max_batch);
+        let mut background = Vec::new();
+        let lane = tokio::select! {
+            biased;
+            n = self.foreground.recv_many(&mut batch, max_batch) => (n > 0).then_some(Lane::Foreground),
+            n = self.background.recv_many(&mut background, share) => (n > 0).then_some(Lane::Background),
+        };
+        match lane {
+            None => batch.clear(),
+            Some(Lane::Foreground) => {
+                let due = match self.background_ran {
+                    Some(at) => at.elapsed() >= BACKGROUND_EVERY,
+                    None => true,
+                };
+                if due {
+                    let before = batch.len();
+                    top_up(&mut self.background, &mut batch, before + share);
+                    if batch.len() > before {
+                        self.background_ran = Some(Instant::now());
+                    }
+                }
+            }
+            Some(Lane::Background) => {
+                top_up(
+                    &mut self.foreground,
+                    &mut batch,
+                    max_batch - background.len(),
+                );
+                batch.append(&mut background);
+                self.background_ran = Some(Instant::now());
+            }
+        }
+        batch
+    }
+}
+
+/// Adds units already waiting in `queue` to `batch`, up to `limit` units in all.
+fn top_up(queue: &mut mpsc::Receiver<Box<dyn Unit>>, batch: &mut Vec<Box<dyn Unit>>, limit: usize) {
+    while batch.len() < limit {
+        match queue.try_recv() {
+            Ok(unit) => batch.push(unit),
+            Err(_) => break,
+        }
+    }
+}
+
+async fn run(pool: Target, mut queues: Receivers, max_batch: usize, counters: Arc<Counters>) {
+    let share = (max_batch / 8).max(1);
     loop {
-        if queue.recv_many(&mut batch, max_batch).await == 0 {
+        let mut units = queues.next_batch(max_batch, share).await;
+        if units.is_empty() {
             return;
         }
-        let units = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
+        gather_kinds(&mut units);
         let count = units.len() as u64;
         // The batch runs in a task of its own so that a panicking unit costs its batch (whose
         // callers then see the writer as unavailable), not the writer.
@@ -411,6 +506,31 @@ async fn run(
         }
         pool.between_batches().await;
     }
+}
+
+/// Moves the units of each bulk kind next to the first unit of their kind, keeping the order
+/// otherwise, so that each kind runs as one group even when callers of several kinds
+/// interleave (accepted letters and push outcomes, under load). Reordering is safe: the units
+/// of a batch were all waiting for their answers at once, so none was submitted after another
+/// had committed, and their order in the transaction was never promised.
+fn gather_kinds(units: &mut Vec<Box<dyn Unit>>) {
+    let mut first_of_kind: Vec<(TypeId, usize)> = Vec::new();
+    let mut keyed: Vec<(usize, Box<dyn Unit>)> = Vec::with_capacity(units.len());
+    for (index, unit) in units.drain(..).enumerate() {
+        let key = match unit.kind() {
+            None => index,
+            Some(kind) => match first_of_kind.iter().find(|(k, _)| *k == kind) {
+                Some((_, first)) => *first,
+                None => {
+                    first_of_kind.push((kind, index));
+                    index
+                }
+            },
+        };
+        keyed.push((key, unit));
+    }
+    keyed.sort_by_key(|(key, _)| *key);
+    units.extend(keyed.into_iter().map(|(_, unit)| unit));
 }
 
 /// Runs a batch to its end: commits what can be committed and answers every unit.
@@ -709,5 +829,182 @@ mod tests {
         assert_eq!(stats.units_committed, 41, "39, the setup and the blocker");
         // Setup, blocker, and the 40 in one batch: its group failed once and ran again.
         assert_eq!((stats.commits, stats.retried_batches), (3, 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn units_of_one_bulk_kind_run_as_one_group_even_between_other_units() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
+        let store = Store::connect(&url).await.expect("connect");
+        store
+            .write((), |conn, _| {
+                Box::pin(async move {
+                    conn.execute(sqlx::raw_sql("CREATE TABLE t (x TEXT NOT NULL UNIQUE)"))
+                        .await?;
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await
+            .expect("setup");
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write((), |_, _| {
+                        Box::pin(async move {
+                            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                            Ok::<_, StoreError>(())
+                        })
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Bulk and plain units queue in turn behind the blocker, so they make one batch.
+        let work = Arc::new(InsertAll);
+        let mut bulk = Vec::new();
+        let mut plain = Vec::new();
+        for i in 0..10 {
+            let (s, w) = (store.clone(), work.clone());
+            bulk.push(tokio::spawn(async move {
+                s.write_bulk(w, format!("v{i}")).await
+            }));
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            let s = store.clone();
+            plain.push(tokio::spawn(async move { unit(&s, false).await }));
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        for answer in bulk {
+            assert_eq!(
+                answer.await.expect("task"),
+                Ok(10),
+                "each ran in a group of all ten"
+            );
+        }
+        for answer in plain {
+            answer.await.expect("task").expect("plain unit");
+        }
+        blocker.await.expect("task").expect("blocker");
+        assert_eq!(store.writer_stats().commits, 3, "setup, blocker, one batch");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn foreground_units_go_before_background_ones_queued_earlier() {
+        use std::sync::atomic::AtomicUsize;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("l.db").display());
+        let options = crate::store::StoreOptions {
+            writer: WriterOptions {
+                max_batch: 16,
+                queue: 1024,
+            },
+            ..Default::default()
+        };
+        let store = Store::connect_with(&url, options).await.expect("connect");
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write((), |_, _| {
+                        Box::pin(async move {
+                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                            Ok::<_, StoreError>(())
+                        })
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // The order in which units ran, by lane.
+        let clock = Arc::new(AtomicUsize::new(0));
+        let submit = |lane: Lane| {
+            let (store, clock) = (store.clone(), clock.clone());
+            tokio::spawn(async move {
+                store
+                    .write_in(lane, clock, |_, clock| {
+                        Box::pin(async move {
+                            Ok::<_, StoreError>(clock.fetch_add(1, Ordering::SeqCst))
+                        })
+                    })
+                    .await
+            })
+        };
+        let background: Vec<_> = (0..10).map(|_| submit(Lane::Background)).collect();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let foreground: Vec<_> = (0..40).map(|_| submit(Lane::Foreground)).collect();
+        let ran = |answers: Vec<tokio::task::JoinHandle<Result<usize, StoreError>>>| async {
+            let mut order = Vec::new();
+            for answer in answers {
+                order.push(answer.await.expect("task").expect("unit"));
+            }
+            order
+        };
+        let foreground = ran(foreground).await;
+        let background = ran(background).await;
+        blocker.await.expect("task").expect("blocker");
+        // In the order of the queue all ten background units would run first. Foreground
+        // goes first, background units join beside it only a few (`share`, 2 here) at a time.
+        let last_foreground = foreground.iter().max().expect("some");
+        let after = background.iter().filter(|&b| b > last_foreground).count();
+        assert!(
+            foreground.contains(&0) && after >= 5,
+            "foreground {foreground:?}, background {background:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_units_commit_while_foreground_units_keep_coming() {
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+        // Batches of 8 and 32 callers: the foreground queue is never empty, so background
+        // units get in only beside foreground ones.
+        let options = crate::store::StoreOptions {
+            writer: WriterOptions {
+                max_batch: 8,
+                queue: 1024,
+            },
+            ..Default::default()
+        };
+        let store = Store::connect_with(&url, options).await.expect("connect");
+        let busy = |store: Store| async move {
+            store
+                .write((), |_, _| {
+                    Box::pin(async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                        Ok::<_, StoreError>(())
+                    })
+                })
+                .await
+        };
+        // Callers that submit foreground units back to back until told to stop.
+        let stop = Arc::new(AtomicBool::new(false));
+        let flood: Vec<_> = (0..32)
+            .map(|_| {
+                let (store, stop) = (store.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut done = 0u64;
+                    while !stop.load(Ordering::SeqCst) {
+                        busy(store.clone()).await.expect("foreground unit");
+                        done += 1;
+                    }
+                    done
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for _ in 0..5 {
+            let unit = store.write_in(Lane::Background, (), |_, _| {
+                Box::pin(async move { Ok::<_, StoreError>(()) })
+            });
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(10), unit).await;
+            assert!(matches!(answer, Ok(Ok(()))), "starved: {answer:?}");
+        }
+        stop.store(true, Ordering::SeqCst);
+        let mut foreground = 0;
+        for caller in flood {
+            foreground += caller.await.expect("task");
+        }
+        assert!(foreground > 0);
     }
 }
