@@ -5,6 +5,7 @@
 #          with the letter whatever the SMTP settings)
 #   queued — as `on`, but this node neither pushes nor mails (push.enabled false, no SMTP): the
 #          cost of writing the outbox rows with each letter, apart from doing the work
+#   push — as `on` without SMTP: pushes alone
 #   on   — the three recipients' endpoints point at the load tool's push sink (answers 200 to
 #          every push, keep-alive) and the server mails through a real SMTP server (aiosmtpd's
 #          Sink handler, which takes and drops), gathering mails for 1 s so that they go out
@@ -36,16 +37,19 @@ run() { # MODE
     env=(LIENTHONG_PUSH_ENABLED=false)
     sink=(--push-sink "127.0.0.1:$sink_port")
   fi
+  if [ "$mode" = on ] || [ "$mode" = push ]; then
+    local sink_port; sink_port=$(free_port)
+    # The three recipients sharing the one sink get the slots three endpoints would have (3 × 4).
+    env=(LIENTHONG_PUSH_PER_ENDPOINT=12)
+    sink=(--push-sink "127.0.0.1:$sink_port")
+  fi
   if [ "$mode" = on ]; then
-    local smtp_port sink_port
-    smtp_port=$(free_port); sink_port=$(free_port)
+    local smtp_port; smtp_port=$(free_port)
     /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Sink &
     smtp_pid=$!
-    # Mails go out during the load (a 1 s gathering window instead of 60 s), and the three
-    # recipients sharing the one sink get the slots three endpoints would have (3 × 4).
-    env=(LIENTHONG_SMTP_URL="smtp://127.0.0.1:$smtp_port" LIENTHONG_SMTP_FROM=lienthong@lienthong.test
-         LIENTHONG_MAIL_GATHER_SECONDS=1 LIENTHONG_PUSH_PER_ENDPOINT=12)
-    sink=(--push-sink "127.0.0.1:$sink_port")
+    # Mails go out during the load (a 1 s gathering window instead of 60 s).
+    env+=(LIENTHONG_SMTP_URL="smtp://127.0.0.1:$smtp_port" LIENTHONG_SMTP_FROM=lienthong@lienthong.test
+          LIENTHONG_MAIL_GATHER_SECONDS=1)
   fi
   (cd "$work" && env "${env[@]}" LIENTHONG_LOG=warn "$lt" serve --bind 127.0.0.1:0 > out.txt 2> err.txt) &
   local wrapper=$!
@@ -64,9 +68,10 @@ run() { # MODE
   (cd "$root" && "$load" --url "$url" --system-id "${g22[0]}" --secret "${g22[1]}" \
       "${pace[@]}" --concurrency "$concurrency" --server-pid "$pid" "${sink[@]}") \
     | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["run"]=sys.argv[1]; print(json.dumps(r))' "$mode"
-  if [ "$mode" = on ]; then
+  if [ "$mode" = on ] || [ "$mode" = push ]; then
     curl -s "$url/metrics" | grep -E '^lienthong_(mails_total|mail_queue|push_queue|pushes_total)' | tr '\n' ' '; echo
   fi
+  curl -s "$url/metrics" | grep -E '^lienthong_writer_(commits_total|units_committed_total|commit_seconds_(sum|count))' | tr '\n' ' '; echo
   kill "$pid"; wait "$wrapper" 2>/dev/null || true
   [ -n "$smtp_pid" ] && kill "$smtp_pid"
   rm -rf "$work"
@@ -74,7 +79,7 @@ run() { # MODE
 
 for m in "${modes[@]}"; do
   case $m in
-    off|queued|on) run "$m" ;;
+    off|queued|push|on) run "$m" ;;
     *) echo "unknown mode $m" >&2; exit 2 ;;
   esac
 done

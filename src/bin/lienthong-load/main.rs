@@ -677,13 +677,19 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = shared.start.elapsed();
     let load_end = Instant::now();
+    let pushed_during_load = sink.as_ref().map_or(0, |s| s.received());
     let mut summary = report(tallies, elapsed, sent);
     if let Some(sink) = sink {
         // Every accepted letter goes to each of its recipients.
         let accepted = summary["accepted"].as_u64().unwrap_or(0);
         let expected = accepted * NORMAL_RECIPIENTS.len() as u64;
         summary["pushes"] = tokio::task::block_in_place(|| {
-            sink.report(expected, Duration::from_secs(10), load_end)
+            sink.report(
+                expected,
+                Duration::from_secs(10),
+                load_end,
+                pushed_during_load,
+            )
         });
     }
     if let Some(mut attackers) = attackers {

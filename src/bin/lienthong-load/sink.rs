@@ -80,9 +80,21 @@ impl Sink {
         *span = Some(span.map_or((now, now), |(first, _)| (first, now)));
     }
 
-    /// Waits until `expected` pushes arrived, or none for `quiet`; then reports the count, the
-    /// rate between the first and the last, and how long after `load_end` the last came.
-    pub fn report(&self, expected: u64, quiet: Duration, load_end: Instant) -> serde_json::Value {
+    /// Pushes taken so far.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `expected` pushes arrived, or none for `quiet`; then reports the count, how
+    /// many came during the load (`during_load`, counted at `load_end`), the rate between the
+    /// first and the last, and how long after `load_end` the last came.
+    pub fn report(
+        &self,
+        expected: u64,
+        quiet: Duration,
+        load_end: Instant,
+        during_load: u64,
+    ) -> serde_json::Value {
         let mut last_count = 0;
         let mut still = Instant::now();
         loop {
@@ -112,6 +124,7 @@ impl Sink {
         serde_json::json!({
             "expected": expected,
             "received": received,
+            "during_load": during_load,
             "per_second": rate.round(),
             "last_after_load_s": (lag * 100.0).round() / 100.0,
         })
