@@ -33,7 +33,8 @@ const LEASE_MARGIN: Duration = Duration::from_secs(10);
 const IDLE_POLL: Duration = Duration::from_millis(500);
 /// How long the lease loop waits for a batch of free slots before leasing for fewer.
 const LEASE_GATHER: Duration = Duration::from_millis(20);
-/// When an endpoint already has its share of pushes in flight, the others wait this long.
+/// When an endpoint already has its share of pushes in flight, a leased push waits this long
+/// for a slot, and if none comes goes back to the queue for as long.
 const BUSY_ENDPOINT_WAIT: Duration = Duration::from_secs(1);
 /// Most bytes of an error answer kept as its detail.
 const DETAIL_BYTES: usize = 300;
@@ -236,8 +237,7 @@ impl Inner {
     async fn lease(&self, limit: usize) -> Result<Vec<PushJob>, StoreError> {
         let now = now_micros();
         let until = now + retry::micros(self.policy.timeout + LEASE_MARGIN);
-        let mut holding = self.breakers.holding(Instant::now());
-        holding.extend(self.busy_endpoints());
+        let holding = self.breakers.holding(Instant::now());
         let input = (now, until, self.owner.clone(), limit as u32, holding);
         let leased = self
             .store()
@@ -332,7 +332,17 @@ impl Inner {
                 next_at: now_micros() + retry::micros(at.saturating_duration_since(now)),
             };
         }
-        let Ok(_endpoint_slot) = self.endpoint_slots(&endpoint).try_acquire_owned() else {
+        let slots = self.endpoint_slots(&endpoint);
+        let slot = match admission {
+            // A probe is the breaker's one try: it does not wait behind others.
+            Admission::Probe => slots.try_acquire_owned().ok(),
+            // Waiting a moment costs nothing; going back to the queue costs two writes.
+            _ => tokio::time::timeout(BUSY_ENDPOINT_WAIT, slots.acquire_owned())
+                .await
+                .ok()
+                .and_then(Result::ok),
+        };
+        let Some(_endpoint_slot) = slot else {
             if admission == Admission::Probe {
                 self.breakers.release_probe(&endpoint, now);
             }
@@ -374,20 +384,6 @@ impl Inner {
                 }
             }
         }
-    }
-
-    /// Endpoints with all their slots in use: their pushes are left in the queue rather than
-    /// leased only to be put back (a write each) because the endpoint is busy.
-    fn busy_endpoints(&self) -> Vec<String> {
-        let endpoints = self
-            .endpoints
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        endpoints
-            .iter()
-            .filter(|(_, slots)| slots.available_permits() == 0)
-            .map(|(endpoint, _)| endpoint.clone())
-            .collect()
     }
 
     fn endpoint_slots(&self, endpoint: &str) -> Arc<Semaphore> {

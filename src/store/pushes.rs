@@ -130,10 +130,9 @@ pub async fn queue(conn: &mut AnyConnection, packet_ids: &[&str]) -> Result<(), 
 }
 
 /// Leases up to `limit` due pushes for `owner` until `until` (microseconds), oldest due first,
-/// leaving out those whose endpoint is in `skip_endpoints` (on this node: its breaker is open,
-/// or all its slots are in use). On PostgreSQL rows another node is leasing are skipped
-/// (`FOR UPDATE SKIP LOCKED`); on SQLite the writer's transaction holds the only write lock.
-/// An expired lease is taken again.
+/// leaving out those whose endpoint is in `skip_endpoints` (breakers open on this node). On
+/// PostgreSQL rows another node is leasing are skipped (`FOR UPDATE SKIP LOCKED`); on SQLite
+/// the writer's transaction holds the only write lock. An expired lease is taken again.
 /// Answers the deliveries leased; [`leased_jobs`] reads them, after the commit and outside the
 /// writer.
 pub async fn lease(
