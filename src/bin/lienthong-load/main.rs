@@ -531,16 +531,20 @@ async fn warm_up(target: &Target, auth: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CPU time (user + system) this process has used so far, from `/proc/self/stat` (Linux; none
-/// elsewhere).
+/// CPU time (user + system) this process has used so far (Linux; none elsewhere).
 fn own_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds("self")
+}
+
+/// CPU time (user + system) process `pid` ("self", or a number) has used so far, from
+/// `/proc/PID/stat` (Linux; none elsewhere).
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may contain spaces) start at its closing ')'.
     let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
     // utime and stime are fields 14 and 15 of the line (11 and 12 counted from 0 after the
-    // name); the kernel
-    // counts them in USER_HZ, which is 100 on every Linux this tool targets.
+    // name); the kernel counts them in USER_HZ, which is 100 on every Linux this tool targets.
     Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
@@ -659,6 +663,8 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let cpu_before = own_cpu_seconds();
+    let server_pid = args.server_pid.map(|pid| pid.to_string());
+    let server_cpu_before = server_pid.as_deref().and_then(cpu_seconds);
     let sent = packets.len();
     let shared = Arc::new(Shared {
         target,
@@ -677,6 +683,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let elapsed = shared.start.elapsed();
     let load_end = Instant::now();
+    let server_cpu_during_load = server_pid
+        .as_deref()
+        .and_then(cpu_seconds)
+        .zip(server_cpu_before)
+        .map(|(after, before)| after - before);
     let pushed_during_load = sink.as_ref().map_or(0, |s| s.received());
     let mut summary = report(tallies, elapsed, sent);
     if let Some(sink) = sink {
@@ -713,6 +724,10 @@ async fn main() -> anyhow::Result<()> {
     if let (Some(sampling), Some(sampler)) = (sampling, sampler) {
         sampling.await.context("the RSS sampler panicked")?;
         summary["server"] = sampler.report(rss_before);
+        if let Some(cpu) = server_cpu_during_load {
+            // The server's CPU while the letters were being sent (not the work left after).
+            summary["server"]["cpu_during_load_s"] = ((cpu * 100.0).round() / 100.0).into();
+        }
     }
     if let (Some(before), Some(after)) = (cpu_before, own_cpu_seconds()) {
         // What sending cost this tool: on a shared machine, the server had the rest.
