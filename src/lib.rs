@@ -3,6 +3,7 @@
 //! `docs/ARCHITECTURE.md` for what each module owns and the invariants between them.
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod client;
 pub mod config;
 pub mod delivery;
