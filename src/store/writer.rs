@@ -705,6 +705,34 @@ mod tests {
             .await
     }
 
+    /// A unit that holds the writer for `ms` milliseconds, so that what is submitted meanwhile
+    /// queues up and makes one batch.
+    fn hold_writer(store: &Store, ms: u64) -> tokio::task::JoinHandle<Result<(), StoreError>> {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write((), move |_, _| {
+                    Box::pin(async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                        Ok::<_, StoreError>(())
+                    })
+                })
+                .await
+        })
+    }
+
+    async fn run_sql(store: &Store, sql: &'static str) {
+        store
+            .write((), move |conn, _| {
+                Box::pin(async move {
+                    conn.execute(sqlx::raw_sql(sql)).await?;
+                    Ok::<_, StoreError>(())
+                })
+            })
+            .await
+            .expect("setup");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_committed_transaction_is_recorded_in_both_histograms() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -765,32 +793,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("b.db").display());
         let store = Store::connect(&url).await.expect("connect");
-        store
-            .write((), |conn, _| {
-                Box::pin(async move {
-                    conn.execute(sqlx::raw_sql(
-                        "CREATE TABLE t (x TEXT NOT NULL UNIQUE); INSERT INTO t (x) VALUES ('taken')",
-                    ))
-                    .await?;
-                    Ok::<_, StoreError>(())
-                })
-            })
-            .await
-            .expect("setup");
-        // A unit that holds the writer while the others queue up, so that they make one batch.
-        let blocker = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .write((), |_, _| {
-                        Box::pin(async move {
-                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                            Ok::<_, StoreError>(())
-                        })
-                    })
-                    .await
-            })
-        };
+        run_sql(
+            &store,
+            "CREATE TABLE t (x TEXT NOT NULL UNIQUE); INSERT INTO t (x) VALUES ('taken')",
+        )
+        .await;
+        let blocker = hold_writer(&store, 300);
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let work = Arc::new(InsertAll);
         let values: Vec<String> = (0..40)
@@ -836,29 +844,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("g.db").display());
         let store = Store::connect(&url).await.expect("connect");
-        store
-            .write((), |conn, _| {
-                Box::pin(async move {
-                    conn.execute(sqlx::raw_sql("CREATE TABLE t (x TEXT NOT NULL UNIQUE)"))
-                        .await?;
-                    Ok::<_, StoreError>(())
-                })
-            })
-            .await
-            .expect("setup");
-        let blocker = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .write((), |_, _| {
-                        Box::pin(async move {
-                            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-                            Ok::<_, StoreError>(())
-                        })
-                    })
-                    .await
-            })
-        };
+        run_sql(&store, "CREATE TABLE t (x TEXT NOT NULL UNIQUE)").await;
+        let blocker = hold_writer(&store, 400);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         // Bulk and plain units queue in turn behind the blocker, so they make one batch.
         let work = Arc::new(InsertAll);
@@ -901,19 +888,7 @@ mod tests {
             ..Default::default()
         };
         let store = Store::connect_with(&url, options).await.expect("connect");
-        let blocker = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .write((), |_, _| {
-                        Box::pin(async move {
-                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                            Ok::<_, StoreError>(())
-                        })
-                    })
-                    .await
-            })
-        };
+        let blocker = hold_writer(&store, 300);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         // The order in which units ran, by lane.
         let clock = Arc::new(AtomicUsize::new(0));
