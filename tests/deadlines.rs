@@ -15,8 +15,8 @@ use std::time::Duration;
 use common_server::{wait_until, Engine, Server};
 use common_smtp::Smtp;
 use lienthong::edxml::{
-    self, DocumentId, EdxmlDate, EdxmlTimestamp, MessagePacket, NonEmpty, OrganId, Organization,
-    OtherInfo, Priority, ResponseFor, StatusCode, StatusPacket,
+    self, DocumentId, EdxmlDate, EdxmlTimestamp, OrganId, Organization, OtherInfo, Priority,
+    ResponseFor, StatusCode, StatusPacket,
 };
 use serde_json::Value;
 
@@ -25,14 +25,11 @@ const H49: &str = "000.00.00.H49";
 const H08: &str = "000.00.00.H08";
 
 fn letter(number: u32, priority: Priority, due: Option<time::Date>) -> Vec<u8> {
-    let organ = |code: &str| Organization::from_code(OrganId::parse(code).expect("code"));
-    let mut packet = MessagePacket::new_document(
-        organ(G22),
-        NonEmpty::from_vec(vec![organ(H49)]).expect("recipients"),
+    let mut packet = common::g22_message(
+        &[H49],
+        &format!("G22,2026/12/05,{number}/BTN-VP"),
         "Về việc báo cáo tình hình gửi nhận văn bản điện tử",
     );
-    packet.header.document_id =
-        DocumentId::parse(&format!("G22,2026/12/05,{number}/BTN-VP")).expect("document id");
     packet.header.code.number = number.to_string();
     packet.header.code.notation = "BTN-VP".to_owned();
     packet.header.other_info = Some(OtherInfo {
@@ -40,10 +37,7 @@ fn letter(number: u32, priority: Priority, due: Option<time::Date>) -> Vec<u8> {
         ..OtherInfo::default()
     });
     packet.header.due_date = due.map(EdxmlDate::new);
-    common::sign_bytes(
-        &edxml::write(&packet.into()).expect("write"),
-        common::G22_RSA2048,
-    )
+    common::sign_g22(packet)
 }
 
 /// H49's signed status `code` about G22's letter `number`.

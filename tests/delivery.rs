@@ -12,49 +12,19 @@ mod common_server;
 use std::time::Duration;
 
 use common_endpoint::{Endpoint, Received};
-use common_server::{wait_until, Engine, Server};
-use lienthong::edxml::{self, DocumentId, MessagePacket, NonEmpty, OrganId, Organization};
+use common_server::{wait_until, Engine, Server, QUICK_RETRIES};
 
 const G22: &str = "000.00.00.G22";
 const H49: &str = "000.00.00.H49";
 const H08: &str = "000.00.00.H08";
 
-/// Short retries, so that a test sees several attempts in a few seconds.
-const QUICK_RETRIES: [(&str, &str); 2] = [
-    ("LIENTHONG_PUSH_RETRY_FIRST_SECONDS", "1"),
-    ("LIENTHONG_PUSH_RETRY_MAX_SECONDS", "1"),
-];
-
 /// A signed letter from G22 to `to`, with a Vietnamese subject.
 fn letter(to: &str, document_id: &str) -> Vec<u8> {
-    let organ = |code: &str| Organization::from_code(OrganId::parse(code).expect("code"));
-    let mut packet = MessagePacket::new_document(
-        organ(G22),
-        NonEmpty::from_vec(vec![organ(to)]).expect("recipients"),
+    common::sign_g22(common::g22_message(
+        &[to],
+        document_id,
         "Công văn về việc triển khai gửi nhận văn bản điện tử",
-    );
-    packet.header.document_id = DocumentId::parse(document_id).expect("document id");
-    common::sign_bytes(
-        &edxml::write(&packet.into()).expect("write"),
-        common::G22_RSA2048,
-    )
-}
-
-fn set_endpoint(server: &Server, agency: &str, url: &str) {
-    let out = server.cli(&["agency", "push", agency, "--endpoint", url]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains("push on") && said.contains(url), "{said}");
-}
-
-fn submit(server: &Server, packet: &[u8]) -> String {
-    let reply = server.submit(G22, packet);
-    assert_eq!(reply.status, 202, "{}", reply.text());
-    reply.json()["id"].as_str().expect("id").to_owned()
+    ))
 }
 
 /// Checks a received push with the independent RFC 9421 implementation — and that the same
@@ -111,9 +81,9 @@ fn run_verifier(endpoint: &Endpoint, push: &Received) -> std::process::Output {
 fn a_push_that_fails_twice_is_taken_once(engine: Engine) {
     let endpoint = Endpoint::start(&[503, 503, 200]);
     let server = Server::start_with(engine, &QUICK_RETRIES);
-    set_endpoint(&server, H49, &endpoint.url);
+    server.set_push_endpoint(H49, &endpoint.url);
     let packet = letter(H49, "G22,2026/12/05,21/BTN-VP");
-    let id = submit(&server, &packet);
+    let id = server.submit_accepted(G22, &packet);
 
     let pushes = endpoint.wait_for(3, Duration::from_secs(30));
     wait_until("the push is recorded as delivered", || {
@@ -184,8 +154,8 @@ fn a_push_that_fails_twice_is_taken_once_on_postgres() {
 fn a_refusing_endpoint_parks_the_push_and_the_letter_waits_in_the_pull_inbox() {
     let endpoint = Endpoint::start(&[403]);
     let server = Server::start_with(Engine::Sqlite, &QUICK_RETRIES);
-    set_endpoint(&server, H49, &endpoint.url);
-    submit(&server, &letter(H49, "G22,2026/12/05,22/BTN-VP"));
+    server.set_push_endpoint(H49, &endpoint.url);
+    server.submit_accepted(G22, &letter(H49, "G22,2026/12/05,22/BTN-VP"));
     endpoint.wait_for(1, Duration::from_secs(30));
     wait_until("the push is parked", || {
         server.metric("lienthong_push_queue{state=\"parked\"}") == 1.0
@@ -257,7 +227,7 @@ fn a_refusing_endpoint_parks_the_push_and_the_letter_waits_in_the_pull_inbox() {
     // Switched off, the next letter is not pushed at all.
     let out = server.cli(&["agency", "push", H49, "--off"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("push off"));
-    submit(&server, &letter(H49, "G22,2026/12/05,23/BTN-VP"));
+    server.submit_accepted(G22, &letter(H49, "G22,2026/12/05,23/BTN-VP"));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(endpoint.received().len(), 2);
     let inbox = server.get("/v1/inbox", H49).json();
@@ -276,11 +246,11 @@ fn pushes_pending_when_the_server_is_killed_are_all_made_after_the_restart() {
         QUICK_RETRIES[1],
     ];
     let mut server = Server::start_with(Engine::Sqlite, &settings);
-    set_endpoint(&server, H49, &endpoint.url);
+    server.set_push_endpoint(H49, &endpoint.url);
     let ids: Vec<String> = (0..20)
         .map(|n| {
-            submit(
-                &server,
+            server.submit_accepted(
+                G22,
                 &letter(H49, &format!("G22,2026/12/05,{}/BTN-VP", 40 + n)),
             )
         })
@@ -334,11 +304,11 @@ fn a_dead_endpoint_opens_its_breaker_while_a_healthy_one_keeps_taking_letters() 
             ("LIENTHONG_PUSH_BREAKER_PROBE_SECONDS", "60"),
         ],
     );
-    set_endpoint(&server, H08, &dead);
-    set_endpoint(&server, H49, &healthy.url);
+    server.set_push_endpoint(H08, &dead);
+    server.set_push_endpoint(H49, &healthy.url);
     for n in 0..10 {
-        submit(
-            &server,
+        server.submit_accepted(
+            G22,
             &letter(H08, &format!("G22,2026/12/05,{}/BTN-VP", 70 + n)),
         );
     }
@@ -348,8 +318,8 @@ fn a_dead_endpoint_opens_its_breaker_while_a_healthy_one_keeps_taking_letters() 
         )) == 1.0
     });
     for n in 0..10 {
-        submit(
-            &server,
+        server.submit_accepted(
+            G22,
             &letter(H49, &format!("G22,2026/12/05,{}/BTN-VP", 80 + n)),
         );
     }

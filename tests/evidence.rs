@@ -13,47 +13,19 @@ use std::process::Command;
 use std::time::Duration;
 
 use common_endpoint::Endpoint;
-use common_server::{wait_until, Engine, Server};
-use lienthong::edxml::{self, DocumentId, MessagePacket, NonEmpty, OrganId, Organization};
+use common_server::{wait_until, Engine, Server, QUICK_RETRIES};
 
 const G22: &str = "000.00.00.G22";
 const H49: &str = "000.00.00.H49";
 const H08: &str = "000.00.00.H08";
 
-/// Short retries, as tests/delivery.rs uses them.
-const QUICK_RETRIES: [(&str, &str); 2] = [
-    ("LIENTHONG_PUSH_RETRY_FIRST_SECONDS", "1"),
-    ("LIENTHONG_PUSH_RETRY_MAX_SECONDS", "1"),
-];
-
 /// A signed letter from G22 to `to`.
 fn letter(to: &[&str], document_id: &str) -> Vec<u8> {
-    let organ = |code: &str| Organization::from_code(OrganId::parse(code).expect("code"));
-    let mut packet = MessagePacket::new_document(
-        organ(G22),
-        NonEmpty::from_vec(to.iter().map(|code| organ(code)).collect()).expect("recipients"),
+    common::sign_g22(common::g22_message(
+        to,
+        document_id,
         "Công văn về việc xác nhận đã nhận văn bản",
-    );
-    packet.header.document_id = DocumentId::parse(document_id).expect("document id");
-    common::sign_bytes(
-        &edxml::write(&packet.into()).expect("write"),
-        common::G22_RSA2048,
-    )
-}
-
-fn set_endpoint(server: &Server, agency: &str, url: &str) {
-    let out = server.cli(&["agency", "push", agency, "--endpoint", url]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn submit(server: &Server, packet: &[u8]) -> String {
-    let reply = server.submit(G22, packet);
-    assert_eq!(reply.status, 202, "{}", reply.text());
-    reply.json()["id"].as_str().expect("id").to_owned()
+    ))
 }
 
 /// The evidence as `agency` asks for it; asserts 200 and XML.
@@ -116,8 +88,8 @@ fn delivery_of(server: &Server, agency: &str, id: &str) -> i64 {
 fn a_push_answered_2xx_gives_a_consignment_the_sender_can_verify(engine: Engine) {
     let endpoint = Endpoint::start(&[200]);
     let server = Server::start_with(engine, &QUICK_RETRIES);
-    set_endpoint(&server, H49, &endpoint.url);
-    let id = submit(&server, &letter(&[H49], "G22,2026/12/07,1/BTN-VP"));
+    server.set_push_endpoint(H49, &endpoint.url);
+    let id = server.submit_accepted(G22, &letter(&[H49], "G22,2026/12/07,1/BTN-VP"));
     endpoint.wait_for(1, Duration::from_secs(30));
     wait_until("the push is recorded as delivered", || {
         server.metric("lienthong_pushes_total{outcome=\"delivered\"}") == 1.0
@@ -195,7 +167,7 @@ fn a_push_answered_2xx_gives_a_consignment_on_postgres() {
 
 fn an_acknowledged_pull_gives_a_handover(engine: Engine) {
     let server = Server::start(engine);
-    let id = submit(&server, &letter(&[H49], "G22,2026/12/07,2/BTN-VP"));
+    let id = server.submit_accepted(G22, &letter(&[H49], "G22,2026/12/07,2/BTN-VP"));
     server
         .get(&format!("/v1/packets/{id}/evidence"), G22)
         .assert_refused(409, "evidence.not_yet");
@@ -236,8 +208,8 @@ fn an_acknowledged_pull_gives_a_handover_on_postgres() {
 fn a_parked_push_gives_a_consignment_failure_until_the_letter_is_pulled() {
     let endpoint = Endpoint::start(&[403]);
     let server = Server::start_with(Engine::Sqlite, &QUICK_RETRIES);
-    set_endpoint(&server, H49, &endpoint.url);
-    let id = submit(&server, &letter(&[H49], "G22,2026/12/07,3/BTN-VP"));
+    server.set_push_endpoint(H49, &endpoint.url);
+    let id = server.submit_accepted(G22, &letter(&[H49], "G22,2026/12/07,3/BTN-VP"));
     endpoint.wait_for(1, Duration::from_secs(30));
     wait_until("the push is parked", || {
         server.metric("lienthong_push_queue{state=\"parked\"}") == 1.0
@@ -291,8 +263,8 @@ fn a_parked_push_gives_a_consignment_failure_until_the_letter_is_pulled() {
 fn two_recipients_have_an_event_each_and_one_can_be_asked_for() {
     let endpoint = Endpoint::start(&[200]);
     let server = Server::start_with(Engine::Sqlite, &QUICK_RETRIES);
-    set_endpoint(&server, H49, &endpoint.url);
-    let id = submit(&server, &letter(&[H49, H08], "G22,2026/12/07,4/BTN-VP"));
+    server.set_push_endpoint(H49, &endpoint.url);
+    let id = server.submit_accepted(G22, &letter(&[H49, H08], "G22,2026/12/07,4/BTN-VP"));
     endpoint.wait_for(1, Duration::from_secs(30));
     wait_until("the push is recorded as delivered", || {
         server.metric("lienthong_pushes_total{outcome=\"delivered\"}") == 1.0

@@ -14,8 +14,7 @@ use std::time::Duration;
 use common_server::{wait_until, Engine, Server};
 use common_smtp::Smtp;
 use lienthong::edxml::{
-    self, DocumentId, EdxmlTimestamp, MessagePacket, NonEmpty, OrganId, Organization, ResponseFor,
-    StatusCode, StatusPacket,
+    self, DocumentId, EdxmlTimestamp, OrganId, Organization, ResponseFor, StatusCode, StatusPacket,
 };
 
 const G22: &str = "000.00.00.G22";
@@ -23,19 +22,10 @@ const H49: &str = "000.00.00.H49";
 const SUBJECT: &str = "Công văn về việc Đảng ủy triển khai gửi nhận văn bản điện tử";
 
 fn letter(document_id: &str, number: &str) -> Vec<u8> {
-    let organ = |code: &str| Organization::from_code(OrganId::parse(code).expect("code"));
-    let mut packet = MessagePacket::new_document(
-        organ(G22),
-        NonEmpty::from_vec(vec![organ(H49)]).expect("recipients"),
-        SUBJECT,
-    );
-    packet.header.document_id = DocumentId::parse(document_id).expect("document id");
+    let mut packet = common::g22_message(&[H49], document_id, SUBJECT);
     packet.header.code.number = number.to_owned();
     packet.header.code.notation = "BTN-VP".to_owned();
-    common::sign_bytes(
-        &edxml::write(&packet.into()).expect("write"),
-        common::G22_RSA2048,
-    )
+    common::sign_g22(packet)
 }
 
 /// H49's signed status `code` about G22's document.

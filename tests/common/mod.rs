@@ -286,6 +286,31 @@ pub fn attachment(dir: &Path) -> PathBuf {
 /// `packet sign IN --key --cert [extra…] -o OUT`.
 /// Signs packet bytes in process (the library, not the CLI) with the agency's dev key,
 /// embedding the intermediates.
+/// An unsigned message from the demo agency G22 to the agencies `to`, under `document_id`.
+pub fn g22_message(
+    to: &[&str],
+    document_id: &str,
+    subject: &str,
+) -> lienthong::edxml::MessagePacket {
+    use lienthong::edxml::{DocumentId, MessagePacket, NonEmpty, OrganId, Organization};
+    let organ = |code: &str| Organization::from_code(OrganId::parse(code).expect("code"));
+    let mut packet = MessagePacket::new_document(
+        organ("000.00.00.G22"),
+        NonEmpty::from_vec(to.iter().map(|code| organ(code)).collect()).expect("recipients"),
+        subject,
+    );
+    packet.header.document_id = DocumentId::parse(document_id).expect("document id");
+    packet
+}
+
+/// `packet` written and signed with G22's dev key.
+pub fn sign_g22(packet: lienthong::edxml::MessagePacket) -> Vec<u8> {
+    sign_bytes(
+        &lienthong::edxml::write(&packet.into()).expect("write"),
+        G22_RSA2048,
+    )
+}
+
 pub fn sign_bytes(unsigned: &[u8], key: DevKey) -> Vec<u8> {
     let private = openssl::pkey::PKey::private_key_from_pem(&read(&key.key())).expect("key");
     let cert = X509::from_pem(&read(&key.cert())).expect("cert");

@@ -256,6 +256,25 @@ impl Server {
         self.request("POST", "/v1/packets", Some(agency), Some(packet))
     }
 
+    /// POSTs a packet as `agency`, asserts 202 and answers the packet's id.
+    pub fn submit_accepted(&self, agency: &str, packet: &[u8]) -> String {
+        let reply = self.submit(agency, packet);
+        assert_eq!(reply.status, 202, "{}", reply.text());
+        reply.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Points `agency`'s pushes at `url` with the CLI, as an operator does.
+    pub fn set_push_endpoint(&self, agency: &str, url: &str) {
+        let out = self.cli(&["agency", "push", agency, "--endpoint", url]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(said.contains("push on") && said.contains(url), "{said}");
+    }
+
     /// Runs `lienthong ARGS…` against this server's database and data directory.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(binary())
@@ -361,6 +380,12 @@ fn spawn(database_url: &str, data_dir: &Path, env: &[(&str, &str)]) -> Spawned {
         credentials,
     }
 }
+
+/// Push retries one second apart, so that a test sees several attempts in a few seconds.
+pub const QUICK_RETRIES: [(&str, &str); 2] = [
+    ("LIENTHONG_PUSH_RETRY_FIRST_SECONDS", "1"),
+    ("LIENTHONG_PUSH_RETRY_MAX_SECONDS", "1"),
+];
 
 /// Waits (up to 60 s: CI machines run many servers at once) until `ready` holds.
 pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
