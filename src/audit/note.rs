@@ -69,6 +69,17 @@ fn key_id(name: &str, public: &[u8; 32]) -> [u8; 4] {
     [digest[0], digest[1], digest[2], digest[3]]
 }
 
+/// The key bytes of `BASE64(0x01 ‖ KEY)`, the form both key texts end with.
+fn ed25519_bytes(encoded: &str) -> Result<Vec<u8>, NoteError> {
+    let bytes = STANDARD
+        .decode(encoded)
+        .map_err(|_| NoteError::BadKey("the key is not base64".to_owned()))?;
+    match bytes.split_first() {
+        Some((&ED25519, key)) => Ok(key.to_vec()),
+        _ => Err(NoteError::BadKey("not an Ed25519 key".to_owned())),
+    }
+}
+
 /// The log's signing key: Ed25519, with its name.
 pub struct LogKey {
     name: String,
@@ -118,13 +129,8 @@ impl LogKey {
             return Err(bad("expected PRIVATE+KEY+NAME+ID+KEY"));
         }
         check_name(name)?;
-        let bytes = STANDARD
-            .decode(encoded)
-            .map_err(|_| bad("the key is not base64"))?;
-        let Some((&ED25519, seed)) = bytes.split_first() else {
-            return Err(bad("not an Ed25519 key"));
-        };
-        let key = PKey::private_key_from_raw_bytes(seed, Id::ED25519)
+        let seed = ed25519_bytes(encoded)?;
+        let key = PKey::private_key_from_raw_bytes(&seed, Id::ED25519)
             .map_err(|_| bad("not a 32-byte Ed25519 seed"))?;
         let key = LogKey::of(name, key)?;
         if hex::encode(key.id) != *id {
@@ -206,13 +212,7 @@ impl NoteVerifier {
             return Err(bad("expected NAME+ID+KEY"));
         };
         check_name(name)?;
-        let bytes = STANDARD
-            .decode(encoded)
-            .map_err(|_| bad("the key is not base64"))?;
-        let Some((&ED25519, public)) = bytes.split_first() else {
-            return Err(bad("not an Ed25519 key"));
-        };
-        let public: [u8; 32] = public
+        let public: [u8; 32] = ed25519_bytes(encoded)?
             .try_into()
             .map_err(|_| bad("an Ed25519 public key has 32 bytes"))?;
         if hex::encode(key_id(name, &public)) != *id {

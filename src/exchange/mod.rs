@@ -62,7 +62,7 @@ pub use query::{
 pub use receipt::{Evidence, ReceiptSigner};
 pub use spool::{InFlight, Reservation, Spool, Spooled, UploadSlot, IN_FLIGHT_BUDGET};
 pub use state::{Actor, Handling, PendingChange, RecipientState, StateError, Transition};
-pub use take::{take_deliveries, take_delivery, AckOutcome, TakenVia};
+pub use take::{take_deliveries, AckOutcome, TakenVia};
 
 use directory_cache::DirectoryCache;
 

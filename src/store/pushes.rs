@@ -238,7 +238,7 @@ fn job_from_row(row: &AnyRow) -> Result<PushJob, StoreError> {
 }
 
 /// Records how a leased push ended, at `at` (a delivered push's delivery is marked taken by
-/// the caller, in the same transaction: `exchange::take_delivery`). Returns whether the row
+/// the caller, in the same transaction: `exchange::take_deliveries`). Returns whether the row
 /// changed: an outcome of a lease that expired and was taken by another worker is dropped
 /// (except a 2xx, which stands whoever leased the row since).
 pub async fn finish(
@@ -252,17 +252,15 @@ pub async fn finish(
     let status = |s: &Option<u16>| s.map(i64::from);
     let done =
         match outcome {
-            PushOutcome::Delivered { status: code } => sqlx::query(
-                "UPDATE pushes SET state = 'delivered', attempts = attempts + 1, endpoint = $1, \
-                 last_status = $2, last_error = NULL, leased_until = NULL, updated_at = $3, \
-                 done_at = $3 WHERE delivery_seq = $4 AND state IN ('pending', 'retrying')",
-            )
-            .bind(endpoint)
-            .bind(i64::from(*code))
-            .bind(at)
-            .bind(seq)
-            .execute(&mut *conn)
-            .await?,
+            PushOutcome::Delivered { status: code } => {
+                let push = DeliveredPush {
+                    seq,
+                    endpoint,
+                    status: *code,
+                    at,
+                };
+                return Ok(!finish_delivered(conn, &[push]).await?.is_empty());
+            }
             PushOutcome::Retry {
                 status: code,
                 error,
