@@ -328,9 +328,7 @@ impl Inner {
         let now = Instant::now();
         let admission = self.breakers.admit(&endpoint, now);
         if let Admission::Wait(at) = admission {
-            return PushOutcome::Deferred {
-                next_at: now_micros() + retry::micros(at.saturating_duration_since(now)),
-            };
+            return wait_for_breaker(at, now);
         }
         let slots = self.endpoint_slots(&endpoint);
         let slot = match admission {
@@ -350,6 +348,14 @@ impl Inner {
                 next_at: now_micros() + retry::micros(BUSY_ENDPOINT_WAIT),
             };
         };
+        // The breaker may have opened while this push waited for the slot: the pushes ahead
+        // of it failed. It then waits for the probe like every other.
+        if admission == Admission::Go {
+            let now = Instant::now();
+            if let Admission::Wait(at) = self.breakers.admit(&endpoint, now) {
+                return wait_for_breaker(at, now);
+            }
+        }
         let result = self.send(job, &endpoint).await;
         let now_us = now_micros();
         match result {
@@ -469,6 +475,13 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Result<u16, Failure
 }
 
 /// The start of an error answer, on one line, without control characters.
+/// The outcome of a push whose endpoint's breaker is open: back to the queue until `at`.
+fn wait_for_breaker(at: Instant, now: Instant) -> PushOutcome {
+    PushOutcome::Deferred {
+        next_at: now_micros() + retry::micros(at.saturating_duration_since(now)),
+    }
+}
+
 fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .chars()
