@@ -51,13 +51,13 @@ run() { # MODE
     env+=(LIENTHONG_SMTP_URL="smtp://127.0.0.1:$smtp_port" LIENTHONG_SMTP_FROM=lienthong@lienthong.test
           LIENTHONG_MAIL_GATHER_SECONDS=1)
   fi
-  (cd "$work" && env "${env[@]}" LIENTHONG_LOG=warn "$lt" serve --bind 127.0.0.1:0 > out.txt 2> err.txt) &
-  local wrapper=$!
+  # `exec`: the background job is the server itself, so `$!` is its pid.
+  (cd "$work" && exec env "${env[@]}" LIENTHONG_LOG=warn "$lt" serve --bind 127.0.0.1:0 > out.txt 2> err.txt) &
+  local pid=$!
   for _ in $(seq 300); do grep -q '^listening on' "$work/out.txt" 2>/dev/null && break; sleep 0.2; done
   grep -q '^listening on' "$work/out.txt" || { echo "the server did not start:" >&2; tail "$work/err.txt" >&2; exit 1; }
-  local url pid g22
+  local url g22
   url=$(sed -n 's/^listening on //p' "$work/out.txt" | head -1)
-  pid=$(pgrep -P "$wrapper" -f "lienthong serve" | head -1)
   g22=($(sed -n 's/^dev credential: 000.00.00.G22 //p' "$work/out.txt"))
   if [ "$mode" != off ]; then
     for code in 000.00.00.H49 000.01.01.H49 000.00.00.H08; do
@@ -73,7 +73,7 @@ run() { # MODE
     curl -s "$url/metrics" | grep -E '^lienthong_(mails_total|mail_queue|push_queue|pushes_total)' | tr '\n' ' '; echo
   fi
   curl -s "$url/metrics" | grep -E '^lienthong_writer_(commits_total|units_committed_total|commit_seconds_(sum|count))' | tr '\n' ' '; echo
-  kill "$pid"; wait "$wrapper" 2>/dev/null || true
+  kill "$pid"; wait "$pid" 2>/dev/null || true
   [ -n "$smtp_pid" ] && kill "$smtp_pid"
   rm -rf "$work"
   # Let the deleted database's writeback finish before the next run's fsyncs start: a run right

@@ -390,18 +390,23 @@ pub async fn finish(
 
 /// How many mails wait (pending) and have failed, and the oldest pending one's time.
 pub async fn depth(conn: &mut AnyConnection) -> Result<(i64, i64, Option<i64>), StoreError> {
-    // Two statements, each answered from its partial index (migration 0007).
-    let pending = sqlx::query(
-        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM mails WHERE state = 'pending'",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    // A pending mail is gathered into a batch or not yet: each part is answered from its own
+    // partial index (migration 0008).
+    let mut waiting = 0;
+    let mut oldest: Option<i64> = None;
+    for part in ["batch IS NULL", "batch IS NOT NULL"] {
+        let row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM mails \
+             WHERE state = 'pending' AND {part}"
+        ))
+        .fetch_one(&mut *conn)
+        .await?;
+        waiting += row.try_get::<i64, _>("n")?;
+        let first: Option<i64> = row.try_get("oldest")?;
+        oldest = oldest.into_iter().chain(first).min();
+    }
     let failed = sqlx::query("SELECT COUNT(*) AS n FROM mails WHERE state = 'failed'")
         .fetch_one(&mut *conn)
         .await?;
-    Ok((
-        pending.try_get("n")?,
-        failed.try_get("n")?,
-        pending.try_get("oldest")?,
-    ))
+    Ok((waiting, failed.try_get("n")?, oldest))
 }
