@@ -55,6 +55,9 @@
 //! | `deadlines.thuong_khan_hours` | `LIENTHONG_DEADLINES_THUONG_KHAN_HOURS` | 4 | the time a letter of priority thượng khẩn (2) has to be acknowledged (taken by pull or push, or any status) from its acceptance; decimals allowed. More than 0, at most 8760 |
 //! | `deadlines.hoa_toc_hours` | `LIENTHONG_DEADLINES_HOA_TOC_HOURS` | 2 | the time a letter of priority hỏa tốc (3), and hỏa tốc hẹn giờ (4) whose packet time is not after its acceptance has to be acknowledged (taken by pull or push, or any status) from its acceptance; decimals allowed. More than 0, at most 8760 |
 //! | `deadlines.scan_seconds` | `LIENTHONG_DEADLINES_SCAN_SECONDS` | 60 | how often the overdue job looks for missed acknowledgement deadlines. 1 to 3600 |
+//! | `audit.key_file` | `LIENTHONG_AUDIT_KEY_FILE` | none: `DATA_DIR/audit-log.key`, created at the first start when missing | the audit log's Ed25519 signing key in signed-note form (`lienthong audit keygen` writes one); checkpoints are signed with it and its verifier key is published at `GET /v1/audit/key` |
+//! | `audit.checkpoint_seconds` | `LIENTHONG_AUDIT_CHECKPOINT_SECONDS` | 10 | a checkpoint (signed tree head) is signed when the log has grown and this long has passed since the last. 1 to 86,400 |
+//! | `audit.checkpoint_events` | `LIENTHONG_AUDIT_CHECKPOINT_EVENTS` | 10000 | … or as soon as this many events were added since the last. 1 to 10,000,000 |
 //! | `console.base_url` | `LIENTHONG_CONSOLE_BASE_URL` | none | `http://` or `https://` address of the web console, for links in mails (one trailing `/` is dropped); none: no links |
 //! | `tls.bind` | `LIENTHONG_TLS_BIND` | none | HTTPS listener with client-certificate authentication |
 //! | `tls.cert`, `tls.key` | `LIENTHONG_TLS_CERT`, `LIENTHONG_TLS_KEY` | none | the server's certificate chain and key (PEM); required with `tls.bind` |
@@ -176,6 +179,8 @@ pub struct Config {
     pub mail: crate::delivery::MailPolicy,
     /// Acknowledgement deadlines per priority and the overdue job's interval (`[deadlines]`).
     pub deadlines: crate::delivery::DeadlinePolicy,
+    /// The audit log's signing key and how often checkpoints are signed (`[audit]`).
+    pub audit: crate::audit::AuditPolicy,
     pub log: String,
     /// How log lines are written to stderr.
     pub log_format: LogFormat,
@@ -337,6 +342,9 @@ struct Layer {
     deadlines_thuong_khan_hours: Option<f64>,
     deadlines_hoa_toc_hours: Option<f64>,
     deadlines_scan_seconds: Option<u64>,
+    audit_key_file: Option<PathBuf>,
+    audit_checkpoint_seconds: Option<u64>,
+    audit_checkpoint_events: Option<u64>,
     console_base_url: Option<String>,
     tls_bind: Option<String>,
     tls_cert: Option<PathBuf>,
@@ -420,6 +428,9 @@ impl Layer {
             deadlines_thuong_khan_hours,
             deadlines_hoa_toc_hours,
             deadlines_scan_seconds,
+            audit_key_file,
+            audit_checkpoint_seconds,
+            audit_checkpoint_events,
             console_base_url,
             tls_bind,
             tls_cert,
@@ -463,6 +474,8 @@ struct FileSettings {
     mail: MailSection,
     #[serde(default)]
     deadlines: DeadlinesSection,
+    #[serde(default)]
+    audit: AuditSection,
     #[serde(default)]
     console: ConsoleSection,
     #[serde(default)]
@@ -534,6 +547,14 @@ struct DeadlinesSection {
     thuong_khan_hours: Option<f64>,
     hoa_toc_hours: Option<f64>,
     scan_seconds: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AuditSection {
+    key_file: Option<PathBuf>,
+    checkpoint_seconds: Option<u64>,
+    checkpoint_events: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -616,6 +637,9 @@ impl From<FileSettings> for Layer {
             deadlines_thuong_khan_hours: f.deadlines.thuong_khan_hours,
             deadlines_hoa_toc_hours: f.deadlines.hoa_toc_hours,
             deadlines_scan_seconds: f.deadlines.scan_seconds,
+            audit_key_file: f.audit.key_file,
+            audit_checkpoint_seconds: f.audit.checkpoint_seconds,
+            audit_checkpoint_events: f.audit.checkpoint_events,
             console_base_url: f.console.base_url,
             tls_bind: f.tls.bind,
             tls_cert: f.tls.cert,
@@ -766,6 +790,13 @@ where
             "LIENTHONG_DEADLINES_SCAN_SECONDS" => {
                 layer.deadlines_scan_seconds = Some(number(key, &text()?)?)
             }
+            "LIENTHONG_AUDIT_KEY_FILE" => layer.audit_key_file = Some(path()),
+            "LIENTHONG_AUDIT_CHECKPOINT_SECONDS" => {
+                layer.audit_checkpoint_seconds = Some(number(key, &text()?)?)
+            }
+            "LIENTHONG_AUDIT_CHECKPOINT_EVENTS" => {
+                layer.audit_checkpoint_events = Some(number(key, &text()?)?)
+            }
             "LIENTHONG_CONSOLE_BASE_URL" => layer.console_base_url = Some(text()?),
             "LIENTHONG_DIRECTORY_TTL_SECONDS" => {
                 layer.directory_ttl_seconds = Some(number(key, &text()?)?)
@@ -880,6 +911,7 @@ impl Config {
         let push = push_policy(&l)?;
         let mail = mail_policy(&l)?;
         let deadlines = deadline_policy(&l)?;
+        let audit = audit_policy(&l)?;
         let database_url = database_url(l.database_url)?;
         let max_packet_bytes = l.max_packet_bytes.unwrap_or(DEFAULT_MAX_PACKET_BYTES);
         if !(1024..=4 * 1024 * 1024 * 1024).contains(&max_packet_bytes) {
@@ -1037,6 +1069,7 @@ impl Config {
             push,
             mail,
             deadlines,
+            audit,
             log: l.log.unwrap_or_else(|| "info".to_owned()),
             log_format: match l.log_format {
                 Some(f) => LogFormat::parse("log_format", &f)?,
@@ -1085,6 +1118,7 @@ impl std::fmt::Debug for Config {
             push,
             mail,
             deadlines,
+            audit,
             log,
             log_format,
             dev_mode,
@@ -1110,6 +1144,7 @@ impl std::fmt::Debug for Config {
             .field("push", push)
             .field("mail", &mail)
             .field("deadlines", deadlines)
+            .field("audit", audit)
             .field("log", log)
             .field("log_format", log_format)
             .field("dev_mode", dev_mode)
@@ -1169,6 +1204,8 @@ fn redact_urls_in(text: &str) -> String {
 pub struct StorageConfig {
     pub database_url: String,
     pub data_dir: PathBuf,
+    /// `audit.key_file`: the audit log's key, whose verifier checks the checkpoints.
+    pub audit_key_file: Option<PathBuf>,
 }
 
 impl StorageConfig {
@@ -1191,6 +1228,7 @@ impl StorageConfig {
         Ok(StorageConfig {
             database_url: database_url(merged.database_url)?,
             data_dir: merged.data_dir.unwrap_or_else(default_data_dir),
+            audit_key_file: merged.audit_key_file,
         })
     }
 }
@@ -1544,6 +1582,33 @@ fn deadline_policy(l: &Layer) -> Result<crate::delivery::DeadlinePolicy, ConfigE
             1,
             1..=3600,
         )?,
+    })
+}
+
+/// The `[audit]` settings; what is not given is [`crate::audit::AuditPolicy::default`]'s.
+/// The key file, like the other paths, is taken as given (relative to the working directory).
+fn audit_policy(l: &Layer) -> Result<crate::audit::AuditPolicy, ConfigError> {
+    let default = crate::audit::AuditPolicy::default();
+    let checkpoint_events = l
+        .audit_checkpoint_events
+        .unwrap_or(default.checkpoint_events);
+    if !(1..=10_000_000).contains(&checkpoint_events) {
+        return Err(invalid(
+            "audit.checkpoint_events",
+            &checkpoint_events.to_string(),
+            "must be between 1 and 10000000",
+        ));
+    }
+    Ok(crate::audit::AuditPolicy {
+        key_file: l.audit_key_file.clone().or(default.key_file),
+        checkpoint_every: span(
+            "audit.checkpoint_seconds",
+            l.audit_checkpoint_seconds,
+            default.checkpoint_every,
+            1,
+            1..=86_400,
+        )?,
+        checkpoint_events,
     })
 }
 
@@ -2680,6 +2745,77 @@ mod tests {
         assert!(matches!(
             load(Some(file), &[]),
             Err(ConfigError::Invalid { setting, .. }) if setting == "deadlines.khan_hours"
+        ));
+    }
+
+    #[test]
+    fn audit_settings_come_from_the_file_and_the_environment() {
+        assert_eq!(
+            load(None, &[]).expect("defaults").audit,
+            crate::audit::AuditPolicy::default()
+        );
+        let file = "dev = true\n[audit]\nkey_file = \"keys/audit.key\"\ncheckpoint_seconds = 30\n";
+        let from_file = load(Some(file), &[]).expect("file").audit;
+        assert_eq!(from_file.key_file, Some(PathBuf::from("keys/audit.key")));
+        assert_eq!(from_file.checkpoint_every, Duration::from_secs(30));
+        assert_eq!(from_file.checkpoint_events, 10_000);
+        let both = load(
+            Some(file),
+            &[
+                ("LIENTHONG_AUDIT_KEY_FILE", "/etc/lienthong/audit-log.key"),
+                ("LIENTHONG_AUDIT_CHECKPOINT_EVENTS", "1"),
+            ],
+        )
+        .expect("env")
+        .audit;
+        assert_eq!(
+            both.key_file,
+            Some(PathBuf::from("/etc/lienthong/audit-log.key"))
+        );
+        assert_eq!(both.checkpoint_every, Duration::from_secs(30));
+        assert_eq!(both.checkpoint_events, 1);
+    }
+
+    #[test]
+    fn audit_settings_out_of_range_are_refused_with_the_setting_named() {
+        for (var, value, setting) in [
+            (
+                "LIENTHONG_AUDIT_CHECKPOINT_SECONDS",
+                "0",
+                "audit.checkpoint_seconds",
+            ),
+            (
+                "LIENTHONG_AUDIT_CHECKPOINT_SECONDS",
+                "86401",
+                "audit.checkpoint_seconds",
+            ),
+            (
+                "LIENTHONG_AUDIT_CHECKPOINT_EVENTS",
+                "0",
+                "audit.checkpoint_events",
+            ),
+            (
+                "LIENTHONG_AUDIT_CHECKPOINT_EVENTS",
+                "10000001",
+                "audit.checkpoint_events",
+            ),
+            (
+                "LIENTHONG_AUDIT_CHECKPOINT_EVENTS",
+                "many",
+                "LIENTHONG_AUDIT_CHECKPOINT_EVENTS",
+            ),
+        ] {
+            match load(None, &[(var, value)]) {
+                Err(ConfigError::Invalid { setting: s, .. }) => {
+                    assert_eq!(s, setting, "{var}={value}")
+                }
+                other => panic!("{var}={value}: {other:?}"),
+            }
+        }
+        let file = "dev = true\n[audit]\ncheckpoint_events = 0\n";
+        assert!(matches!(
+            load(Some(file), &[]),
+            Err(ConfigError::Invalid { setting, .. }) if setting == "audit.checkpoint_events"
         ));
     }
 }

@@ -54,6 +54,38 @@ enum Command {
     /// Pushes to agency systems: list them by state, show one, send a parked one again, park one.
     #[command(subcommand)]
     Delivery(DeliveryCommand),
+    /// The audit log: verify it over the database, make a log key.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the log's Merkle tree from its events and check every leaf, kept subtree and
+    /// checkpoint (signature and root); names the first event that does not match.
+    Verify(AuditVerifyArgs),
+    /// Make an Ed25519 log key (signed-note form) for `audit.key_file`; prints its verifier key.
+    Keygen(AuditKeygenArgs),
+}
+
+#[derive(Args)]
+struct AuditVerifyArgs {
+    /// The log's verifier key (`NAME+ID+KEY`, as GET /v1/audit/key gives it). Default: the
+    /// one of the server's key file (audit.key_file, else DATA_DIR/audit-log.key).
+    #[arg(long)]
+    vkey: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct AuditKeygenArgs {
+    /// The log's name (its checkpoints' origin line), e.g. lienthong.example.gov.vn/audit.
+    #[arg(long)]
+    origin: String,
+    /// Where to write the key (created with mode 0600; never overwritten).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -116,6 +148,8 @@ fn main() -> ExitCode {
         Command::Agency(AgencyCommand::List(a)) => agency_list(a),
         Command::Agency(AgencyCommand::Push(a)) => agency_push(a),
         Command::Delivery(c) => delivery(c),
+        Command::Audit(AuditCommand::Verify(a)) => audit_verify(a),
+        Command::Audit(AuditCommand::Keygen(a)) => cli::audit::keygen(&a.origin, &a.out),
         Command::Agency(AgencyCommand::Credential(CredentialCommand::Create(a))) => {
             credential_create(a)
         }
@@ -546,6 +580,29 @@ fn delivery(command: DeliveryCommand) -> Result<(), Failure> {
                     cli::delivery::park(&store, a.delivery, &a.reason).await
                 }
             }
+        }
+        .await;
+        store.close().await;
+        outcome
+    })
+}
+
+fn audit_verify(a: AuditVerifyArgs) -> Result<(), Failure> {
+    let storage = lienthong::config::StorageConfig::load(a.database.config.as_deref())
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    let verifier = cli::audit::verifier(
+        a.vkey.as_deref(),
+        storage.audit_key_file.as_deref(),
+        &storage.data_dir,
+    )?;
+    run_async(async {
+        let store = open_store(&a.database).await?;
+        let outcome = async {
+            store
+                .migrate()
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            cli::audit::verify(&store, &verifier).await
         }
         .await;
         store.close().await;

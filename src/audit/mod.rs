@@ -1,9 +1,24 @@
 //! Audit: a tamper-evident log of every event, with proofs any auditor can check offline
-//! (docs/ARCHITECTURE.md; issue 13). It depends on `store` and `exchange`, never the reverse.
+//! (docs/AUDIT.md; issue 13). It depends on `store` and `exchange`, never the reverse: the
+//! changes write their events (`store::events`) in their own transactions; this room places
+//! them in the tree, signs checkpoints and answers with proofs.
 //!
 //! - `merkle`: the RFC 9162 Merkle tree over the events — hashing, the tree's right edge grown
 //!   leaf by leaf, the subtrees proofs are made of, and proof verification.
 //! - `note`: checkpoints (signed tree heads) as C2SP signed notes with the log's Ed25519 key.
+//! - `tree`: the tree as the database keeps it; subtree hashes and proofs read from it.
+//! - `log`: the integrator — leaves for committed events, kept nodes, checkpoints — and the
+//!   log key's file.
+//! - `proofs`: what the routes answer — the latest checkpoint, inclusion and consistency proofs.
+//! - `verify`: `audit verify` over a database.
+//! - `policy`: the `[audit]` settings.
 
+pub mod log;
 pub mod merkle;
 pub mod note;
+pub mod policy;
+pub mod proofs;
+pub mod tree;
+pub mod verify;
+
+pub use policy::AuditPolicy;

@@ -2,6 +2,7 @@
 //! arguments and dispatches. Every failure is a [`Failure`]: `error[CODE]: sentence` on stderr
 //! and a non-zero exit (docs/ERRORS.md lists the codes).
 
+pub mod audit;
 pub mod client;
 pub mod config;
 pub mod delivery;

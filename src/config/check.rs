@@ -230,6 +230,17 @@ pub const SETTINGS: &[Setting] = &[
         "LIENTHONG_DEADLINES_SCAN_SECONDS",
         Kind::Number,
     ),
+    setting("audit.key_file", "LIENTHONG_AUDIT_KEY_FILE", Kind::Path),
+    setting(
+        "audit.checkpoint_seconds",
+        "LIENTHONG_AUDIT_CHECKPOINT_SECONDS",
+        Kind::Number,
+    ),
+    setting(
+        "audit.checkpoint_events",
+        "LIENTHONG_AUDIT_CHECKPOINT_EVENTS",
+        Kind::Number,
+    ),
     setting("console.base_url", "LIENTHONG_CONSOLE_BASE_URL", Kind::Text),
     setting("tls.bind", "LIENTHONG_TLS_BIND", Kind::Address),
     setting("tls.cert", "LIENTHONG_TLS_CERT", Kind::Path),

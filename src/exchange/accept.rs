@@ -14,6 +14,7 @@ use sqlx::AnyConnection;
 use crate::edxml::{
     BusinessDocType, MessagePacket, OrganId, Packet, Priority, StatusCode, StatusPacket,
 };
+use crate::store::events;
 use crate::store::{
     deliveries, mails, now_micros, packets, pushes, BoxFuture, DocumentRecord, NewStatus,
     PacketKind, PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
@@ -111,6 +112,7 @@ impl Exchange {
         // Time-ordered (UUIDv7): ids sort by acceptance, and the indexes keyed by packet id
         // grow at their right edge instead of touching a random page per packet.
         let id = uuid::Uuid::now_v7().to_string();
+        let log_event = self.inner.store.event_number().await?;
         let at = now_micros();
         let summary = verdict.summary();
         let evidence = Evidence {
@@ -123,6 +125,7 @@ impl Exchange {
             content_sha256: content_sha256.to_owned(),
             size,
             accepted_at: at,
+            log_event,
             signer_sha256: summary.signer.sha256.clone(),
             signer_subject: summary.signer.subject.clone(),
             legacy_sha1: summary.legacy_sha1,
@@ -130,7 +133,10 @@ impl Exchange {
         let verdict_json = serde_json::to_string(&summary)
             .map_err(|e| ExchangeError::Internal(format!("verdict summary: {e}")))?;
         let kind = plan.kind();
-        let receipt_xml = self.keep_bytes_and_sign(file, sha256, evidence).await?;
+        let receipt_xml = self
+            .keep_bytes_and_sign(file, sha256, evidence.clone())
+            .await?;
+        let event = evidence.log_event(&receipt_xml);
         Ok(Record {
             packet: PacketRecord {
                 id: id.clone(),
@@ -152,6 +158,7 @@ impl Exchange {
                 receipt_xml,
                 created_at: at,
             },
+            event,
         })
     }
 
@@ -510,6 +517,7 @@ fn record_unit<'c>(
             Plan::Status(plan) => record_status(conn, record, plan).await?,
         }
         packets::insert_receipt(conn, &record.receipt).await?;
+        events::insert(conn, &[&record.event]).await?;
         Ok(record.accepted())
     })
 }

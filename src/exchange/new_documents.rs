@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::AnyConnection;
 
+use crate::store::events::{self, EventRecord};
 use crate::store::{
     deliveries, mails, packets, pushes, BoxFuture, Bulk, BulkOutcomes, DocumentRecord, NewDelivery,
     PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
@@ -155,6 +156,7 @@ struct Rows<'r> {
     states: Vec<RecipientStateRecord>,
     deliveries: Vec<NewDelivery>,
     receipts: Vec<&'r ReceiptRecord>,
+    events: Vec<&'r EventRecord>,
 }
 
 impl<'r> Rows<'r> {
@@ -166,10 +168,11 @@ impl<'r> Rows<'r> {
         self.states.extend(states);
         self.deliveries.extend(deliveries_of(packet, recipients));
         self.receipts.push(&record.receipt);
+        self.events.push(&record.event);
     }
 
     /// Writes the rows, parents before the rows that refer to them; the pushes the deliveries
-    /// and mails call for go in with them.
+    /// and mails call for go in with them, and the acceptances' audit events.
     async fn write(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
         if self.packets.is_empty() {
             return Ok(());
@@ -181,7 +184,8 @@ impl<'r> Rows<'r> {
         let ids: Vec<&str> = self.packets.iter().map(|(p, _)| p.id.as_str()).collect();
         pushes::queue(conn, &ids).await?;
         mails::queue_arrivals(conn, &ids).await?;
-        packets::insert_receipts(conn, &self.receipts).await
+        packets::insert_receipts(conn, &self.receipts).await?;
+        events::insert(conn, &self.events).await
     }
 }
 
@@ -193,6 +197,8 @@ mod tests {
     use crate::store::{PacketKind, Store};
 
     const G22: &str = "000.00.00.G22";
+    /// Event numbers for the records of these tests, unique across them.
+    static NUMBERS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
 
     fn record(id: &str, content: &str, document_id: &str) -> Record {
         Record {
@@ -230,6 +236,13 @@ mod tests {
                 receipt_xml: format!("<Receipt>{id}</Receipt>"),
                 created_at: 1,
             },
+            event: EventRecord::new(
+                NUMBERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                1,
+                events::EventKind::DeliveryAcknowledged,
+                Some(id),
+                &[id, "1", "000.00.00.H49"],
+            ),
         }
     }
 

@@ -6,6 +6,7 @@
 use sqlx::AnyConnection;
 
 use crate::edxml::{BusinessDocType, StatusCode};
+use crate::store::events::EventRecord;
 use crate::store::{
     packets, DocumentRecord, NewDelivery, PacketKind, PacketRecord, ReceiptRecord,
     RecipientStateRecord,
@@ -168,6 +169,8 @@ pub(super) struct Record {
     pub(super) _reserved: Option<super::spool::Reservation>,
     pub(super) plan: Plan,
     pub(super) receipt: ReceiptRecord,
+    /// The audit event of the acceptance, written with the packet.
+    pub(super) event: EventRecord,
 }
 
 impl Record {

@@ -338,6 +338,15 @@ impl Exchange {
         Ok(receipt.receipt_xml)
     }
 
+    /// Whether `agency` may see packet `id`: it sent it or is one of its recipients.
+    pub async fn may_see_packet(&self, agency: &OrganId, id: &str) -> Result<bool, ExchangeError> {
+        match self.visible_packet(agency, id).await {
+            Ok(_) => Ok(true),
+            Err(ExchangeError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn visible_packet(
         &self,
         agency: &OrganId,

@@ -11,6 +11,7 @@
 //!   <Recipients><Recipient>000.00.00.H49</Recipient>…</Recipients>
 //!   <Content><Sha256>…</Sha256><Size>2048</Size></Content>
 //!   <AcceptedAt>2026-06-01T00:00:00.000000Z</AcceptedAt>
+//!   <LogEvent>42</LogEvent>
 //!   <Signer><Sha256>…</Sha256><Subject>…</Subject></Signer>
 //!   <LegacySha1>false</LegacySha1>
 //!   <ds:Signature>…</ds:Signature>
@@ -31,6 +32,7 @@ use openssl::x509::X509;
 use time::format_description::well_known::Rfc3339;
 
 use crate::dsig::{Placement, PreparedSigner, SignOptions};
+use crate::store::events::{EventKind, EventRecord};
 use crate::xml::reader::Limits;
 
 use super::ExchangeError;
@@ -55,6 +57,9 @@ pub struct Evidence {
     pub size: u64,
     /// Microseconds since the Unix epoch.
     pub accepted_at: i64,
+    /// The number of the audit event that records the acceptance: the sender proves its
+    /// submission with the log's inclusion proof of that event (docs/AUDIT.md).
+    pub log_event: i64,
     /// SHA-256 of the signing certificate (DER), lowercase hex.
     pub signer_sha256: String,
     pub signer_subject: String,
@@ -66,6 +71,35 @@ pub struct Evidence {
 pub(crate) const PROLOG: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 impl Evidence {
+    /// The audit event of this acceptance (`packet.accepted`), numbered as the receipt says,
+    /// naming the signed receipt by its SHA-256.
+    pub fn log_event(&self, receipt_xml: &str) -> EventRecord {
+        let status = self
+            .status
+            .as_ref()
+            .map(|(code, original_sender)| format!("{code} {original_sender}"))
+            .unwrap_or_default();
+        let receipt_sha256 = hex::encode(openssl::sha::sha256(receipt_xml.as_bytes()));
+        EventRecord::new(
+            self.log_event,
+            self.accepted_at,
+            EventKind::PacketAccepted,
+            Some(&self.packet_id),
+            &[
+                &self.packet_id,
+                self.kind,
+                &self.sender,
+                &self.document_id,
+                &status,
+                &self.recipients.join(","),
+                &self.content_sha256,
+                &self.size.to_string(),
+                &self.signer_sha256,
+                &receipt_sha256,
+            ],
+        )
+    }
+
     /// The unsigned receipt document. Its root element is written in exclusive canonical form
     /// (C14N escaping, end tags written out, attributes in order), so signing it needs no
     /// reading back ([`PreparedSigner::sign_canonical_root`]).
@@ -93,6 +127,7 @@ impl Evidence {
         element(&mut x, "Size", &self.size.to_string());
         x.push_str("</Content>");
         element(&mut x, "AcceptedAt", &rfc3339_micros(self.accepted_at));
+        element(&mut x, "LogEvent", &self.log_event.to_string());
         x.push_str("<Signer>");
         element(&mut x, "Sha256", &self.signer_sha256);
         element(&mut x, "Subject", &self.signer_subject);
@@ -309,6 +344,7 @@ mod tests {
             content_sha256: "ab".repeat(32),
             size: 2048,
             accepted_at: 1_780_272_000_000_001,
+            log_event: 42,
             signer_sha256: "cd".repeat(32),
             signer_subject: "CN=Ủy ban \"nhân dân\"".into(),
             legacy_sha1: false,
@@ -323,8 +359,25 @@ mod tests {
         );
         assert!(xml.contains(r#"<Status code="03" originalSender="000.00.00.G22"></Status>"#));
         assert!(xml.contains("<AcceptedAt>2026-06-01T00:00:00.000001Z</AcceptedAt>"));
+        assert!(xml.contains("<LogEvent>42</LogEvent>"));
         let document = crate::xml::reader::Document::check(xml.as_bytes(), Limits::default());
         assert!(document.is_ok());
+    }
+
+    #[test]
+    fn the_log_event_names_the_receipt_by_its_hash_and_the_number_the_receipt_gives() {
+        let evidence = evidence();
+        let event = evidence.log_event("<Receipt/>");
+        let text = String::from_utf8(event.body).expect("utf-8");
+        assert_eq!(event.seq, 42);
+        assert_eq!(event.packet_id.as_deref(), Some("5f0c"));
+        assert!(text.starts_with("lienthong-event/1\nseq 42\nat 2026-06-01T00:00:00.000001Z\n"));
+        assert!(text.contains("\nstatus 03 000.00.00.G22\n"), "{text}");
+        let hash = hex::encode(openssl::sha::sha256(b"<Receipt/>"));
+        assert!(
+            text.ends_with(&format!("\nreceipt-sha256 {hash}\n")),
+            "{text}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::audit::proofs::AuditError;
 use crate::delivery::evidence::EvidenceError;
 use crate::directory::DirectoryError;
 use crate::exchange::ExchangeError;
@@ -211,6 +212,19 @@ impl From<EvidenceError> for ApiError {
             EvidenceError::UnknownRecipient { .. } => StatusCode::NOT_FOUND,
             EvidenceError::Sign(_) => StatusCode::INTERNAL_SERVER_ERROR,
             EvidenceError::Exchange(e) => status::of_exchange(e),
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+/// A proof not there yet is a state of the log (409); what the caller may not see is not found.
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
+        let status = match &e {
+            AuditError::NotFound(_) => StatusCode::NOT_FOUND,
+            AuditError::NotYet(_) => StatusCode::CONFLICT,
+            AuditError::BadRange(_) => StatusCode::BAD_REQUEST,
+            AuditError::Store(e) => status::of_store(e),
         };
         ApiError::new(status, e.code(), e.to_string())
     }

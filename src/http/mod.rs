@@ -15,6 +15,7 @@
 //! microseconds: less than handing it to another thread would cost); a larger packet's
 //! verification and blob fsync run on blocking threads.
 
+mod audit;
 mod auth;
 mod deliveries;
 mod dev;
@@ -35,6 +36,7 @@ use actix_web::dev::Service as _;
 use actix_web::{web, App};
 use tracing::Instrument as _;
 
+use crate::audit::log::{self as audit_log, Log};
 use crate::config::{Config, ConfigError, EdgeConfig, LogFormat, TrustConfig};
 use crate::delivery::deadlines::Deadlines;
 use crate::delivery::signature::MessageSigner;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub mailer: Option<Mailer>,
     /// The overdue job, and the overdue lists.
     pub deadlines: Deadlines,
+    /// The audit log's integrator and key.
+    pub audit: Log,
 }
 
 /// Why the server could not start (or stopped with an error).
@@ -97,6 +101,8 @@ pub enum ServeError {
     /// Mails cannot be sent as configured.
     #[error("cannot mail: {0}")]
     Mail(#[from] MailError),
+    #[error(transparent)]
+    AuditKey(#[from] audit_log::KeyError),
 }
 
 impl ServeError {
@@ -112,6 +118,7 @@ impl ServeError {
             ServeError::Tls(_) => "http.tls",
             ServeError::Io(_) => "http.io",
             ServeError::Delivery(_) | ServeError::Mail(_) => "delivery.setup",
+            ServeError::AuditKey(_) => "audit.key",
         }
     }
 }
@@ -287,6 +294,9 @@ async fn run(
             .map_err(|e| ServeError::Io(format!("cannot start the CRL refresher: {e}")))?;
         tracing::info!(restored, dir = %kept.display(), "CRL refresher started");
     }
+    store.reserve_event_numbers().await?;
+    let log_key = audit_log::load_key(&config.audit, &config.data_dir)?;
+    tracing::info!(vkey = %log_key.verifier().to_vkey(), "audit log key");
     let directory = Directory::new(store.clone());
     if let Some(dir) = config.dev_pki_dir() {
         dev::seed_directory(&directory, &dir, &config.data_dir, &listeners.http_url()?).await?;
@@ -303,6 +313,8 @@ async fn run(
     let exchange = Exchange::new(store, directory, blobs, trust, receipts, limits);
     let pushes = start_pushes(config, &exchange, push_signer)?;
     let mailer = start_mailer(config, &exchange)?;
+    let audit = Log::new(exchange.store().clone(), log_key, config.audit.clone());
+    audit.start();
     let deadlines = Deadlines::new(exchange.store().clone(), config.deadlines.clone());
     let wake_mailer = mailer.clone();
     deadlines.start(move || {
@@ -330,6 +342,7 @@ async fn run(
         pushes,
         mailer,
         deadlines,
+        audit,
     });
     let Listeners { http, tls } = listeners;
     let edge = &config.edge;

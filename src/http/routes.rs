@@ -32,7 +32,7 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_AGENCY_PAGE: u32 = 1000;
 
 /// Every route, as (method, path pattern) — the list docs/API.md and openapi.json must match.
-pub const ROUTES: [(&str, &str); 15] = [
+pub const ROUTES: [(&str, &str); 19] = [
     ("post", "/v1/packets"),
     ("get", "/v1/packets/{id}"),
     ("get", "/v1/packets/{id}/receipt"),
@@ -43,6 +43,10 @@ pub const ROUTES: [(&str, &str); 15] = [
     ("get", "/v1/overdue"),
     ("get", "/v1/documents/{sender}/{document_id}/status"),
     ("get", "/v1/agencies"),
+    ("get", "/v1/audit/key"),
+    ("get", "/v1/audit/checkpoints/latest"),
+    ("get", "/v1/audit/proof/inclusion"),
+    ("get", "/v1/audit/proof/consistency"),
     ("get", "/v1/agencies/{code}"),
     ("get", "/v1/openapi.json"),
     ("get", "/healthz"),
@@ -69,6 +73,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(document_status),
         )
         .route("/v1/agencies", web::get().to(agencies))
+        .route("/v1/audit/key", web::get().to(super::audit::key))
+        .route(
+            "/v1/audit/checkpoints/latest",
+            web::get().to(super::audit::latest),
+        )
+        .route(
+            "/v1/audit/proof/inclusion",
+            web::get().to(super::audit::inclusion),
+        )
+        .route(
+            "/v1/audit/proof/consistency",
+            web::get().to(super::audit::consistency),
+        )
         .route("/v1/agencies/{code}", web::get().to(agency))
         .route("/v1/openapi.json", web::get().to(openapi))
         .route("/healthz", web::get().to(healthz))

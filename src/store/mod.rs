@@ -45,6 +45,7 @@ mod checkpoint;
 pub mod deadlines;
 pub mod deliveries;
 mod error;
+pub mod events;
 pub mod evidence;
 pub mod mails;
 pub mod packets;
@@ -148,7 +149,12 @@ struct Inner {
     engine: Engine,
     writer: writer::Queues,
     counters: Arc<Counters>,
+    /// Event numbers taken for this process and not handed out yet.
+    numbers: tokio::sync::Mutex<std::ops::Range<i64>>,
 }
+
+/// How many event numbers a process takes at once: gaps at a restart are at most this long.
+const EVENT_NUMBER_BLOCK: i64 = 1000;
 
 impl Store {
     /// Connects with default options. `sqlite://path?mode=rwc` (the file and its directory
@@ -206,6 +212,7 @@ impl Store {
                 engine,
                 writer,
                 counters,
+                numbers: tokio::sync::Mutex::new(0..0),
             }),
         })
     }
@@ -242,6 +249,38 @@ impl Store {
             .collect();
         let version = migrator.iter().map(|m| m.version).max().unwrap_or(0);
         Ok(MigrationReport { applied, version })
+    }
+
+    /// A fresh event number (`events`): handed out before the change the event records
+    /// commits, so that what is signed before the commit (a receipt) can name it. Numbers are
+    /// taken from the database in blocks; one not used (the change was refused) is a gap.
+    pub async fn event_number(&self) -> Result<i64, StoreError> {
+        let mut numbers = self.inner.numbers.lock().await;
+        self.fill_event_numbers(&mut numbers).await?;
+        let next = numbers.start;
+        numbers.start += 1;
+        Ok(next)
+    }
+
+    /// Takes this process's first block of event numbers now (the server does at its start),
+    /// so that the first change to log does not wait for a write of its own.
+    pub async fn reserve_event_numbers(&self) -> Result<(), StoreError> {
+        let mut numbers = self.inner.numbers.lock().await;
+        self.fill_event_numbers(&mut numbers).await
+    }
+
+    async fn fill_event_numbers(
+        &self,
+        numbers: &mut std::ops::Range<i64>,
+    ) -> Result<(), StoreError> {
+        if numbers.is_empty() {
+            *numbers = self
+                .write((), |conn, _: &()| {
+                    Box::pin(events::reserve_numbers(conn, EVENT_NUMBER_BLOCK))
+                })
+                .await?;
+        }
+        Ok(())
     }
 
     /// What the writer has done so far.

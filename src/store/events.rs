@@ -1,0 +1,494 @@
+//! The audit log's rows (issue 13, docs/AUDIT.md): events, written in the transaction of the
+//! change each records; the Merkle tree's kept nodes; signed checkpoints; event numbers.
+//!
+//! An event is a canonical byte string — the input of its leaf hash — built here and only
+//! here ([`EventRecord::new`]): a first line naming the format, then one `name value` line per
+//! field, in the fixed order [`EventKind::fields`] gives, values escaped so that a value can
+//! never end a line. `audit` places events in the tree, signs checkpoints and makes proofs.
+
+use std::ops::Range;
+
+use sqlx::{AnyConnection, Row};
+
+use super::sql::{self, Style};
+use super::StoreError;
+
+/// The first line of every event: the format and its version.
+pub const FORMAT: &str = "lienthong-event/1";
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A packet (a letter or a status) was accepted and its receipt signed.
+    PacketAccepted,
+    /// A recipient's endpoint answered a push of the delivery with 2xx.
+    DeliveryPushed,
+    /// A recipient's system acknowledged a pulled delivery.
+    DeliveryAcknowledged,
+    /// A push was given up: the delivery waits in the pull inbox.
+    DeliveryParked,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 4] = [
+        EventKind::PacketAccepted,
+        EventKind::DeliveryPushed,
+        EventKind::DeliveryAcknowledged,
+        EventKind::DeliveryParked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::PacketAccepted => "packet.accepted",
+            EventKind::DeliveryPushed => "delivery.pushed",
+            EventKind::DeliveryAcknowledged => "delivery.acknowledged",
+            EventKind::DeliveryParked => "delivery.parked",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// The fields after `seq`, `at` and `kind`, in their order (docs/AUDIT.md lists them).
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            EventKind::PacketAccepted => &[
+                "packet",
+                "type",
+                "sender",
+                "document",
+                "status",
+                "recipients",
+                "content-sha256",
+                "size",
+                "signer-sha256",
+                "receipt-sha256",
+            ],
+            EventKind::DeliveryPushed => {
+                &["packet", "delivery", "recipient", "endpoint", "http-status"]
+            }
+            EventKind::DeliveryAcknowledged => &["packet", "delivery", "recipient"],
+            EventKind::DeliveryParked => &["packet", "delivery", "recipient", "reason"],
+        }
+    }
+}
+
+/// One row of `audit_events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    /// The event number.
+    pub seq: i64,
+    /// Microseconds since the Unix epoch.
+    pub at: i64,
+    pub kind: EventKind,
+    /// The packet it is about, if any (the trace finds events by it).
+    pub packet_id: Option<String>,
+    /// The canonical bytes.
+    pub body: Vec<u8>,
+}
+
+impl EventRecord {
+    /// The event `kind` numbered `seq` at `at`, with `values` for [`EventKind::fields`] in
+    /// their order (a value may be empty: the field is then written with nothing after it).
+    pub fn new(
+        seq: i64,
+        at: i64,
+        kind: EventKind,
+        packet_id: Option<&str>,
+        values: &[&str],
+    ) -> EventRecord {
+        let names = kind.fields();
+        assert_eq!(
+            names.len(),
+            values.len(),
+            "event {} takes {} values",
+            kind.as_str(),
+            names.len()
+        );
+        let mut body = String::with_capacity(256);
+        body.push_str(FORMAT);
+        body.push('\n');
+        line(&mut body, "seq", &seq.to_string());
+        line(&mut body, "at", &timestamp(at));
+        line(&mut body, "kind", kind.as_str());
+        for (name, value) in names.iter().zip(values) {
+            line(&mut body, name, value);
+        }
+        EventRecord {
+            seq,
+            at,
+            kind,
+            packet_id: packet_id.map(str::to_owned),
+            body: body.into_bytes(),
+        }
+    }
+}
+
+/// `name value\n`, the value escaped: `\` as `\\`, a line feed as `\n`, a carriage return as
+/// `\r`.
+fn line(body: &mut String, name: &str, value: &str) {
+    body.push_str(name);
+    body.push(' ');
+    for c in value.chars() {
+        match c {
+            '\\' => body.push_str("\\\\"),
+            '\n' => body.push_str("\\n"),
+            '\r' => body.push_str("\\r"),
+            c => body.push(c),
+        }
+    }
+    body.push('\n');
+}
+
+/// `2026-12-05T22:00:00.123456Z`: UTC, always six digits of the second.
+pub fn timestamp(micros: i64) -> String {
+    let seconds = micros.div_euclid(1_000_000);
+    let fraction = micros.rem_euclid(1_000_000);
+    match time::OffsetDateTime::from_unix_timestamp(seconds) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{fraction:06}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => micros.to_string(),
+    }
+}
+
+/// Writes events, in the caller's transaction.
+pub async fn insert(conn: &mut AnyConnection, events: &[&EventRecord]) -> Result<(), StoreError> {
+    let head = "INSERT INTO audit_events (seq, at, kind, packet_id, body)";
+    sql::insert_rows(conn, head, "", 5, events, |query, event| {
+        query
+            .bind(event.seq)
+            .bind(event.at)
+            .bind(event.kind.as_str())
+            .bind(event.packet_id.as_deref())
+            .bind(event.body.as_slice())
+    })
+    .await?;
+    Ok(())
+}
+
+/// Takes the next `count` event numbers for this node (in the caller's transaction).
+pub async fn reserve_numbers(
+    conn: &mut AnyConnection,
+    count: i64,
+) -> Result<Range<i64>, StoreError> {
+    let row = sqlx::query("UPDATE audit_numbers SET next = next + $1 WHERE id = 1 RETURNING next")
+        .bind(count)
+        .fetch_one(&mut *conn)
+        .await?;
+    let end: i64 = row.try_get("next")?;
+    Ok(end - count..end)
+}
+
+/// An event as the log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedEvent {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub packet_id: Option<String>,
+    pub body: Vec<u8>,
+    /// Its place in the tree, once it has one.
+    pub leaf: Option<i64>,
+}
+
+const EVENT_COLUMNS: &str = "seq, at, kind, packet_id, body, leaf";
+
+fn event_from_row(row: &sqlx::any::AnyRow) -> Result<LoggedEvent, StoreError> {
+    Ok(LoggedEvent {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        kind: row.try_get("kind")?,
+        packet_id: row.try_get("packet_id")?,
+        body: row.try_get("body")?,
+        leaf: row.try_get("leaf")?,
+    })
+}
+
+/// Events without a place in the tree yet, by number.
+pub async fn waiting(conn: &mut AnyConnection, limit: u32) -> Result<Vec<LoggedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE leaf IS NULL ORDER BY seq LIMIT $1"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+/// How many events have no place in the tree yet.
+pub async fn waiting_count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE leaf IS NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get("n")?)
+}
+
+/// The events at the leaves `range`, in leaf order (a missing leaf is missing from the answer).
+pub async fn by_leaves(
+    conn: &mut AnyConnection,
+    range: Range<i64>,
+) -> Result<Vec<LoggedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM audit_events WHERE leaf >= $1 AND leaf < $2 ORDER BY leaf"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(range.start)
+        .bind(range.end)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(event_from_row).collect()
+}
+
+/// The event numbered `seq`.
+pub async fn by_number(
+    conn: &mut AnyConnection,
+    seq: i64,
+) -> Result<Option<LoggedEvent>, StoreError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE seq = $1");
+    let row = sqlx::query(&sql)
+        .bind(seq)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(event_from_row).transpose()
+}
+
+/// The events about the packets `ids`, by number.
+pub async fn by_packets(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<Vec<LoggedEvent>, StoreError> {
+    let style = Style::of(conn);
+    let mut found = Vec::new();
+    for chunk in sql::chunks(ids) {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM audit_events WHERE packet_id IN ({}) ORDER BY seq",
+            style.parameters(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push(event_from_row(&row)?);
+        }
+    }
+    found.sort_by_key(|e| e.seq);
+    Ok(found)
+}
+
+/// The PostgreSQL advisory lock key of the integration ("lienthon").
+const INTEGRATION_LOCK: i64 = 0x6c69_656e_7468_6f6e;
+
+/// Makes the caller's transaction the only integration running until it ends: on PostgreSQL
+/// several nodes may try at once (a transaction-scoped advisory lock); on SQLite the writer is
+/// the only writer already.
+pub async fn hold_integration(conn: &mut AnyConnection) -> Result<(), StoreError> {
+    if Style::of(conn) == Style::Numbered {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(INTEGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Gives events their leaves: `(seq, leaf)` pairs.
+pub async fn place(conn: &mut AnyConnection, placed: &[(i64, i64)]) -> Result<(), StoreError> {
+    let style = Style::of(conn);
+    for chunk in sql::chunks(placed) {
+        let sql = format!(
+            "UPDATE audit_events SET leaf = v.column2 FROM (VALUES {}) AS v \
+             WHERE audit_events.seq = v.column1 AND audit_events.leaf IS NULL",
+            style.values_list(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&sql);
+        for (seq, leaf) in chunk {
+            query = query.bind(*seq).bind(*leaf);
+        }
+        let done = query.execute(&mut *conn).await?.rows_affected();
+        if done != chunk.len() as u64 {
+            return Err(StoreError::Database(format!(
+                "{} of {} events were placed in the tree: another integrator ran at once",
+                done,
+                chunk.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A kept node of the tree: `level`, `index` and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRecord {
+    pub level: u32,
+    pub index: i64,
+    pub hash: [u8; 32],
+}
+
+/// Keeps nodes of the tree.
+pub async fn insert_nodes(
+    conn: &mut AnyConnection,
+    nodes: &[NodeRecord],
+) -> Result<(), StoreError> {
+    let head = "INSERT INTO audit_nodes (level, idx, hash)";
+    sql::insert_rows(conn, head, "", 3, nodes, |query, node| {
+        query
+            .bind(i64::from(node.level))
+            .bind(node.index)
+            .bind(node.hash.as_slice())
+    })
+    .await?;
+    Ok(())
+}
+
+/// The kept nodes of `level` with indexes in `range`, in order.
+pub async fn nodes(
+    conn: &mut AnyConnection,
+    level: u32,
+    range: Range<i64>,
+) -> Result<Vec<NodeRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT level, idx, hash FROM audit_nodes WHERE level = $1 AND idx >= $2 AND idx < $3 \
+         ORDER BY idx",
+    )
+    .bind(i64::from(level))
+    .bind(range.start)
+    .bind(range.end)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(node_from_row).collect()
+}
+
+fn node_from_row(row: &sqlx::any::AnyRow) -> Result<NodeRecord, StoreError> {
+    let level: i64 = row.try_get("level")?;
+    let hash: Vec<u8> = row.try_get("hash")?;
+    Ok(NodeRecord {
+        level: u32::try_from(level)
+            .map_err(|_| StoreError::corrupt(format!("audit node level {level}")))?,
+        index: row.try_get("idx")?,
+        hash: hash
+            .try_into()
+            .map_err(|_| StoreError::corrupt("an audit node hash is not 32 bytes"))?,
+    })
+}
+
+/// How many leaves the tree has: one past the last leaf hash kept.
+pub async fn tree_size(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT MAX(idx) AS last FROM audit_nodes WHERE level = 0")
+        .fetch_one(&mut *conn)
+        .await?;
+    let last: Option<i64> = row.try_get("last")?;
+    Ok(last.map_or(0, |l| l + 1))
+}
+
+/// One row of `audit_checkpoints`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRecord {
+    pub size: i64,
+    pub root: [u8; 32],
+    pub at: i64,
+    /// The signed note.
+    pub note: String,
+}
+
+pub async fn insert_checkpoint(
+    conn: &mut AnyConnection,
+    checkpoint: &CheckpointRecord,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO audit_checkpoints (size, root, at, note) VALUES ($1, $2, $3, $4)")
+        .bind(checkpoint.size)
+        .bind(checkpoint.root.as_slice())
+        .bind(checkpoint.at)
+        .bind(&checkpoint.note)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+const CHECKPOINT_COLUMNS: &str = "size, root, at, note";
+
+fn checkpoint_from_row(row: &sqlx::any::AnyRow) -> Result<CheckpointRecord, StoreError> {
+    let root: Vec<u8> = row.try_get("root")?;
+    Ok(CheckpointRecord {
+        size: row.try_get("size")?,
+        root: root
+            .try_into()
+            .map_err(|_| StoreError::corrupt("a checkpoint root is not 32 bytes"))?,
+        at: row.try_get("at")?,
+        note: row.try_get("note")?,
+    })
+}
+
+/// The checkpoint of the largest tree.
+pub async fn latest_checkpoint(
+    conn: &mut AnyConnection,
+) -> Result<Option<CheckpointRecord>, StoreError> {
+    let sql =
+        format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY size DESC LIMIT 1");
+    let row = sqlx::query(&sql).fetch_optional(&mut *conn).await?;
+    row.as_ref().map(checkpoint_from_row).transpose()
+}
+
+/// The checkpoint of the tree of `size` leaves, if one was signed.
+pub async fn checkpoint(
+    conn: &mut AnyConnection,
+    size: i64,
+) -> Result<Option<CheckpointRecord>, StoreError> {
+    let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE size = $1");
+    let row = sqlx::query(&sql)
+        .bind(size)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(checkpoint_from_row).transpose()
+}
+
+/// Every checkpoint, smallest tree first.
+pub async fn checkpoints(conn: &mut AnyConnection) -> Result<Vec<CheckpointRecord>, StoreError> {
+    let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY size");
+    let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
+    rows.iter().map(checkpoint_from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_its_fields_in_order_one_per_line_with_values_escaped() {
+        let event = EventRecord::new(
+            42,
+            1_764_979_200_000_001,
+            EventKind::DeliveryParked,
+            Some("p-1"),
+            &["p-1", "7", "000.00.00.H49", "HTTP 403\nForbidden \\ no"],
+        );
+        assert_eq!(
+            String::from_utf8(event.body).unwrap(),
+            "lienthong-event/1\nseq 42\nat 2025-12-06T00:00:00.000001Z\nkind delivery.parked\n\
+             packet p-1\ndelivery 7\nrecipient 000.00.00.H49\nreason HTTP 403\\nForbidden \\\\ no\n"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "takes 3 values")]
+    fn an_event_with_a_field_missing_is_a_bug() {
+        EventRecord::new(1, 0, EventKind::DeliveryAcknowledged, None, &["p", "1"]);
+    }
+
+    #[test]
+    fn kinds_read_back() {
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(EventKind::parse("packet.eaten"), None);
+    }
+}

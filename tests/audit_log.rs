@@ -1,0 +1,341 @@
+//! The audit log through the real server and binary (docs/AUDIT.md): accepted letters become
+//! events whose receipts name them; checkpoints verify with openssl; the inclusion and
+//! consistency proofs the API gives are checked by `tests/tools/rfc9162.py`, written from
+//! RFC 9162 alone, over the events' bytes read with `sqlite3`; and `lienthong audit verify`
+//! names the event that was changed, deleted or moved with `sqlite3`.
+
+mod common;
+mod common_pg;
+mod common_server;
+
+use std::path::Path;
+use std::process::Command;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use common_server::{wait_until, Engine, Server};
+
+const G22: &str = "000.00.00.G22";
+const H49: &str = "000.00.00.H49";
+const H08: &str = "000.00.00.H08";
+
+fn letter(to: &str, document_id: &str) -> Vec<u8> {
+    common::sign_g22(common::g22_message(
+        &[to],
+        document_id,
+        "Công văn về việc rà soát hồ sơ lưu trữ",
+    ))
+}
+
+/// A server that signs a checkpoint a second after the log grew.
+fn start() -> Server {
+    Server::start_with(
+        Engine::Sqlite,
+        &[("LIENTHONG_AUDIT_CHECKPOINT_SECONDS", "1")],
+    )
+}
+
+/// Submits `count` letters from G22 to H49; answers (packet id, event number, receipt).
+fn submit_letters(server: &Server, count: usize) -> Vec<(String, i64, String)> {
+    (0..count)
+        .map(|n| {
+            let id = server.submit_accepted(
+                G22,
+                &letter(H49, &format!("G22,2026/12/05,{}/BTN-VP", 300 + n)),
+            );
+            let receipt = server.get(&format!("/v1/packets/{id}/receipt"), G22).text();
+            let number = receipt
+                .split_once("<LogEvent>")
+                .and_then(|(_, rest)| rest.split_once("</LogEvent>"))
+                .and_then(|(n, _)| n.parse().ok())
+                .unwrap_or_else(|| panic!("the receipt names no event: {receipt}"));
+            (id, number, receipt)
+        })
+        .collect()
+}
+
+/// The latest checkpoint once it covers `size` events: (note, size, root).
+fn checkpoint_of_at_least(server: &Server, size: u64) -> (String, u64, Vec<u8>) {
+    let mut found = None;
+    wait_until("a checkpoint covers the letters", || {
+        let reply = server.get("/v1/audit/checkpoints/latest", G22);
+        if reply.status != 200 {
+            return false;
+        }
+        let note = reply.text();
+        let mut lines = note.lines();
+        let _origin = lines.next();
+        let signed: u64 = lines.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let root = lines
+            .next()
+            .and_then(|r| STANDARD.decode(r).ok())
+            .unwrap_or_default();
+        let ok = signed >= size;
+        found = Some((note, signed, root));
+        ok
+    });
+    found.expect("a checkpoint")
+}
+
+fn sqlite_path(server: &Server) -> std::path::PathBuf {
+    server.data_path().join("lienthong.db")
+}
+
+/// `sqlite3 DB SQL` (Debian's command line tool), its output.
+fn sqlite3(db: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3 runs");
+    assert!(
+        out.status.success(),
+        "sqlite3 {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Verifies a signed note's one Ed25519 signature with `openssl pkeyutl`, from the verifier
+/// key text alone (C2SP signed-note: `NAME+ID+KEY`, the key 0x01 ‖ 32 bytes; signature =
+/// base64 after the name, 4 bytes of key id first).
+fn openssl_verifies_note(dir: &Path, vkey: &str, note: &str) -> bool {
+    let key = STANDARD
+        .decode(vkey.trim().splitn(3, '+').nth(2).expect("key"))
+        .expect("base64");
+    assert_eq!((key.len(), key[0]), (33, 1), "an Ed25519 vkey");
+    let mut der = hex::decode("302a300506032b6570032100").expect("hex");
+    der.extend_from_slice(&key[1..]);
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        STANDARD.encode(&der)
+    );
+    let (text, signatures) = note.rsplit_once("\n\n").expect("a blank line");
+    let line = signatures.lines().next().expect("a signature line");
+    let signature = STANDARD
+        .decode(line.rsplit(' ').next().expect("base64"))
+        .expect("base64");
+    let (pem_path, msg, sig) = (dir.join("pub.pem"), dir.join("msg"), dir.join("sig"));
+    std::fs::write(&pem_path, pem).expect("write");
+    std::fs::write(&msg, format!("{text}\n")).expect("write");
+    std::fs::write(&sig, &signature[4..]).expect("write");
+    Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"])
+        .arg(&pem_path)
+        .arg("-in")
+        .arg(&msg)
+        .arg("-sigfile")
+        .arg(&sig)
+        .output()
+        .expect("openssl runs")
+        .status
+        .success()
+}
+
+fn b64_to_hex(values: &Value) -> Vec<String> {
+    values
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|v| hex::encode(STANDARD.decode(v.as_str().expect("text")).expect("base64")))
+        .collect()
+}
+
+#[test]
+fn accepted_letters_are_logged_and_their_proofs_check_with_an_independent_implementation() {
+    let server = start();
+    let letters = submit_letters(&server, 5);
+    let (note, size, root) = checkpoint_of_at_least(&server, 5);
+
+    // The checkpoint verifies with openssl from the published key alone.
+    let key = server.request("GET", "/v1/audit/key", None, None);
+    assert_eq!(key.status, 200);
+    let dir = common::work_dir();
+    assert!(
+        openssl_verifies_note(dir.path(), &key.text(), &note),
+        "{note}"
+    );
+    let bent = note.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size + 1), 1);
+    assert!(!openssl_verifies_note(dir.path(), &key.text(), &bent));
+
+    let mut inclusion = Vec::new();
+    for (id, number, receipt) in &letters {
+        let path = format!("/v1/audit/proof/inclusion?event={number}&size={size}");
+        let proof = server.get(&path, G22).json();
+        // The event is the acceptance of this packet, with this receipt.
+        let text = proof["event_text"].as_str().expect("event text");
+        let receipt_sha256 = hex::encode(openssl::sha::sha256(receipt.as_bytes()));
+        assert!(text.contains(&format!("\npacket {id}\n")), "{text}");
+        assert!(
+            text.contains(&format!("\nreceipt-sha256 {receipt_sha256}\n")),
+            "{text}"
+        );
+        assert!(text.contains("\nkind packet.accepted\n"), "{text}");
+        assert_eq!(proof["checkpoint"].as_str(), Some(note.as_str()));
+        // The recipient may ask too; an agency the letter has nothing to do with may not.
+        assert_eq!(server.get(&path, H49).status, 200);
+        server
+            .get(&path, H08)
+            .assert_refused(404, "audit.not_found");
+        inclusion.push(json!({
+            "index": proof["leaf_index"],
+            "size": size,
+            "proof": b64_to_hex(&proof["inclusion_path"]),
+        }));
+    }
+    let consistency = server
+        .get(
+            &format!("/v1/audit/proof/consistency?from=3&to={size}"),
+            G22,
+        )
+        .json();
+    // The events' bytes as the database holds them, read without lienthong.
+    let leaves: Vec<String> = sqlite3(
+        &sqlite_path(&server),
+        &format!("SELECT hex(body) FROM audit_events WHERE leaf < {size} ORDER BY leaf"),
+    )
+    .lines()
+    .map(str::to_lowercase)
+    .collect();
+    assert_eq!(leaves.len() as u64, size);
+    let cases = json!({
+        "leaves": leaves,
+        "roots": { size.to_string(): hex::encode(&root) },
+        "inclusion": inclusion,
+        "consistency": [{
+            "first": 3,
+            "second": size,
+            "proof": b64_to_hex(&consistency["consistency_path"]),
+        }],
+    });
+    let file = dir.path().join("cases.json");
+    std::fs::write(&file, cases.to_string()).expect("write");
+    let python = std::env::var("LIENTHONG_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let out = Command::new(python)
+        .arg(common::root().join("tests/tools/rfc9162.py"))
+        .arg(&file)
+        .output()
+        .expect("python runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.starts_with("ok "), "{said}");
+
+    // A size past the log's end, or an event nobody logged, are clear refusals.
+    server
+        .get("/v1/audit/proof/consistency?from=1&to=999999", G22)
+        .assert_refused(400, "audit.bad_range");
+    server
+        .get("/v1/audit/proof/inclusion?event=999999", G22)
+        .assert_refused(404, "audit.not_found");
+}
+
+/// Copies the stopped server's database (with its write-ahead log) into `dir`.
+fn copy_database(server: &Server, dir: &Path) -> std::path::PathBuf {
+    let db = sqlite_path(server);
+    for suffix in ["", "-wal", "-shm"] {
+        let from = Path::new(&format!("{}{suffix}", db.display())).to_path_buf();
+        if from.exists() {
+            std::fs::copy(&from, dir.join(format!("lienthong.db{suffix}"))).expect("copy");
+        }
+    }
+    dir.join("lienthong.db")
+}
+
+/// `lienthong audit verify` on `db`, with the server's key (in its data directory).
+fn verify(server: &Server, db: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["audit", "verify", "--database-url"])
+        .arg(format!("sqlite://{}?mode=rw", db.display()))
+        .env("LIENTHONG_DATA_DIR", server.data_path())
+        .output()
+        .expect("lienthong runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+#[test]
+fn audit_verify_names_the_event_that_was_changed_deleted_or_moved() {
+    let mut server = start();
+    let letters = submit_letters(&server, 6);
+    checkpoint_of_at_least(&server, 6);
+    server.stop();
+    let (whole, said) = verify(&server, &sqlite_path(&server));
+    assert!(
+        whole && said.contains("the log is whole: 6 events"),
+        "{said}"
+    );
+
+    let event = letters[2].1;
+    let leaf_of = |db: &Path, seq: i64| -> i64 {
+        sqlite3(
+            db,
+            &format!("SELECT leaf FROM audit_events WHERE seq = {seq}"),
+        )
+        .trim()
+        .parse()
+        .expect("a leaf")
+    };
+    let tampered = |sql: &str| {
+        let dir = common::work_dir();
+        let db = copy_database(&server, dir.path());
+        let leaf = leaf_of(&db, event);
+        sqlite3(&db, sql);
+        let (whole, said) = verify(&server, &db);
+        assert!(!whole, "{sql}: {said}");
+        assert!(said.contains("error[audit.mismatch]"), "{sql}: {said}");
+        (leaf, said)
+    };
+
+    // One byte of the event changed: the letter's number.
+    let (leaf, said) = tampered(&format!(
+        "UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), ',302/BTN', ',392/BTN') \
+         AS BLOB) WHERE seq = {event}"
+    ));
+    assert!(
+        said.contains(&format!(
+            "event {event} (leaf {leaf}): its bytes do not hash"
+        )),
+        "{said}"
+    );
+    // The event deleted.
+    let (leaf, said) = tampered(&format!("DELETE FROM audit_events WHERE seq = {event}"));
+    assert!(
+        said.contains(&format!("leaf {leaf}: no event holds this leaf")),
+        "{said}"
+    );
+    // Two events swapped in the tree's order.
+    let next = letters[3].1;
+    let db = sqlite_path(&server);
+    let (here, there) = (leaf_of(&db, event), leaf_of(&db, next));
+    let (_, said) = tampered(&format!(
+        "UPDATE audit_events SET leaf = -1 WHERE seq = {event}; \
+         UPDATE audit_events SET leaf = {here} WHERE seq = {next}; \
+         UPDATE audit_events SET leaf = {there} WHERE seq = {event};"
+    ));
+    assert!(
+        said.contains(&format!(
+            "event {next} (leaf {here}): its bytes do not hash"
+        )),
+        "{said}"
+    );
+    // The event's number in its row changed.
+    let (leaf, said) = tampered(&format!(
+        "UPDATE audit_events SET seq = seq + 100000 WHERE seq = {event}"
+    ));
+    assert!(
+        said.contains(&format!("(leaf {leaf}): its row says seq")),
+        "{said}"
+    );
+    // Bytes and recorded leaf hash changed together: the signed root no longer matches.
+    let (_, said) = tampered(&format!(
+        "UPDATE audit_events SET body = CAST('forged' AS BLOB) WHERE seq = {event}; \
+         UPDATE audit_nodes SET hash = (SELECT hash FROM audit_nodes WHERE level = 0 AND idx = 0) \
+         WHERE level = 0 AND idx = (SELECT leaf FROM audit_events WHERE seq = {event})"
+    ));
+    assert!(said.contains("audit.mismatch"), "{said}");
+}
