@@ -31,9 +31,9 @@ run() { # NAME ATTACKERS [SERVER ENV…]
   [ "$rate" = max ] && pace=(--packets 30000)
   local attack=()
   if [ "$name" != none ]; then
-    attack=(--attack "$name" --attackers "$attackers" --attack-system-id "${h08[0]}" --attack-secret "${h08[1]}")
+    attack=(--attack "$name" --attackers "$attackers" --attack-system-id="${h08[0]}" --attack-secret="${h08[1]}")
   fi
-  (cd "$root" && "$load" --url "$url" --system-id "${g22[0]}" --secret "${g22[1]}" \
+  (cd "$root" && "$load" --url "$url" --system-id="${g22[0]}" --secret="${g22[1]}" \
       "${pace[@]}" --concurrency "$concurrency" --server-pid "$pid" "${attack[@]}") \
     | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["run"]=sys.argv[1]; print(json.dumps(r))' "$name x$attackers"
   kill "$pid"; wait "$wrapper" 2>/dev/null || true

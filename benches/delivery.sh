@@ -54,6 +54,8 @@ run() { # MODE
   # `exec`: the background job is the server itself, so `$!` is its pid.
   (cd "$work" && exec env "${env[@]}" LIENTHONG_LOG=warn "$lt" serve --bind 127.0.0.1:0 > out.txt 2> err.txt) &
   local pid=$!
+  # Whatever happens to this run, its server does not outlive it.
+  trap "kill $pid 2>/dev/null || true" EXIT
   for _ in $(seq 300); do grep -q '^listening on' "$work/out.txt" 2>/dev/null && break; sleep 0.2; done
   grep -q '^listening on' "$work/out.txt" || { echo "the server did not start:" >&2; tail "$work/err.txt" >&2; exit 1; }
   local url g22
@@ -66,7 +68,7 @@ run() { # MODE
   fi
   local pace=(--packets "$packets")
   [ "$rate" != max ] && pace+=(--rate "$rate")
-  (cd "$root" && "$load" --url "$url" --system-id "${g22[0]}" --secret "${g22[1]}" \
+  (cd "$root" && "$load" --url "$url" --system-id="${g22[0]}" --secret="${g22[1]}" \
       "${pace[@]}" --concurrency "$concurrency" --server-pid "$pid" "${sink[@]}") \
     | python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r["run"]=sys.argv[1]; print(json.dumps(r))' "$mode"
   if [ "$mode" = on ] || [ "$mode" = push ]; then
