@@ -5,6 +5,7 @@
 //! names the event that was changed, deleted or moved with `sqlite3`.
 
 mod common;
+mod common_endpoint;
 mod common_pg;
 mod common_server;
 
@@ -262,11 +263,27 @@ fn verify(server: &Server, db: &Path) -> (bool, String) {
 fn audit_verify_names_the_event_that_was_changed_deleted_or_moved() {
     let mut server = start();
     let letters = submit_letters(&server, 6);
-    checkpoint_of_at_least(&server, 6);
+    // H49's system takes the first letter by pull: a seventh event.
+    let inbox = server.get("/v1/inbox", H49).json();
+    let delivery = inbox["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .find(|d| d["packet_id"].as_str() == Some(letters[0].0.as_str()))
+        .and_then(|d| d["delivery"].as_i64())
+        .expect("the first letter in H49's inbox");
+    let acked = server.request(
+        "POST",
+        &format!("/v1/inbox/{delivery}/ack"),
+        Some(H49),
+        None,
+    );
+    assert_eq!(acked.status, 200, "{}", acked.text());
+    checkpoint_of_at_least(&server, 7);
     server.stop();
     let (whole, said) = verify(&server, &sqlite_path(&server));
     assert!(
-        whole && said.contains("the log is whole: 6 events"),
+        whole && said.contains("the log is whole: 7 events"),
         "{said}"
     );
 
@@ -331,6 +348,35 @@ fn audit_verify_names_the_event_that_was_changed_deleted_or_moved() {
         said.contains(&format!("(leaf {leaf}): its row says seq")),
         "{said}"
     );
+    // The rows an event describes, changed after the fact: the acknowledgement's time, and
+    // the accepted packet's size.
+    let db = sqlite_path(&server);
+    let ack_event: i64 = sqlite3(
+        &db,
+        "SELECT seq FROM audit_events WHERE kind = 'delivery.acknowledged'",
+    )
+    .trim()
+    .parse()
+    .expect("the acknowledgement's event");
+    let (_, said) = tampered(&format!(
+        "UPDATE deliveries SET acked_at = acked_at + 3600000000 WHERE seq = {delivery}"
+    ));
+    assert!(
+        said.contains(&format!("event {ack_event} ("))
+            && said.contains(&format!("delivery {delivery} says it was taken pull at")),
+        "{said}"
+    );
+    let (leaf, said) = tampered(&format!(
+        "UPDATE packets SET size = size + 1 WHERE id = '{}'",
+        letters[2].0
+    ));
+    assert!(
+        said.contains(&format!(
+            "event {event} (leaf {leaf}): packet {} says size",
+            letters[2].0
+        )),
+        "{said}"
+    );
     // Bytes and recorded leaf hash changed together: the signed root no longer matches.
     let (_, said) = tampered(&format!(
         "UPDATE audit_events SET body = CAST('forged' AS BLOB) WHERE seq = {event}; \
@@ -338,4 +384,47 @@ fn audit_verify_names_the_event_that_was_changed_deleted_or_moved() {
          WHERE level = 0 AND idx = (SELECT leaf FROM audit_events WHERE seq = {event})"
     ));
     assert!(said.contains("audit.mismatch"), "{said}");
+}
+
+#[test]
+fn a_push_the_endpoint_took_is_logged_and_the_log_verifies() {
+    let endpoint = common_endpoint::Endpoint::start(&[200]);
+    let mut server = start();
+    server.set_push_endpoint(H49, &endpoint.url);
+    let letters = submit_letters(&server, 1);
+    endpoint.wait_for(1, std::time::Duration::from_secs(20));
+    checkpoint_of_at_least(&server, 2);
+    server.stop();
+    let db = sqlite_path(&server);
+    let pushed = sqlite3(
+        &db,
+        "SELECT CAST(body AS TEXT) FROM audit_events WHERE kind = 'delivery.pushed'",
+    );
+    assert!(
+        pushed.contains(&format!("\npacket {}\n", letters[0].0)),
+        "{pushed}"
+    );
+    assert!(pushed.contains("\nrecipient 000.00.00.H49\n"), "{pushed}");
+    assert!(
+        pushed.contains(&format!("\nendpoint {}\n", endpoint.url)),
+        "{pushed}"
+    );
+    assert!(pushed.contains("\nhttp-status 200\n"), "{pushed}");
+    let (whole, said) = verify(&server, &db);
+    assert!(
+        whole && said.contains("the log is whole: 2 events"),
+        "{said}"
+    );
+    // The push's time in its delivery row, changed: the event names it.
+    let dir = common::work_dir();
+    let copy = copy_database(&server, dir.path());
+    sqlite3(
+        &copy,
+        "UPDATE deliveries SET acked_at = acked_at - 1 WHERE taken_via = 'push'",
+    );
+    let (whole, said) = verify(&server, &copy);
+    assert!(
+        !whole && said.contains("says it was taken push at"),
+        "{said}"
+    );
 }

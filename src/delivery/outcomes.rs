@@ -11,6 +11,7 @@ use sqlx::AnyConnection;
 
 use crate::exchange::{take_deliveries, TakenVia};
 use crate::store::deliveries::Taking;
+use crate::store::events::{self, EventRecord};
 use crate::store::mails::{self, MailEvent};
 use crate::store::pushes::{self, DeliveredPush, PushOutcome};
 use crate::store::{BoxFuture, Bulk, BulkOutcomes, StoreError};
@@ -19,6 +20,7 @@ use crate::store::{BoxFuture, Bulk, BulkOutcomes, StoreError};
 #[derive(Debug, Clone)]
 pub struct Finished {
     pub delivery_seq: i64,
+    pub packet_id: String,
     pub recipient: String,
     pub sender: String,
     /// The lease holder (this node).
@@ -27,6 +29,37 @@ pub struct Finished {
     pub endpoint: Option<String>,
     pub outcome: PushOutcome,
     pub at: i64,
+    /// The number of its audit event, for a push delivered or parked (`Store::event_number`).
+    pub event: Option<i64>,
+}
+
+impl Finished {
+    /// The audit event of this outcome, when it is one the log keeps and has a number.
+    fn event(&self) -> Option<EventRecord> {
+        let seq = self.event?;
+        let endpoint = self.endpoint.as_deref().unwrap_or_default();
+        let (packet, delivery) = (self.packet_id.as_str(), self.delivery_seq);
+        match &self.outcome {
+            PushOutcome::Delivered { status } => Some(EventRecord::delivery_pushed(
+                seq,
+                self.at,
+                packet,
+                delivery,
+                &self.recipient,
+                endpoint,
+                *status,
+            )),
+            PushOutcome::Parked { error, .. } => Some(EventRecord::delivery_parked(
+                seq,
+                self.at,
+                packet,
+                delivery,
+                &self.recipient,
+                error,
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// The writer's kind for push outcomes.
@@ -52,9 +85,10 @@ impl Bulk for RecordOutcomes {
 
 /// Records `finished`: a delivered push marks its delivery taken (unless an operator parked
 /// the push meanwhile); a push parked now queues the mail to the sender's clerks (the letter
-/// did not reach the recipient's system; it waits in the pull inbox).
+/// did not reach the recipient's system; it waits in the pull inbox). Both are logged.
 async fn record(conn: &mut AnyConnection, finished: &[&Finished]) -> Result<(), StoreError> {
     let mut delivered = Vec::new();
+    let mut logged = Vec::new();
     for f in finished {
         match &f.outcome {
             PushOutcome::Delivered { status } => delivered.push(DeliveredPush {
@@ -77,17 +111,27 @@ async fn record(conn: &mut AnyConnection, finished: &[&Finished]) -> Result<(), 
                     let (seq, sender) = (f.delivery_seq, f.sender.as_str());
                     mails::queue_event(conn, MailEvent::Parked, seq, sender, Some(error), f.at)
                         .await?;
+                    logged.extend(f.event());
                 }
             }
         }
     }
     if delivered.is_empty() {
-        return Ok(());
+        let logged: Vec<&EventRecord> = logged.iter().collect();
+        return events::insert(conn, &logged).await;
     }
     let changed: HashSet<i64> = pushes::finish_delivered(conn, &delivered)
         .await?
         .into_iter()
         .collect();
+    logged.extend(
+        finished
+            .iter()
+            .filter(|f| changed.contains(&f.delivery_seq))
+            .filter_map(|f| f.event()),
+    );
+    let logged: Vec<&EventRecord> = logged.iter().collect();
+    events::insert(conn, &logged).await?;
     let taken: Vec<Taking<'_>> = finished
         .iter()
         .filter(|f| changed.contains(&f.delivery_seq))

@@ -285,19 +285,25 @@ impl Inner {
             ),
             PushOutcome::Deferred { .. } => {}
         }
-        let finished = Finished {
-            delivery_seq: job.delivery_seq,
-            recipient: job.recipient.clone(),
-            sender: job.sender.clone(),
-            owner: self.owner.clone(),
-            endpoint,
-            outcome,
-            at: now_micros(),
+        let recorded = match self.event_number(&outcome).await {
+            Ok(event) => {
+                let finished = Finished {
+                    delivery_seq: job.delivery_seq,
+                    packet_id: job.packet_id.clone(),
+                    recipient: job.recipient.clone(),
+                    sender: job.sender.clone(),
+                    owner: self.owner.clone(),
+                    endpoint,
+                    outcome,
+                    at: now_micros(),
+                    event,
+                };
+                self.store()
+                    .write_bulk_in(Lane::Background, self.record.clone(), finished)
+                    .await
+            }
+            Err(e) => Err(e),
         };
-        let recorded = self
-            .store()
-            .write_bulk_in(Lane::Background, self.record.clone(), finished)
-            .await;
         if let Err(e) = recorded {
             // The lease expires and the push is made again: a repeat the receiver can tell
             // by its X-Lienthong-Delivery.
@@ -307,6 +313,16 @@ impl Inner {
         // nothing it could push a moment ago because this endpoint was busy.
         drop(slot);
         self.wake.notify_one();
+    }
+
+    /// The audit event number an outcome the log keeps (delivered, parked) needs.
+    async fn event_number(&self, outcome: &PushOutcome) -> Result<Option<i64>, StoreError> {
+        match outcome {
+            PushOutcome::Delivered { .. } | PushOutcome::Parked { .. } => {
+                Ok(Some(self.store().event_number().await?))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Decides whether to send, sends, and turns the answer into an outcome.

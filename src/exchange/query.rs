@@ -14,7 +14,7 @@ use crate::store::{
     RecipientStateRecord, StatusRecord, StoreError,
 };
 
-use super::take::{take_delivery, AckOutcome, TakenVia};
+use super::take::{take_pulled, AckOutcome};
 use super::{Exchange, ExchangeError};
 
 /// Most deliveries in one inbox page.
@@ -374,11 +374,12 @@ impl Exchange {
     /// Marks a delivery of the caller's inbox as taken; the first acknowledgement of a message
     /// moves the document to `delivered` at this recipient.
     pub async fn ack(&self, agency: &OrganId, delivery: i64) -> Result<AckOutcome, ExchangeError> {
-        let input = (agency.as_str().to_owned(), delivery, now_micros());
+        let event = self.inner.store.event_number().await?;
+        let input = (agency.as_str().to_owned(), delivery, now_micros(), event);
         self.inner
             .store
-            .write(input, |conn, (agency, seq, at)| {
-                Box::pin(take_delivery(conn, *seq, agency, *at, TakenVia::Pull))
+            .write(input, |conn, (agency, seq, at, event)| {
+                Box::pin(take_pulled(conn, *seq, agency, *at, *event))
             })
             .await
     }

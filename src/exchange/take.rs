@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use sqlx::AnyConnection;
 
 use crate::store::deliveries::{self, Taking};
+use crate::store::events::{self, EventRecord};
 use crate::store::{Ack, RecipientStateRecord, StoreError};
 
 use super::state::RecipientState;
@@ -41,9 +42,31 @@ pub enum AckOutcome {
     AlreadyAcked(i64),
 }
 
+/// Marks delivery `seq` taken by `recipient`'s system acknowledging its pull at `at`, logs it
+/// as event number `event`, and moves a message's document to `delivered` at that recipient.
+/// Another agency's delivery is `exchange.not_found`.
+pub async fn take_pulled(
+    conn: &mut AnyConnection,
+    seq: i64,
+    recipient: &str,
+    at: i64,
+    event: i64,
+) -> Result<AckOutcome, ExchangeError> {
+    let outcome = take_delivery(conn, seq, recipient, at, TakenVia::Pull).await?;
+    if let AckOutcome::Acked(_) = outcome {
+        let delivery = deliveries::delivery(conn, seq)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery {seq} vanished")))?;
+        let logged =
+            EventRecord::delivery_acknowledged(event, at, &delivery.packet_id, seq, recipient);
+        events::insert(conn, &[&logged]).await?;
+    }
+    Ok(outcome)
+}
+
 /// Marks delivery `seq` taken by `recipient`'s system at `at`, and moves a message's document
 /// to `delivered` at that recipient. Another agency's delivery is `exchange.not_found`.
-pub async fn take_delivery(
+async fn take_delivery(
     conn: &mut AnyConnection,
     seq: i64,
     recipient: &str,

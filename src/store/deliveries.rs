@@ -117,6 +117,30 @@ pub async fn delivery(
     row.as_ref().map(delivery_from_row).transpose()
 }
 
+/// The deliveries `seqs` (those that exist), each with how it was taken (`pull`, `push`, or
+/// not yet): what the audit log's delivery events are held to.
+pub async fn taken_by_seqs(
+    conn: &mut AnyConnection,
+    seqs: &[i64],
+) -> Result<Vec<(DeliveryRecord, Option<String>)>, StoreError> {
+    let style = Style::of(conn);
+    let mut found = Vec::with_capacity(seqs.len());
+    for chunk in sql::chunks(seqs) {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS}, taken_via FROM deliveries WHERE seq IN ({})",
+            style.parameters(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for seq in chunk {
+            query = query.bind(*seq);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push((delivery_from_row(&row)?, row.try_get("taken_via")?));
+        }
+    }
+    Ok(found)
+}
+
 /// The deliveries of one packet, by recipient.
 pub async fn deliveries_of_packet(
     conn: &mut AnyConnection,

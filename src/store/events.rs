@@ -125,20 +125,85 @@ impl EventRecord {
     }
 }
 
+impl EventRecord {
+    /// `delivery.pushed`: `recipient`'s endpoint answered a push of delivery `delivery` (of
+    /// packet `packet`) with `status`.
+    pub fn delivery_pushed(
+        seq: i64,
+        at: i64,
+        packet: &str,
+        delivery: i64,
+        recipient: &str,
+        endpoint: &str,
+        status: u16,
+    ) -> EventRecord {
+        let values = [
+            packet,
+            &delivery.to_string(),
+            recipient,
+            endpoint,
+            &status.to_string(),
+        ];
+        EventRecord::new(seq, at, EventKind::DeliveryPushed, Some(packet), &values)
+    }
+
+    /// `delivery.acknowledged`: `recipient`'s system acknowledged the pulled delivery.
+    pub fn delivery_acknowledged(
+        seq: i64,
+        at: i64,
+        packet: &str,
+        delivery: i64,
+        recipient: &str,
+    ) -> EventRecord {
+        let values = [packet, &delivery.to_string(), recipient];
+        EventRecord::new(
+            seq,
+            at,
+            EventKind::DeliveryAcknowledged,
+            Some(packet),
+            &values,
+        )
+    }
+
+    /// `delivery.parked`: the push of the delivery was given up, for `reason`.
+    pub fn delivery_parked(
+        seq: i64,
+        at: i64,
+        packet: &str,
+        delivery: i64,
+        recipient: &str,
+        reason: &str,
+    ) -> EventRecord {
+        let values = [packet, &delivery.to_string(), recipient, reason];
+        EventRecord::new(seq, at, EventKind::DeliveryParked, Some(packet), &values)
+    }
+}
+
 /// `name value\n`, the value escaped: `\` as `\\`, a line feed as `\n`, a carriage return as
 /// `\r`.
 fn line(body: &mut String, name: &str, value: &str) {
     body.push_str(name);
     body.push(' ');
+    escape_into(body, value);
+    body.push('\n');
+}
+
+/// A value as an event's line writes it.
+pub fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    escape_into(&mut out, value);
+    out
+}
+
+fn escape_into(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
-            '\\' => body.push_str("\\\\"),
-            '\n' => body.push_str("\\n"),
-            '\r' => body.push_str("\\r"),
-            c => body.push(c),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
         }
     }
-    body.push('\n');
 }
 
 /// `2026-12-05T22:00:00.123456Z`: UTC, always six digits of the second.

@@ -64,6 +64,29 @@ pub async fn packet(
     row.as_ref().map(packet_from_row).transpose()
 }
 
+/// The packets `ids` (those that exist), in no particular order.
+pub async fn packets_by_ids(
+    conn: &mut AnyConnection,
+    ids: &[&str],
+) -> Result<Vec<PacketRecord>, StoreError> {
+    let style = Style::of(conn);
+    let mut found = Vec::with_capacity(ids.len());
+    for chunk in sql::chunks(ids) {
+        let sql = format!(
+            "SELECT {PACKET_COLUMNS} FROM packets WHERE id IN ({})",
+            style.parameters(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push(packet_from_row(&row)?);
+        }
+    }
+    Ok(found)
+}
+
 /// The packet a sender submitted with exactly these bytes, if any (the idempotency key).
 pub async fn packet_by_content(
     conn: &mut AnyConnection,

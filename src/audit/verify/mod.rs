@@ -19,6 +19,8 @@ use super::merkle::{leaf_hash, Frontier, Hash};
 use super::note::{Checkpoint, NoteVerifier};
 use super::tree;
 
+mod rows;
+
 /// Leaves read at a time.
 const BATCH: i64 = 10_000;
 
@@ -152,9 +154,9 @@ async fn check_leaves(
     frontier: &mut Frontier,
     roots: &BTreeMap<u64, Hash>,
 ) -> Result<Option<Mismatch>, StoreError> {
-    let found = events::by_leaves(conn, range.clone()).await?;
+    let batch = events::by_leaves(conn, range.clone()).await?;
     let recorded = events::nodes(conn, 0, range.clone()).await?;
-    let mut found = found.into_iter().peekable();
+    let mut found = batch.iter().cloned().peekable();
     let mut recorded = recorded.into_iter().peekable();
     for leaf in range {
         let index = u64::try_from(leaf).unwrap_or(0);
@@ -210,24 +212,30 @@ async fn check_leaves(
             }
         }
     }
-    Ok(None)
+    rows::check(conn, &batch).await
 }
 
-/// Where an event's row and its bytes disagree: number, kind, time, packet.
-fn disagreement(event: &LoggedEvent) -> Option<String> {
-    let text = match std::str::from_utf8(&event.body) {
-        Ok(text) => text,
-        Err(_) => return Some("its bytes are not UTF-8".to_owned()),
-    };
+/// An event's fields, name → value as written (escaped), or why its bytes are not an event.
+pub(super) fn fields(event: &LoggedEvent) -> Result<BTreeMap<&str, &str>, String> {
+    let text = std::str::from_utf8(&event.body).map_err(|_| "its bytes are not UTF-8")?;
     let mut lines = text.lines();
     if lines.next() != Some(FORMAT) {
-        return Some(format!("its bytes do not start with {FORMAT}"));
+        return Err(format!("its bytes do not start with {FORMAT}"));
     }
     let mut fields = BTreeMap::new();
     for line in lines {
         let (name, value) = line.split_once(' ').unwrap_or((line, ""));
         fields.entry(name).or_insert(value);
     }
+    Ok(fields)
+}
+
+/// Where an event's row and its bytes disagree: number, kind, time, packet.
+fn disagreement(event: &LoggedEvent) -> Option<String> {
+    let fields = match fields(event) {
+        Ok(fields) => fields,
+        Err(why) => return Some(why),
+    };
     let expect = [
         ("seq", Some(event.seq.to_string())),
         ("at", Some(events::timestamp(event.at))),
