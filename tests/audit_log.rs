@@ -32,10 +32,11 @@ fn letter(to: &str, document_id: &str) -> Vec<u8> {
 
 /// A server that signs a checkpoint a second after the log grew.
 fn start() -> Server {
-    Server::start_with(
-        Engine::Sqlite,
-        &[("LIENTHONG_AUDIT_CHECKPOINT_SECONDS", "1")],
-    )
+    start_on(Engine::Sqlite)
+}
+
+fn start_on(engine: Engine) -> Server {
+    Server::start_with(engine, &[("LIENTHONG_AUDIT_CHECKPOINT_SECONDS", "1")])
 }
 
 /// Submits `count` letters from G22 to H49; answers (packet id, event number, receipt).
@@ -149,6 +150,12 @@ fn accepted_letters_are_logged_and_their_proofs_check_with_an_independent_implem
     let server = start();
     let letters = submit_letters(&server, 5);
     let (note, size, root) = checkpoint_of_at_least(&server, 5);
+    assert!(server.metric("lienthong_audit_checkpoint_size") >= 5.0);
+    assert_eq!(
+        server.metric("lienthong_audit_events{state=\"placed\"}")
+            + server.metric("lienthong_audit_events{state=\"waiting\"}"),
+        5.0
+    );
 
     // The checkpoint verifies with openssl from the published key alone.
     let key = server.request("GET", "/v1/audit/key", None, None);
@@ -425,6 +432,41 @@ fn a_push_the_endpoint_took_is_logged_and_the_log_verifies() {
     let (whole, said) = verify(&server, &copy);
     assert!(
         !whole && said.contains("says it was taken push at"),
+        "{said}"
+    );
+}
+
+#[test]
+fn on_postgresql_the_log_verifies_and_a_changed_event_is_named() {
+    let mut server = start_on(Engine::Postgres);
+    let letters = submit_letters(&server, 3);
+    checkpoint_of_at_least(&server, 3);
+    server.stop();
+    let verify = |server: &Server| {
+        let out = server.cli(&["audit", "verify"]);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), said)
+    };
+    let (whole, said) = verify(&server);
+    assert!(
+        whole && said.contains("the log is whole: 3 events"),
+        "{said}"
+    );
+    let event = letters[1].1;
+    common_server::run_postgres(
+        &server.database_url,
+        &format!(
+            "UPDATE audit_events SET body = convert_to(replace(convert_from(body, 'UTF8'), \
+             ',301/BTN', ',391/BTN'), 'UTF8') WHERE seq = {event}"
+        ),
+    );
+    let (whole, said) = verify(&server);
+    assert!(
+        !whole && said.contains(&format!("error[audit.mismatch]: event {event} (leaf ")),
         "{said}"
     );
 }

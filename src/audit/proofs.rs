@@ -64,6 +64,28 @@ pub struct ConsistencyProof {
     pub consistency_path: Vec<String>,
 }
 
+/// Where the log stands: for /metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogStatus {
+    /// Events with a leaf.
+    pub placed: i64,
+    /// Events committed without a leaf yet.
+    pub waiting: i64,
+    /// The latest checkpoint's size and time (microseconds), if one was signed.
+    pub checkpoint: Option<(i64, i64)>,
+}
+
+pub async fn status(store: &Store) -> Result<LogStatus, AuditError> {
+    let mut conn = store.acquire().await?;
+    Ok(LogStatus {
+        placed: events::tree_size(&mut conn).await?,
+        waiting: events::waiting_count(&mut conn).await?,
+        checkpoint: events::latest_checkpoint(&mut conn)
+            .await?
+            .map(|c| (c.size, c.at)),
+    })
+}
+
 /// The checkpoint of the largest tree signed so far.
 pub async fn latest(store: &Store) -> Result<CheckpointRecord, AuditError> {
     let mut conn = store.acquire().await?;

@@ -435,6 +435,45 @@ pub fn render_mails(
     out
 }
 
+/// The audit log: events placed in the tree and waiting for it, the latest checkpoint.
+pub fn render_audit(status: &crate::audit::proofs::LogStatus, now: i64) -> String {
+    let mut out = String::with_capacity(512);
+    header(
+        &mut out,
+        "lienthong_audit_events",
+        "gauge",
+        "Audit events in the Merkle tree (placed) and committed but not placed yet (waiting).",
+    );
+    let _ = writeln!(
+        out,
+        "lienthong_audit_events{{state=\"placed\"}} {}",
+        status.placed
+    );
+    let _ = writeln!(
+        out,
+        "lienthong_audit_events{{state=\"waiting\"}} {}",
+        status.waiting
+    );
+    if let Some((size, at)) = status.checkpoint {
+        header(
+            &mut out,
+            "lienthong_audit_checkpoint_size",
+            "gauge",
+            "Events covered by the latest signed checkpoint.",
+        );
+        let _ = writeln!(out, "lienthong_audit_checkpoint_size {size}");
+        header(
+            &mut out,
+            "lienthong_audit_checkpoint_age_seconds",
+            "gauge",
+            "Time since the latest checkpoint was signed.",
+        );
+        let age = (now - at).max(0) as f64 / 1e6;
+        let _ = writeln!(out, "lienthong_audit_checkpoint_age_seconds {age:.3}");
+    }
+    out
+}
+
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");

@@ -593,6 +593,12 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             crate::store::now_micros(),
         ));
     }
+    if let Ok(status) = crate::audit::proofs::status(state.exchange.store()).await {
+        text.push_str(&super::metrics::render_audit(
+            &status,
+            crate::store::now_micros(),
+        ));
+    }
     if let Some(fetcher) = state.exchange.trust().store.crl_fetcher() {
         text.push_str(&super::metrics::render_crls(
             &fetcher.report(),

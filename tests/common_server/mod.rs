@@ -427,7 +427,8 @@ fn fresh_postgres_database() -> (String, String, String) {
     (url, admin, name)
 }
 
-fn run_postgres(admin: &str, sql: &str) {
+/// Runs `sql` on the PostgreSQL database at `url` (a test's own, or the admin one).
+pub fn run_postgres(admin: &str, sql: &str) {
     use sqlx::{Connection, Executor};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
