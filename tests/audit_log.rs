@@ -238,6 +238,23 @@ fn accepted_letters_are_logged_and_their_proofs_check_with_an_independent_implem
         .assert_refused(404, "audit.not_found");
 }
 
+/// Once a checkpoint covers `events`, stops the server; answers its database and the text of
+/// its events of `kind`.
+fn stopped_with_events_of(
+    server: &mut Server,
+    events: u64,
+    kind: &str,
+) -> (std::path::PathBuf, String) {
+    checkpoint_of_at_least(server, events);
+    server.stop();
+    let db = sqlite_path(server);
+    let text = sqlite3(
+        &db,
+        &format!("SELECT CAST(body AS TEXT) FROM audit_events WHERE kind = '{kind}'"),
+    );
+    (db, text)
+}
+
 /// Copies the stopped server's database (with its write-ahead log) into `dir`.
 fn copy_database(server: &Server, dir: &Path) -> std::path::PathBuf {
     let db = sqlite_path(server);
@@ -400,13 +417,7 @@ fn a_push_the_endpoint_took_is_logged_and_the_log_verifies() {
     server.set_push_endpoint(H49, &endpoint.url);
     let letters = submit_letters(&server, 1);
     endpoint.wait_for(1, std::time::Duration::from_secs(20));
-    checkpoint_of_at_least(&server, 2);
-    server.stop();
-    let db = sqlite_path(&server);
-    let pushed = sqlite3(
-        &db,
-        "SELECT CAST(body AS TEXT) FROM audit_events WHERE kind = 'delivery.pushed'",
-    );
+    let (db, pushed) = stopped_with_events_of(&mut server, 2, "delivery.pushed");
     assert!(
         pushed.contains(&format!("\npacket {}\n", letters[0].0)),
         "{pushed}"
@@ -467,6 +478,53 @@ fn on_postgresql_the_log_verifies_and_a_changed_event_is_named() {
     let (whole, said) = verify(&server);
     assert!(
         !whole && said.contains(&format!("error[audit.mismatch]: event {event} (leaf ")),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_push_parked_by_an_operator_is_logged_with_the_reason() {
+    // This node makes no pushes: the push waits until the operator parks it.
+    let mut server = Server::start_with(
+        Engine::Sqlite,
+        &[
+            ("LIENTHONG_AUDIT_CHECKPOINT_SECONDS", "1"),
+            ("LIENTHONG_PUSH_ENABLED", "false"),
+        ],
+    );
+    server.set_push_endpoint(H49, "http://127.0.0.1:9/");
+    let letters = submit_letters(&server, 1);
+    let delivery = server.get("/v1/inbox", H49).json()["deliveries"][0]["delivery"]
+        .as_i64()
+        .expect("a delivery");
+    let parked = server.cli(&[
+        "delivery",
+        "park",
+        &delivery.to_string(),
+        "--reason",
+        "Sở đã nhận bản giấy",
+    ]);
+    assert!(
+        parked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parked.stderr)
+    );
+    let (db, logged) = stopped_with_events_of(&mut server, 2, "delivery.parked");
+    assert!(
+        logged.contains(&format!("\npacket {}\n", letters[0].0)),
+        "{logged}"
+    );
+    assert!(
+        logged.contains(&format!("\ndelivery {delivery}\n")),
+        "{logged}"
+    );
+    assert!(
+        logged.contains("\nreason parked by an operator: Sở đã nhận bản giấy\n"),
+        "{logged}"
+    );
+    let (whole, said) = verify(&server, &db);
+    assert!(
+        whole && said.contains("the log is whole: 2 events"),
         "{said}"
     );
 }

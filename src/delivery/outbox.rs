@@ -3,8 +3,11 @@
 //! or parks one by hand (`lienthong delivery list|retry|park`).
 
 use serde::Serialize;
+use sqlx::AnyConnection;
 
 use crate::exchange::receipt::rfc3339_micros;
+use crate::store::deliveries;
+use crate::store::events::{self, EventRecord};
 use crate::store::pushes::{self, PushRecord, PushState};
 use crate::store::{now_micros, Store, StoreError};
 
@@ -109,16 +112,17 @@ pub async fn retry(store: &Store, delivery: i64) -> Result<Action, StoreError> {
     })
 }
 
-/// Parks a push still to be made, with the operator's reason.
+/// Parks a push still to be made, with the operator's reason; logged as `delivery.parked`.
 pub async fn park(store: &Store, delivery: i64, reason: &str) -> Result<Action, StoreError> {
     let input = (
         delivery,
         format!("parked by an operator: {reason}"),
         now_micros(),
+        store.event_number().await?,
     );
     let done = store
-        .write(input, |conn, (seq, reason, at)| {
-            Box::pin(pushes::park(conn, *seq, reason, *at))
+        .write(input, |conn, (seq, reason, at, event)| {
+            Box::pin(park_logged(conn, *seq, reason, *at, *event))
         })
         .await?;
     Ok(if done {
@@ -126,6 +130,31 @@ pub async fn park(store: &Store, delivery: i64, reason: &str) -> Result<Action, 
     } else {
         Action::NotApplicable
     })
+}
+
+async fn park_logged(
+    conn: &mut AnyConnection,
+    seq: i64,
+    reason: &str,
+    at: i64,
+    event: i64,
+) -> Result<bool, StoreError> {
+    if !pushes::park(conn, seq, reason, at).await? {
+        return Ok(false);
+    }
+    let delivery = deliveries::delivery(conn, seq)
+        .await?
+        .ok_or_else(|| StoreError::corrupt(format!("delivery {seq} of a push vanished")))?;
+    let logged = EventRecord::delivery_parked(
+        event,
+        at,
+        &delivery.packet_id,
+        seq,
+        &delivery.recipient,
+        reason,
+    );
+    events::insert(conn, &[&logged]).await?;
+    Ok(true)
 }
 
 /// The push of one delivery, for the operator.

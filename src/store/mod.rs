@@ -150,10 +150,20 @@ struct Inner {
     writer: writer::Queues,
     counters: Arc<Counters>,
     /// Event numbers taken for this process and not handed out yet.
-    numbers: tokio::sync::Mutex<std::ops::Range<i64>>,
+    numbers: tokio::sync::Mutex<Numbers>,
 }
 
-/// How many event numbers a process takes at once: gaps at a restart are at most this long.
+/// Event numbers taken for a process: what is left of its last block, and the next block's
+/// size. Blocks grow 1, 2, 4, … up to [`EVENT_NUMBER_BLOCK`]: a command that logs one event
+/// leaves no gap, a busy server asks once per thousand events.
+#[derive(Debug)]
+struct Numbers {
+    left: std::ops::Range<i64>,
+    next_block: i64,
+}
+
+/// The largest block of event numbers a process takes at once: the longest gap a restart
+/// leaves.
 const EVENT_NUMBER_BLOCK: i64 = 1000;
 
 impl Store {
@@ -212,7 +222,10 @@ impl Store {
                 engine,
                 writer,
                 counters,
-                numbers: tokio::sync::Mutex::new(0..0),
+                numbers: tokio::sync::Mutex::new(Numbers {
+                    left: 0..0,
+                    next_block: 1,
+                }),
             }),
         })
     }
@@ -257,28 +270,28 @@ impl Store {
     pub async fn event_number(&self) -> Result<i64, StoreError> {
         let mut numbers = self.inner.numbers.lock().await;
         self.fill_event_numbers(&mut numbers).await?;
-        let next = numbers.start;
-        numbers.start += 1;
+        let next = numbers.left.start;
+        numbers.left.start += 1;
         Ok(next)
     }
 
-    /// Takes this process's first block of event numbers now (the server does at its start),
-    /// so that the first change to log does not wait for a write of its own.
+    /// Takes a full block of event numbers now (the server does at its start), so that the
+    /// first changes to log do not wait for writes of their own.
     pub async fn reserve_event_numbers(&self) -> Result<(), StoreError> {
         let mut numbers = self.inner.numbers.lock().await;
+        numbers.next_block = EVENT_NUMBER_BLOCK;
         self.fill_event_numbers(&mut numbers).await
     }
 
-    async fn fill_event_numbers(
-        &self,
-        numbers: &mut std::ops::Range<i64>,
-    ) -> Result<(), StoreError> {
-        if numbers.is_empty() {
-            *numbers = self
-                .write((), |conn, _: &()| {
-                    Box::pin(events::reserve_numbers(conn, EVENT_NUMBER_BLOCK))
+    async fn fill_event_numbers(&self, numbers: &mut Numbers) -> Result<(), StoreError> {
+        if numbers.left.is_empty() {
+            let block = numbers.next_block;
+            numbers.left = self
+                .write(block, |conn, block| {
+                    Box::pin(events::reserve_numbers(conn, *block))
                 })
                 .await?;
+            numbers.next_block = (block * 2).min(EVENT_NUMBER_BLOCK);
         }
         Ok(())
     }
