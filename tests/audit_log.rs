@@ -528,3 +528,39 @@ fn a_push_parked_by_an_operator_is_logged_with_the_reason() {
         "{said}"
     );
 }
+
+#[test]
+fn a_status_is_logged_with_its_staff_and_the_states_it_changed() {
+    let mut server = start();
+    submit_letters(&server, 1);
+    let staff = lienthong::edxml::StaffInfo {
+        department: Some("Văn phòng".to_owned()),
+        staff: Some("Nguyễn Thị Hoa".to_owned()),
+        email: Some("vanthu@h49.gov.vn".to_owned()),
+        mobile: None,
+    };
+    let document = "G22,2026/12/05,300/BTN-VP";
+    let status = server.submit_accepted(H49, &common::h49_status(document, "01", Some(staff)));
+    let (db, logged) = stopped_with_events_of(&mut server, 3, "status.recorded");
+    assert!(logged.contains(&format!("\npacket {status}\n")), "{logged}");
+    assert!(logged.contains("\nreporter 000.00.00.H49\n"), "{logged}");
+    assert!(
+        logged.contains(&format!("\ndocument {document}\n")),
+        "{logged}"
+    );
+    assert!(logged.contains("\ncode 01\n"), "{logged}");
+    assert!(
+        logged.contains("\ndepartment Văn phòng\nstaff Nguyễn Thị Hoa\n"),
+        "{logged}"
+    );
+    assert!(
+        logged.contains("\nemail vanthu@h49.gov.vn\nmobile \n"),
+        "{logged}"
+    );
+    assert!(logged.contains("\ntransitions 000.00.00.H49 "), "{logged}");
+    let (whole, said) = verify(&server, &db);
+    assert!(
+        whole && said.contains("the log is whole: 3 events"),
+        "{said}"
+    );
+}

@@ -14,7 +14,7 @@ use sqlx::AnyConnection;
 use crate::edxml::{
     BusinessDocType, MessagePacket, OrganId, Packet, Priority, StatusCode, StatusPacket,
 };
-use crate::store::events;
+use crate::store::events::{self, EventKind, EventRecord};
 use crate::store::{
     deliveries, mails, now_micros, packets, pushes, BoxFuture, DocumentRecord, NewStatus,
     PacketKind, PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
@@ -406,6 +406,8 @@ impl Exchange {
             actor,
             targets,
             route_to,
+            staff: status.staff_info.clone(),
+            event: self.inner.store.event_number().await?,
         })
     }
 }
@@ -581,6 +583,7 @@ async fn record_status(
     let packet = &record.packet;
     let at = packet.received_at;
     let mut changed = Vec::with_capacity(plan.targets.len());
+    let mut transitions = Vec::with_capacity(plan.targets.len());
     for target in &plan.targets {
         let record =
             deliveries::recipient_state(conn, &plan.original_sender, &plan.document_id, target)
@@ -591,6 +594,7 @@ async fn record_status(
                     document_id: plan.document_id.clone(),
                 })?;
         if let Transition::Changed(next) = stored_state(&record)?.apply(plan.actor, plan.code)? {
+            transitions.push(format!("{target} {}>{next}", record.state));
             changed.push(RecipientStateRecord {
                 state: next.to_string(),
                 updated_at: at,
@@ -613,7 +617,35 @@ async fn record_status(
     )
     .await?;
     deliveries::set_recipient_states(conn, &changed).await?;
+    let event = status_event(packet, plan, &transitions.join(","));
+    events::insert(conn, &[&event]).await?;
     insert_deliveries(conn, packet, &plan.route_to).await
+}
+
+/// The `status.recorded` event: who reported what on which document, the `StaffInfo` of the
+/// one who acted, and the recipients' states it changed (`CODE from>to`, comma-separated).
+fn status_event(packet: &PacketRecord, plan: &StatusPlan, transitions: &str) -> EventRecord {
+    let staff = plan.staff.clone().unwrap_or_default();
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    EventRecord::new(
+        plan.event,
+        packet.received_at,
+        EventKind::StatusRecorded,
+        Some(&packet.id),
+        &[
+            &packet.id,
+            &packet.sender,
+            &plan.original_sender,
+            &plan.document_id,
+            plan.code.as_str(),
+            &text(&plan.description),
+            &text(&staff.department),
+            &text(&staff.staff),
+            &text(&staff.email),
+            &text(&staff.mobile),
+            transitions,
+        ],
+    )
 }
 
 /// The packet's deliveries and, in the same transaction, the pushes and mails they call for.

@@ -5,7 +5,7 @@
 
 use sqlx::AnyConnection;
 
-use crate::edxml::{BusinessDocType, StatusCode};
+use crate::edxml::{BusinessDocType, StaffInfo, StatusCode};
 use crate::store::events::EventRecord;
 use crate::store::{
     packets, DocumentRecord, NewDelivery, PacketKind, PacketRecord, ReceiptRecord,
@@ -131,6 +131,10 @@ pub(super) struct StatusPlan {
     pub(super) targets: Vec<String>,
     /// Where the status packet is delivered.
     pub(super) route_to: Vec<String>,
+    /// Who acted, as the packet's `StaffInfo` says.
+    pub(super) staff: Option<StaffInfo>,
+    /// The number of its `status.recorded` audit event.
+    pub(super) event: i64,
 }
 
 impl Plan {

@@ -27,14 +27,17 @@ pub enum EventKind {
     DeliveryAcknowledged,
     /// A push was given up: the delivery waits in the pull inbox.
     DeliveryParked,
+    /// A status packet was applied to the document's recipients' states.
+    StatusRecorded,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 4] = [
+    pub const ALL: [EventKind; 5] = [
         EventKind::PacketAccepted,
         EventKind::DeliveryPushed,
         EventKind::DeliveryAcknowledged,
         EventKind::DeliveryParked,
+        EventKind::StatusRecorded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl EventKind {
             EventKind::DeliveryPushed => "delivery.pushed",
             EventKind::DeliveryAcknowledged => "delivery.acknowledged",
             EventKind::DeliveryParked => "delivery.parked",
+            EventKind::StatusRecorded => "status.recorded",
         }
     }
 
@@ -70,6 +74,19 @@ impl EventKind {
             }
             EventKind::DeliveryAcknowledged => &["packet", "delivery", "recipient"],
             EventKind::DeliveryParked => &["packet", "delivery", "recipient", "reason"],
+            EventKind::StatusRecorded => &[
+                "packet",
+                "reporter",
+                "original-sender",
+                "document",
+                "code",
+                "description",
+                "department",
+                "staff",
+                "email",
+                "mobile",
+                "transitions",
+            ],
         }
     }
 }

@@ -311,6 +311,35 @@ pub fn sign_g22(packet: lienthong::edxml::MessagePacket) -> Vec<u8> {
     )
 }
 
+/// H49's signed status `code` about G22's document `document_id`, reported by `staff`.
+pub fn h49_status(
+    document_id: &str,
+    code: &str,
+    staff: Option<lienthong::edxml::StaffInfo>,
+) -> Vec<u8> {
+    use lienthong::edxml::{
+        DocumentId, EdxmlTimestamp, OrganId, Organization, ResponseFor, StatusCode, StatusPacket,
+    };
+    let organ = |code: &str| OrganId::parse(code).expect("code");
+    let packet = StatusPacket {
+        response_for: ResponseFor {
+            organ_id: organ("000.00.00.G22"),
+            code: None,
+            promulgation_date: None,
+            document_id: DocumentId::parse(document_id).expect("document id"),
+        },
+        from: Organization::from_code(organ("000.00.00.H49")),
+        status_code: StatusCode::parse(code).expect("status code"),
+        description: None,
+        timestamp: EdxmlTimestamp::now(),
+        staff_info: staff,
+    };
+    sign_bytes(
+        &lienthong::edxml::write(&packet.into()).expect("write"),
+        H49_RSA2048,
+    )
+}
+
 pub fn sign_bytes(unsigned: &[u8], key: DevKey) -> Vec<u8> {
     let private = openssl::pkey::PKey::private_key_from_pem(&read(&key.key())).expect("key");
     let cert = X509::from_pem(&read(&key.cert())).expect("cert");
