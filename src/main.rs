@@ -396,9 +396,9 @@ fn migrate(a: DatabaseArgs) -> Result<(), Failure> {
 }
 
 fn backup(a: BackupArgs) -> Result<(), Failure> {
-    let data_dir = lienthong::config::StorageConfig::load(a.database.config.as_deref())
-        .map_err(|e| Failure::new(e.code(), e.to_string()))?
-        .data_dir;
+    let storage = lienthong::config::StorageConfig::load(a.database.config.as_deref())
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    let data_dir = storage.data_dir.clone();
     run_async(async move {
         let store = open_store(&a.database).await?;
         let blobs = lienthong::store::BlobStore::open(&data_dir);
@@ -416,6 +416,17 @@ fn backup(a: BackupArgs) -> Result<(), Failure> {
             report.blob_bytes,
             a.dir.join("blobs").display()
         );
+        // The folder serves as a data directory: the log key that lives in the data directory
+        // goes with it, so that the restored server goes on with the same log.
+        if storage.audit_key_file.is_none() {
+            let key = data_dir.join(lienthong::audit::log::DEFAULT_KEY_FILE);
+            if let Ok(text) = std::fs::read_to_string(&key) {
+                let copy = a.dir.join(lienthong::audit::log::DEFAULT_KEY_FILE);
+                lienthong::audit::log::write_private(&copy, &text)
+                    .map_err(|e| Failure::io(&copy, e))?;
+                println!("copied the audit log key to {}", copy.display());
+            }
+        }
         Ok(())
     })
 }

@@ -64,6 +64,18 @@ fn a_backup_taken_while_running_restores_every_packet() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("backed up 2 packets"), "{said}");
     assert!(said.contains("1 blobs"), "{said}");
+    // The audit log key goes with the folder, readable by its owner only.
+    let key = folder.join("audit-log.key");
+    assert_eq!(
+        std::fs::read(&key).expect("the key in the backup"),
+        std::fs::read(server.data_path().join("audit-log.key")).expect("the server's key")
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&key)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
     // A letter after the backup is not in it.
     accepted_id(&server.submit(A, &letter("after-backup", 10)));
     // The same folder twice is refused (it would mix two backups).
