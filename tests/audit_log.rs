@@ -22,14 +22,6 @@ const G22: &str = "000.00.00.G22";
 const H49: &str = "000.00.00.H49";
 const H08: &str = "000.00.00.H08";
 
-fn letter(to: &str, document_id: &str) -> Vec<u8> {
-    common::sign_g22(common::g22_message(
-        &[to],
-        document_id,
-        "Công văn về việc rà soát hồ sơ lưu trữ",
-    ))
-}
-
 /// A server that signs a checkpoint a second after the log grew.
 fn start() -> Server {
     start_on(Engine::Sqlite)
@@ -45,7 +37,7 @@ fn submit_letters(server: &Server, count: usize) -> Vec<(String, i64, String)> {
         .map(|n| {
             let id = server.submit_accepted(
                 G22,
-                &letter(H49, &format!("G22,2026/12/05,{}/BTN-VP", 300 + n)),
+                &common::g22_letter(H49, &format!("G22,2026/12/05,{}/BTN-VP", 300 + n)),
             );
             let receipt = server.get(&format!("/v1/packets/{id}/receipt"), G22).text();
             let number = receipt

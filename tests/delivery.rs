@@ -18,15 +18,6 @@ const G22: &str = "000.00.00.G22";
 const H49: &str = "000.00.00.H49";
 const H08: &str = "000.00.00.H08";
 
-/// A signed letter from G22 to `to`, with a Vietnamese subject.
-fn letter(to: &str, document_id: &str) -> Vec<u8> {
-    common::sign_g22(common::g22_message(
-        &[to],
-        document_id,
-        "Công văn về việc triển khai gửi nhận văn bản điện tử",
-    ))
-}
-
 /// Checks a received push with the independent RFC 9421 implementation — and that the same
 /// check refuses the push with another delivery id or one byte of the body changed.
 fn verify_independently(endpoint: &Endpoint, push: &Received) {
@@ -82,7 +73,7 @@ fn a_push_that_fails_twice_is_taken_once(engine: Engine) {
     let endpoint = Endpoint::start(&[503, 503, 200]);
     let server = Server::start_with(engine, &QUICK_RETRIES);
     server.set_push_endpoint(H49, &endpoint.url);
-    let packet = letter(H49, "G22,2026/12/05,21/BTN-VP");
+    let packet = common::g22_letter(H49, "G22,2026/12/05,21/BTN-VP");
     let id = server.submit_accepted(G22, &packet);
 
     let pushes = endpoint.wait_for(3, Duration::from_secs(30));
@@ -155,7 +146,7 @@ fn a_refusing_endpoint_parks_the_push_and_the_letter_waits_in_the_pull_inbox() {
     let endpoint = Endpoint::start(&[403]);
     let server = Server::start_with(Engine::Sqlite, &QUICK_RETRIES);
     server.set_push_endpoint(H49, &endpoint.url);
-    server.submit_accepted(G22, &letter(H49, "G22,2026/12/05,22/BTN-VP"));
+    server.submit_accepted(G22, &common::g22_letter(H49, "G22,2026/12/05,22/BTN-VP"));
     endpoint.wait_for(1, Duration::from_secs(30));
     wait_until("the push is parked", || {
         server.metric("lienthong_push_queue{state=\"parked\"}") == 1.0
@@ -227,7 +218,7 @@ fn a_refusing_endpoint_parks_the_push_and_the_letter_waits_in_the_pull_inbox() {
     // Switched off, the next letter is not pushed at all.
     let out = server.cli(&["agency", "push", H49, "--off"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("push off"));
-    server.submit_accepted(G22, &letter(H49, "G22,2026/12/05,23/BTN-VP"));
+    server.submit_accepted(G22, &common::g22_letter(H49, "G22,2026/12/05,23/BTN-VP"));
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(endpoint.received().len(), 2);
     let inbox = server.get("/v1/inbox", H49).json();
@@ -251,7 +242,7 @@ fn pushes_pending_when_the_server_is_killed_are_all_made_after_the_restart() {
         .map(|n| {
             server.submit_accepted(
                 G22,
-                &letter(H49, &format!("G22,2026/12/05,{}/BTN-VP", 40 + n)),
+                &common::g22_letter(H49, &format!("G22,2026/12/05,{}/BTN-VP", 40 + n)),
             )
         })
         .collect();
@@ -309,7 +300,7 @@ fn a_dead_endpoint_opens_its_breaker_while_a_healthy_one_keeps_taking_letters() 
     for n in 0..10 {
         server.submit_accepted(
             G22,
-            &letter(H08, &format!("G22,2026/12/05,{}/BTN-VP", 70 + n)),
+            &common::g22_letter(H08, &format!("G22,2026/12/05,{}/BTN-VP", 70 + n)),
         );
     }
     wait_until("the dead endpoint's breaker opens", || {
@@ -320,7 +311,7 @@ fn a_dead_endpoint_opens_its_breaker_while_a_healthy_one_keeps_taking_letters() 
     for n in 0..10 {
         server.submit_accepted(
             G22,
-            &letter(H49, &format!("G22,2026/12/05,{}/BTN-VP", 80 + n)),
+            &common::g22_letter(H49, &format!("G22,2026/12/05,{}/BTN-VP", 80 + n)),
         );
     }
     healthy.wait_for(10, Duration::from_secs(10));

@@ -311,6 +311,15 @@ pub fn sign_g22(packet: lienthong::edxml::MessagePacket) -> Vec<u8> {
     )
 }
 
+/// A signed letter from G22 to `to` under `document_id`, with a Vietnamese subject.
+pub fn g22_letter(to: &str, document_id: &str) -> Vec<u8> {
+    sign_g22(g22_message(
+        &[to],
+        document_id,
+        "Công văn về việc triển khai gửi nhận văn bản điện tử",
+    ))
+}
+
 /// H49's signed status `code` about G22's document `document_id`, reported by `staff`.
 pub fn h49_status(
     document_id: &str,
