@@ -54,7 +54,7 @@ enum Command {
     /// Pushes to agency systems: list them by state, show one, send a parked one again, park one.
     #[command(subcommand)]
     Delivery(DeliveryCommand),
-    /// The audit log: verify it over the database, make a log key.
+    /// The audit log: verify it (over the database or an export), export a period, make a key.
     #[command(subcommand)]
     Audit(AuditCommand),
 }
@@ -63,7 +63,12 @@ enum Command {
 enum AuditCommand {
     /// Recompute the log's Merkle tree from its events and check every leaf, kept subtree and
     /// checkpoint (signature and root); names the first event that does not match.
+    /// With --bundle FILE: check an export with no server and no database.
     Verify(AuditVerifyArgs),
+    /// Write the events of a period (optionally of one agency and its units) with their
+    /// inclusion proofs in the latest signed checkpoint: a bundle anyone can check offline
+    /// with `audit verify --bundle`.
+    Export(AuditExportArgs),
     /// Make an Ed25519 log key (signed-note form) for `audit.key_file`; prints its verifier key.
     Keygen(AuditKeygenArgs),
 }
@@ -72,6 +77,35 @@ enum AuditCommand {
 struct AuditVerifyArgs {
     /// The log's verifier key (`NAME+ID+KEY`, as GET /v1/audit/key gives it). Default: the
     /// one of the server's key file (audit.key_file, else DATA_DIR/audit-log.key).
+    #[arg(long)]
+    vkey: Option<String>,
+    /// Check this export bundle instead of the database (with --vkey, against that key;
+    /// without, against the key the bundle names).
+    #[arg(long, value_name = "FILE")]
+    bundle: Option<PathBuf>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "DATE is a day such as 2026-11-30 (Vietnam's time, UTC+07:00, the whole day \
+included) or an RFC 3339 time such as 2026-11-30T08:00:00+07:00."
+)]
+struct AuditExportArgs {
+    /// The first day (or instant) of the period.
+    #[arg(long, value_name = "DATE")]
+    from: String,
+    /// The last day of the period (included), or the instant it ends.
+    #[arg(long, value_name = "DATE")]
+    to: String,
+    /// Only events about letters this agency, or a unit below it, sent or received.
+    #[arg(long, value_name = "CODE")]
+    agency: Option<String>,
+    /// Where to write the bundle (a new file; default: standard output).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The log's verifier key; default: the one of the server's key file.
     #[arg(long)]
     vkey: Option<String>,
     #[command(flatten)]
@@ -149,6 +183,7 @@ fn main() -> ExitCode {
         Command::Agency(AgencyCommand::Push(a)) => agency_push(a),
         Command::Delivery(c) => delivery(c),
         Command::Audit(AuditCommand::Verify(a)) => audit_verify(a),
+        Command::Audit(AuditCommand::Export(a)) => audit_export(a),
         Command::Audit(AuditCommand::Keygen(a)) => cli::audit::keygen(&a.origin, &a.out),
         Command::Agency(AgencyCommand::Credential(CredentialCommand::Create(a))) => {
             credential_create(a)
@@ -599,6 +634,9 @@ fn delivery(command: DeliveryCommand) -> Result<(), Failure> {
 }
 
 fn audit_verify(a: AuditVerifyArgs) -> Result<(), Failure> {
+    if let Some(bundle) = &a.bundle {
+        return cli::audit::verify_bundle(bundle, a.vkey.as_deref());
+    }
     let storage = lienthong::config::StorageConfig::load(a.database.config.as_deref())
         .map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let verifier = cli::audit::verifier(
@@ -614,6 +652,38 @@ fn audit_verify(a: AuditVerifyArgs) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::new(e.code(), e.to_string()))?;
             cli::audit::verify(&store, &verifier).await
+        }
+        .await;
+        store.close().await;
+        outcome
+    })
+}
+
+fn audit_export(a: AuditExportArgs) -> Result<(), Failure> {
+    let period = lienthong::audit::period::Period::between(&a.from, &a.to)
+        .map_err(|e| Failure::usage(format!("--from/--to: {e}")))?;
+    let scope = match &a.agency {
+        Some(code) => {
+            lienthong::store::scope::Scope::Subtree(organ(code, "--agency")?.as_str().to_owned())
+        }
+        None => lienthong::store::scope::Scope::All,
+    };
+    let storage = lienthong::config::StorageConfig::load(a.database.config.as_deref())
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    let verifier = cli::audit::verifier(
+        a.vkey.as_deref(),
+        storage.audit_key_file.as_deref(),
+        &storage.data_dir,
+    )?;
+    let request = lienthong::audit::export::Request { period, scope };
+    run_async(async {
+        let store = open_store(&a.database).await?;
+        let outcome = async {
+            store
+                .migrate()
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            cli::audit::export(&store, &verifier, &request, a.out.as_deref()).await
         }
         .await;
         store.close().await;

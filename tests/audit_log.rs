@@ -212,14 +212,8 @@ fn accepted_letters_are_logged_and_their_proofs_check_with_an_independent_implem
     });
     let file = dir.path().join("cases.json");
     std::fs::write(&file, cases.to_string()).expect("write");
-    let python = std::env::var("LIENTHONG_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let out = Command::new(python)
-        .arg(common::root().join("tests/tools/rfc9162.py"))
-        .arg(&file)
-        .output()
-        .expect("python runs");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && said.starts_with("ok "), "{said}");
+    let said = rfc9162(&[file.as_os_str()]);
+    assert!(said.starts_with("ok "), "{said}");
 
     // A size past the log's end, or an event nobody logged, are clear refusals.
     server
@@ -228,6 +222,19 @@ fn accepted_letters_are_logged_and_their_proofs_check_with_an_independent_implem
     server
         .get("/v1/audit/proof/inclusion?event=999999", G22)
         .assert_refused(404, "audit.not_found");
+}
+
+/// What `tests/tools/rfc9162.py ARGS` says; panics when it fails.
+fn rfc9162(args: &[&std::ffi::OsStr]) -> String {
+    let python = std::env::var("LIENTHONG_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let out = Command::new(python)
+        .arg(common::root().join("tests/tools/rfc9162.py"))
+        .args(args)
+        .output()
+        .expect("python runs");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "rfc9162.py: {said}");
+    said
 }
 
 /// Once a checkpoint covers `events`, stops the server; answers its database and the text of
@@ -402,6 +409,190 @@ fn audit_verify_names_the_event_that_was_changed_deleted_or_moved() {
     assert!(said.contains("audit.mismatch"), "{said}");
 }
 
+/// `lienthong audit ARGS` with the server's data directory (its log key) and `db`.
+fn audit_cli(server: &Server, db: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .arg("audit")
+        .args(args)
+        .arg("--database-url")
+        .arg(format!("sqlite://{}?mode=rw", db.display()))
+        .env("LIENTHONG_DATA_DIR", server.data_path())
+        .output()
+        .expect("lienthong runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+/// `lienthong audit verify --bundle FILE [--vkey KEY]`, with no database and no data folder.
+fn verify_bundle(bundle: &Path, vkey: Option<&str>) -> (bool, String) {
+    let empty = common::work_dir();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lienthong"));
+    command
+        .current_dir(empty.path())
+        .env_remove("LIENTHONG_DATABASE_URL")
+        .env_remove("LIENTHONG_DATA_DIR")
+        .args(["audit", "verify", "--bundle"])
+        .arg(bundle);
+    if let Some(vkey) = vkey {
+        command.args(["--vkey", vkey]);
+    }
+    let out = command.output().expect("lienthong runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+#[test]
+fn an_export_made_before_tampering_proves_offline_what_the_log_had_signed() {
+    let mut server = start();
+    let vkey = server.get("/v1/audit/key", G22).text();
+    let letters = submit_letters(&server, 4);
+    checkpoint_of_at_least(&server, 4);
+    server.stop();
+    let db = sqlite_path(&server);
+    let dir = common::work_dir();
+    let bundle = dir.path().join("export.jsonl");
+    let all = ["--from", "2000-01-01", "--to", "2100-12-31"];
+    let mut args = vec!["export"];
+    args.extend(all);
+    args.extend(["--out", bundle.to_str().expect("utf-8")]);
+    let (made, said) = audit_cli(&server, &db, &args);
+    assert!(made && said.contains("exported 4 events"), "{said}");
+
+    // Offline, with the published key: whole; the same proofs check with the RFC's algorithm
+    // in Python, and the checkpoint's signature with openssl.
+    let (whole, said) = verify_bundle(&bundle, Some(vkey.trim()));
+    assert!(
+        whole && said.contains("the bundle is whole: 4 events"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("note: checked with the key the bundle names"),
+        "{said}"
+    );
+    assert_eq!(
+        rfc9162(&["--bundle".as_ref(), bundle.as_os_str()]).trim(),
+        "ok 4"
+    );
+    let text = std::fs::read_to_string(&bundle).expect("the bundle");
+    let header: Value = serde_json::from_str(text.lines().next().expect("a header")).expect("json");
+    assert!(openssl_verifies_note(
+        dir.path(),
+        &vkey,
+        header["checkpoint"].as_str().expect("note")
+    ));
+    // Without --vkey it says whose key it trusted.
+    let (whole, said) = verify_bundle(&bundle, None);
+    assert!(
+        whole && said.contains("note: checked with the key the bundle names"),
+        "{said}"
+    );
+
+    // Scopes and periods: the recipient's subtree has all four; an agency with no letters,
+    // and a period before them, none.
+    for (extra, count) in [
+        (vec!["--agency", H49], 4),
+        (vec!["--agency", H08], 0),
+        (vec!["--from", "2001-01-01", "--to", "2001-01-31"], 0),
+    ] {
+        let out = dir.path().join(format!("part-{count}-{}.jsonl", extra[1]));
+        let mut args = vec!["export"];
+        if extra[0] == "--agency" {
+            args.extend(all);
+        }
+        args.extend(extra.iter().copied());
+        args.extend(["--out", out.to_str().expect("utf-8")]);
+        let (made, said) = audit_cli(&server, &db, &args);
+        assert!(
+            made && said.contains(&format!("exported {count} events")),
+            "{args:?}: {said}"
+        );
+        let (whole, said) = verify_bundle(&out, Some(vkey.trim()));
+        assert!(whole, "{said}");
+    }
+
+    // Someone with database access rewrites the second letter's event and its leaf hash.
+    let event = letters[1].1;
+    sqlite3(
+        &db,
+        &format!(
+            "UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), ',301/BTN', \
+             ',391/BTN') AS BLOB) WHERE seq = {event}"
+        ),
+    );
+    let (whole, said) = verify(&server, &db);
+    assert!(
+        !whole && said.contains(&format!("event {event} (leaf")),
+        "{said}"
+    );
+    // The export made before still verifies, and holds what the log signed.
+    let (whole, said) = verify_bundle(&bundle, Some(vkey.trim()));
+    assert!(whole, "{said}");
+    let signed = text
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+        .find(|e| e["event"].as_i64() == Some(event))
+        .expect("the event in the bundle");
+    assert!(
+        signed["text"].as_str().expect("text").contains(",301/BTN"),
+        "{signed}"
+    );
+    let now = sqlite3(
+        &db,
+        &format!("SELECT CAST(body AS TEXT) FROM audit_events WHERE seq = {event}"),
+    );
+    assert!(now.contains(",391/BTN"), "{now}");
+    // An export of the changed log is refused rather than written.
+    let refused = dir.path().join("after.jsonl");
+    let mut args = vec!["export"];
+    args.extend(all);
+    args.extend(["--out", refused.to_str().expect("utf-8")]);
+    let (made, said) = audit_cli(&server, &db, &args);
+    assert!(
+        !made && said.contains("audit.mismatch") && said.contains(&format!("event {event}")),
+        "{said}"
+    );
+    assert!(!refused.exists());
+
+    // The bundle itself changed: the event named; a line removed; another log's key.
+    let forged = dir.path().join("forged.jsonl");
+    std::fs::write(&forged, text.replace(",301/BTN", ",391/BTN")).expect("write");
+    let (whole, said) = verify_bundle(&forged, Some(vkey.trim()));
+    assert!(
+        !whole
+            && said.contains("error[audit.mismatch]")
+            && said.contains(&format!("event {event} (leaf"))
+            && said.contains("not those the log signed"),
+        "{said}"
+    );
+    let cut: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains(&format!("\"event\":{event},")))
+        .collect();
+    std::fs::write(&forged, cut.join("\n") + "\n").expect("write");
+    let (whole, said) = verify_bundle(&forged, Some(vkey.trim()));
+    assert!(!whole && said.contains("cut short"), "{said}");
+    let other = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["audit", "keygen", "--origin", "other.example/log", "--out"])
+        .arg(dir.path().join("other.key"))
+        .output()
+        .expect("keygen");
+    let other = String::from_utf8_lossy(&other.stdout).trim().to_owned();
+    let (whole, said) = verify_bundle(&bundle, Some(&other));
+    assert!(
+        !whole && said.contains("not signed by other.example/log"),
+        "{said}"
+    );
+}
+
 #[test]
 fn a_push_the_endpoint_took_is_logged_and_the_log_verifies() {
     let endpoint = common_endpoint::Endpoint::start(&[200]);
@@ -459,6 +650,26 @@ fn on_postgresql_the_log_verifies_and_a_changed_event_is_named() {
         whole && said.contains("the log is whole: 3 events"),
         "{said}"
     );
+    let dir = common::work_dir();
+    let bundle = dir.path().join("export.jsonl");
+    let bundle_arg = bundle.to_str().expect("utf-8");
+    let out = server.cli(&[
+        "audit",
+        "export",
+        "--from",
+        "2000-01-01",
+        "--to",
+        "2100-12-31",
+        "--agency",
+        G22,
+        "--out",
+        bundle_arg,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let event = letters[1].1;
     common_server::run_postgres(
         &server.database_url,
@@ -471,6 +682,17 @@ fn on_postgresql_the_log_verifies_and_a_changed_event_is_named() {
     assert!(
         !whole && said.contains(&format!("error[audit.mismatch]: event {event} (leaf ")),
         "{said}"
+    );
+    // The export made before the change still proves what the log signed.
+    let (whole, said) = verify_bundle(&bundle, None);
+    assert!(
+        whole && said.contains("the bundle is whole: 3 events"),
+        "{said}"
+    );
+    let text = std::fs::read_to_string(&bundle).expect("the bundle");
+    assert!(
+        text.contains(",301/BTN") && !text.contains(",391/BTN"),
+        "{text}"
     );
 }
 

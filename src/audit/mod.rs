@@ -11,11 +11,17 @@
 //!   log key's file.
 //! - `proofs`: what the routes answer — the latest checkpoint, inclusion and consistency proofs.
 //! - `verify`: `audit verify` over a database.
+//! - `export`, `bundle`: `audit export` writes a bundle of a period's events with their
+//!   proofs; `bundle` is its format and the check that needs no server (`verify --bundle`).
+//! - `period`: days and months as Vietnam counts them.
 //! - `policy`: the `[audit]` settings.
 
+pub mod bundle;
+pub mod export;
 pub mod log;
 pub mod merkle;
 pub mod note;
+pub mod period;
 pub mod policy;
 pub mod proofs;
 pub mod tree;

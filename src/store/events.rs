@@ -6,11 +6,13 @@
 //! field, in the fixed order [`EventKind::fields`] gives, values escaped so that a value can
 //! never end a line. `audit` places events in the tree, signs checkpoints and makes proofs.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use sqlx::{AnyConnection, Row};
 
-use super::sql::{self, Style};
+use super::scope::Scope;
+use super::sql::{self, AnyQuery, Style};
 use super::StoreError;
 
 /// The first line of every event: the format and its version.
@@ -203,6 +205,22 @@ fn line(body: &mut String, name: &str, value: &str) {
     body.push(' ');
     escape_into(body, value);
     body.push('\n');
+}
+
+/// An event's `name value` lines after its format line, name → value as written (escaped; a
+/// repeated name keeps its first value), or why the bytes are not an event.
+pub fn fields(body: &[u8]) -> Result<BTreeMap<&str, &str>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "its bytes are not UTF-8")?;
+    let mut lines = text.lines();
+    if lines.next() != Some(FORMAT) {
+        return Err(format!("its bytes do not start with {FORMAT}"));
+    }
+    let mut fields = BTreeMap::new();
+    for line in lines {
+        let (name, value) = line.split_once(' ').unwrap_or((line, ""));
+        fields.entry(name).or_insert(value);
+    }
+    Ok(fields)
 }
 
 /// A value as an event's line writes it.
@@ -538,6 +556,88 @@ pub async fn checkpoints(conn: &mut AnyConnection) -> Result<Vec<CheckpointRecor
     let sql = format!("SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints ORDER BY size");
     let rows = sqlx::query(&sql).fetch_all(&mut *conn).await?;
     rows.iter().map(checkpoint_from_row).collect()
+}
+
+/// Which events an export takes: those placed in the tree of `size` leaves, written within
+/// `period` (microseconds, half-open), about packets sent or received in `scope` (for the
+/// whole exchange: every event, packet or not).
+#[derive(Debug, Clone)]
+pub struct Selection<'a> {
+    pub from: i64,
+    pub to: i64,
+    pub scope: &'a Scope,
+}
+
+impl Selection<'_> {
+    /// The `WHERE` terms after `$1` (the scope's root, when it has one), with the first free
+    /// parameter number.
+    fn terms(&self) -> (String, usize) {
+        let first = if self.scope.root().is_some() { 2 } else { 1 };
+        let mut terms = format!("at >= ${first} AND at < ${}", first + 1);
+        if self.scope.root().is_some() {
+            terms.push_str(
+                " AND packet_id IN (SELECT id FROM packets WHERE sender IN (SELECT code FROM \
+                 scope) UNION SELECT packet_id FROM deliveries WHERE recipient IN (SELECT code \
+                 FROM scope))",
+            );
+        }
+        (terms, first + 2)
+    }
+
+    fn bind<'q>(&'q self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
+        if let Some(root) = self.scope.root() {
+            query = query.bind(root);
+        }
+        query.bind(self.from).bind(self.to)
+    }
+
+    /// How many selected events have a leaf below `size`, and how many do not yet.
+    pub async fn count(
+        &self,
+        conn: &mut AnyConnection,
+        size: i64,
+    ) -> Result<(i64, i64), StoreError> {
+        let (terms, n) = self.terms();
+        let sql = format!(
+            "{}SELECT COALESCE(SUM(CASE WHEN leaf < ${n} THEN 1 ELSE 0 END), 0) AS placed, \
+             COUNT(*) AS events FROM audit_events WHERE {terms}",
+            self.scope.cte(1)
+        );
+        let row = self
+            .bind(sqlx::query(&sql))
+            .bind(size)
+            .fetch_one(&mut *conn)
+            .await?;
+        let placed: i64 = row.try_get("placed")?;
+        let events: i64 = row.try_get("events")?;
+        Ok((placed, events - placed))
+    }
+
+    /// Up to `limit` selected events with a leaf below `size` and a number above `after`, by
+    /// number.
+    pub async fn page(
+        &self,
+        conn: &mut AnyConnection,
+        size: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let (terms, n) = self.terms();
+        let sql = format!(
+            "{}SELECT {EVENT_COLUMNS} FROM audit_events WHERE {terms} AND leaf < ${n} AND \
+             seq > ${} ORDER BY seq LIMIT ${}",
+            self.scope.cte(1),
+            n + 1,
+            n + 2
+        );
+        let query = self
+            .bind(sqlx::query(&sql))
+            .bind(size)
+            .bind(after)
+            .bind(limit);
+        let rows = query.fetch_all(&mut *conn).await?;
+        rows.iter().map(event_from_row).collect()
+    }
 }
 
 #[cfg(test)]

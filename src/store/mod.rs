@@ -51,6 +51,7 @@ pub mod mails;
 pub mod packets;
 pub mod pushes;
 pub mod records;
+pub mod scope;
 mod sql;
 mod writer;
 

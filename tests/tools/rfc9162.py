@@ -3,6 +3,7 @@
 verification algorithms), written from the RFC alone, to check lienthong's proofs.
 
 Usage: rfc9162.py CASES.json
+       rfc9162.py --bundle EXPORT.jsonl
 CASES.json: {"leaves": [hex event bytes…],
              "roots": {"n": hex root, …},
              "inclusion": [{"index", "size", "proof": [hex…]}…],
@@ -10,7 +11,13 @@ CASES.json: {"leaves": [hex event bytes…],
 Checks every root against MTH computed here, every proof against the one computed here (PATH,
 PROOF), and verifies every proof with §2.1.3.2 / §2.1.4.2. Prints "ok N" or the first mismatch
 and exits 1.
+
+With --bundle: reads an `audit export` bundle (a JSON header whose "checkpoint" is a signed
+note: origin, size, base64 root; then one JSON line per event with "leaf", "text" and base64
+"inclusion_path") and verifies each event's inclusion in the checkpoint's tree with §2.1.3.2.
+The note's signature is not checked here (openssl does that in the tests).
 """
+import base64
 import hashlib
 import json
 import sys
@@ -114,7 +121,25 @@ def verify_consistency(first, second, first_hash, second_hash, consistency_path)
     return sn == 0 and fr == first_hash and sr == second_hash
 
 
+def check_bundle(name: str) -> int:
+    lines = open(name, encoding="utf-8").read().splitlines()
+    header = json.loads(lines[0])
+    body = header["checkpoint"].split("\n\n")[0].split("\n")
+    size, root = int(body[1]), base64.b64decode(body[2])
+    for line in lines[1:]:
+        entry = json.loads(line)
+        proof = [base64.b64decode(x) for x in entry["inclusion_path"]]
+        digest = leaf(entry["text"].encode("utf-8"))
+        if not verify_inclusion(entry["leaf"], size, digest, proof, root):
+            print(f"event {entry['event']} is not in the tree of {size}")
+            return 1
+    print(f"ok {len(lines) - 1}")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1] == "--bundle":
+        return check_bundle(sys.argv[2])
     cases = json.load(open(sys.argv[1]))
     d = [bytes.fromhex(x) for x in cases["leaves"]]
     checked = 0

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use sqlx::AnyConnection;
 
-use crate::store::events::{self, LoggedEvent, FORMAT};
+use crate::store::events::{self, LoggedEvent};
 use crate::store::{Store, StoreError};
 
 use super::merkle::{leaf_hash, Frontier, Hash};
@@ -215,24 +215,9 @@ async fn check_leaves(
     rows::check(conn, &batch).await
 }
 
-/// An event's fields, name → value as written (escaped), or why its bytes are not an event.
-pub(super) fn fields(event: &LoggedEvent) -> Result<BTreeMap<&str, &str>, String> {
-    let text = std::str::from_utf8(&event.body).map_err(|_| "its bytes are not UTF-8")?;
-    let mut lines = text.lines();
-    if lines.next() != Some(FORMAT) {
-        return Err(format!("its bytes do not start with {FORMAT}"));
-    }
-    let mut fields = BTreeMap::new();
-    for line in lines {
-        let (name, value) = line.split_once(' ').unwrap_or((line, ""));
-        fields.entry(name).or_insert(value);
-    }
-    Ok(fields)
-}
-
 /// Where an event's row and its bytes disagree: number, kind, time, packet.
 fn disagreement(event: &LoggedEvent) -> Option<String> {
-    let fields = match fields(event) {
+    let fields = match events::fields(&event.body) {
         Ok(fields) => fields,
         Err(why) => return Some(why),
     };

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use sqlx::AnyConnection;
 
-use crate::store::events::{EventKind, LoggedEvent};
+use crate::store::events::{self, EventKind, LoggedEvent};
 use crate::store::{deliveries, packets, DeliveryRecord, PacketRecord, StoreError};
 
 use super::Mismatch;
@@ -23,7 +23,7 @@ pub(super) async fn check(
         std::collections::BTreeMap<&str, &str>,
     )> = batch
         .iter()
-        .filter_map(|e| Some((e, EventKind::parse(&e.kind)?, super::fields(e).ok()?)))
+        .filter_map(|e| Some((e, EventKind::parse(&e.kind)?, events::fields(&e.body).ok()?)))
         .collect();
     let packet_ids: Vec<&str> = parsed
         .iter()
