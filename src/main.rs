@@ -54,9 +54,38 @@ enum Command {
     /// Pushes to agency systems: list them by state, show one, send a parked one again, park one.
     #[command(subcommand)]
     Delivery(DeliveryCommand),
+    /// Auditors: read-only credentials over the audit routes and traces of a scope.
+    #[command(subcommand)]
+    Auditor(AuditorCommand),
     /// The audit log: verify it (over the database or an export), export a period, make a key.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditorCommand {
+    /// Create an auditor's credential and print its secret (the only time it is shown) as
+    /// JSON; revoke it with `agency credential revoke SYSTEM_ID`.
+    Create(AuditorCreateArgs),
+}
+
+#[derive(Args)]
+struct AuditorCreateArgs {
+    /// What the auditor reads: an agency's code (that agency and every unit below it in the
+    /// directory), or `all`.
+    #[arg(long, value_name = "CODE|all")]
+    scope: String,
+    /// The agency the auditor works for (default: the scope's agency; needed with --scope all).
+    #[arg(long, value_name = "CODE")]
+    agency: Option<String>,
+    /// The system id (default: auditor-<8 random hex digits>).
+    #[arg(long)]
+    system_id: Option<String>,
+    /// Also grant the packets' bytes (GET /v1/packets/{id}), not only their metadata.
+    #[arg(long)]
+    packets: bool,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Subcommand)]
@@ -182,6 +211,7 @@ fn main() -> ExitCode {
         Command::Agency(AgencyCommand::List(a)) => agency_list(a),
         Command::Agency(AgencyCommand::Push(a)) => agency_push(a),
         Command::Delivery(c) => delivery(c),
+        Command::Auditor(AuditorCommand::Create(a)) => auditor_create(a),
         Command::Audit(AuditCommand::Verify(a)) => audit_verify(a),
         Command::Audit(AuditCommand::Export(a)) => audit_export(a),
         Command::Audit(AuditCommand::Keygen(a)) => cli::audit::keygen(&a.origin, &a.out),
@@ -529,17 +559,7 @@ fn serve(a: ServeArgs) -> Result<(), Failure> {
 
 fn credential_create(a: CredentialCreateArgs) -> Result<(), Failure> {
     let code = organ(&a.code, "CODE")?;
-    let system_id = match &a.system_id {
-        Some(id) => id.clone(),
-        None => {
-            let mut random = [0u8; 4];
-            openssl::rand::rand_bytes(&mut random)
-                .map_err(|e| Failure::new("internal.crypto", e.to_string()))?;
-            format!("{}-{}", code.as_str(), hex::encode(random))
-        }
-    };
-    let system_id = lienthong::directory::SystemId::parse(&system_id)
-        .map_err(|e| Failure::new("cli.usage", format!("--system-id: {e}")))?;
+    let system_id = system_id_or_new(a.system_id.as_deref(), code.as_str())?;
     let role = if a.operator {
         lienthong::directory::CredentialRole::Operator
     } else {
@@ -558,6 +578,68 @@ fn credential_create(a: CredentialCreateArgs) -> Result<(), Failure> {
             "system_id": created.system_id.as_str(),
             "secret": created.secret.expose(),
             "role": role.as_str(),
+        });
+        println!("{line}");
+        Ok(())
+    })
+}
+
+/// The system id given, else `PREFIX-<8 random hex digits>`.
+fn system_id_or_new(
+    given: Option<&str>,
+    prefix: &str,
+) -> Result<lienthong::directory::SystemId, Failure> {
+    let system_id = match given {
+        Some(id) => id.to_owned(),
+        None => {
+            let mut random = [0u8; 4];
+            openssl::rand::rand_bytes(&mut random)
+                .map_err(|e| Failure::new("internal.crypto", e.to_string()))?;
+            format!("{prefix}-{}", hex::encode(random))
+        }
+    };
+    lienthong::directory::SystemId::parse(&system_id)
+        .map_err(|e| Failure::new("cli.usage", format!("--system-id: {e}")))
+}
+
+fn auditor_create(a: AuditorCreateArgs) -> Result<(), Failure> {
+    let scope = match a.scope.as_str() {
+        "all" => lienthong::store::scope::Scope::All,
+        code => {
+            lienthong::store::scope::Scope::Subtree(organ(code, "--scope")?.as_str().to_owned())
+        }
+    };
+    let agency = match (a.agency.as_deref(), scope.root()) {
+        (Some(code), _) | (None, Some(code)) => organ(code, "--agency")?,
+        (None, None) => {
+            return Err(Failure::usage(
+                "--scope all needs --agency: the code of the agency the auditor works for",
+            ))
+        }
+    };
+    let system_id = system_id_or_new(a.system_id.as_deref(), "auditor")?;
+    let grant = lienthong::directory::AuditorGrant {
+        scope,
+        reads_packets: a.packets,
+    };
+    run_async(async move {
+        let created = with_directory(&a.database, |directory| {
+            let grant = grant.clone();
+            async move {
+                directory
+                    .create_auditor(&agency, &system_id, &grant)
+                    .await
+                    .map_err(directory_failure)
+            }
+        })
+        .await?;
+        let line = serde_json::json!({
+            "agency": created.agency.as_str(),
+            "system_id": created.system_id.as_str(),
+            "secret": created.secret.expose(),
+            "role": "auditor",
+            "scope": grant.scope.as_str(),
+            "packets": grant.reads_packets,
         });
         println!("{line}");
         Ok(())

@@ -192,7 +192,7 @@ async fn migrations_are_idempotent(db: Db) -> Db {
     // `migrated()` applied them already.
     let again = db.store.migrate().await.expect("second migrate");
     assert_eq!(again.applied, Vec::<i64>::new());
-    assert_eq!(again.version, 9);
+    assert_eq!(again.version, 10);
     db
 }
 
@@ -503,6 +503,8 @@ async fn credentials_are_stored_and_revoked(db: Db) -> Db {
         created_at: now_micros(),
         revoked_at: None,
         role: CredentialRole::Agency,
+        audit_scope: None,
+        reads_packets: false,
     };
     for id in ["qlvb-h08", "qlvb-h08-backup"] {
         let record = credential(id);

@@ -13,9 +13,12 @@
 //! - `verify`: `audit verify` over a database.
 //! - `export`, `bundle`: `audit export` writes a bundle of a period's events with their
 //!   proofs; `bundle` is its format and the check that needs no server (`verify --bundle`).
+//! - `access`: who may see which packet; every auditor query logged as an event.
+//! - `trace`: a document's timeline from its events, as each caller may see it.
 //! - `period`: days and months as Vietnam counts them.
 //! - `policy`: the `[audit]` settings.
 
+pub mod access;
 pub mod bundle;
 pub mod export;
 pub mod log;
@@ -24,6 +27,7 @@ pub mod note;
 pub mod period;
 pub mod policy;
 pub mod proofs;
+pub mod trace;
 pub mod tree;
 pub mod verify;
 

@@ -20,6 +20,7 @@
 //! connections.
 
 mod agency;
+mod auditor;
 mod credentials;
 mod demo;
 mod error;
@@ -45,6 +46,7 @@ pub use crate::store::CredentialRole;
 pub use agency::{
     Agency, AgencyName, BoundCertificate, ClerkEmail, FieldError, PushEndpoint, SystemId,
 };
+pub use auditor::{AuditorGrant, Rights};
 pub use credentials::Secret;
 pub use error::{DirectoryError, Location};
 pub use import::{parse as parse_import, Format, ImportReport, ImportRow, MAX_FILE_BYTES};
@@ -299,6 +301,28 @@ impl Directory {
         system_id: &SystemId,
         role: CredentialRole,
     ) -> Result<NewCredential, DirectoryError> {
+        self.create(code, system_id, role, None).await
+    }
+
+    /// Creates an auditor's credential, working for the agency `code`, with `grant`; the
+    /// scope's agency must be in the directory.
+    pub async fn create_auditor(
+        &self,
+        code: &OrganId,
+        system_id: &SystemId,
+        grant: &AuditorGrant,
+    ) -> Result<NewCredential, DirectoryError> {
+        self.create(code, system_id, CredentialRole::Auditor, Some(grant))
+            .await
+    }
+
+    async fn create(
+        &self,
+        code: &OrganId,
+        system_id: &SystemId,
+        role: CredentialRole,
+        grant: Option<&AuditorGrant>,
+    ) -> Result<NewCredential, DirectoryError> {
         let secret = Secret::generate()?;
         let for_hash = secret.clone();
         let phc = self
@@ -312,13 +336,18 @@ impl Directory {
             created_at: now_micros(),
             revoked_at: None,
             role,
+            audit_scope: grant.map(|g| g.scope.as_str().to_owned()),
+            reads_packets: grant.is_some_and(|g| g.reads_packets),
         };
         let done = self
             .store
             .write(record, |conn, record| {
                 Box::pin(async move {
-                    if !agencies::exists(conn, &record.agency_code).await? {
-                        return Err(DirectoryError::UnknownAgency(record.agency_code.clone()));
+                    let scope_root = record.audit_scope.as_deref().filter(|s| *s != "all");
+                    for code in std::iter::once(record.agency_code.as_str()).chain(scope_root) {
+                        if !agencies::exists(conn, code).await? {
+                            return Err(DirectoryError::UnknownAgency(code.to_owned()));
+                        }
                     }
                     if agencies::credential(conn, &record.system_id)
                         .await?
@@ -430,9 +459,12 @@ impl Directory {
         let agency = agencies::get(&mut conn, &record.agency_code).await?;
         match agency {
             Some(a) if a.active => Ok(Some(UsableCredential {
-                phc: Arc::from(record.secret_hash),
                 agency: parse_stored_code(&a.code)?,
-                role: record.role,
+                rights: Rights {
+                    role: record.role,
+                    auditor: AuditorGrant::of(&record),
+                },
+                phc: Arc::from(record.secret_hash),
             })),
             _ => Ok(None),
         }
@@ -440,11 +472,14 @@ impl Directory {
 
     /// What a usable credential may do (an agency's system's, when it is not usable: the
     /// caller has checked the secret just before, so that is a race with a revocation).
-    pub async fn role_of(&self, system_id: &str) -> Result<CredentialRole, DirectoryError> {
-        Ok(self
-            .usable_credential(system_id)
-            .await?
-            .map_or(CredentialRole::Agency, |usable| usable.role))
+    pub async fn rights_of(&self, system_id: &str) -> Result<Rights, DirectoryError> {
+        Ok(self.usable_credential(system_id).await?.map_or(
+            Rights {
+                role: CredentialRole::Agency,
+                auditor: None,
+            },
+            |usable| usable.rights,
+        ))
     }
 
     /// Revokes a credential; false when it does not exist or was revoked already.

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::edxml::OrganId;
-use crate::store::CredentialRole;
+
+use super::Rights;
 
 /// How long a usable credential row is believed before it is read again.
 ///
@@ -38,7 +39,7 @@ pub(crate) struct UsableCredential {
     /// The argon2id PHC hash of the secret.
     pub(crate) phc: Arc<str>,
     pub(crate) agency: OrganId,
-    pub(crate) role: CredentialRole,
+    pub(crate) rights: Rights,
 }
 
 /// What a lookup found: a row recent enough to use, or leave to read it.
@@ -171,12 +172,16 @@ impl UsableCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CredentialRole;
 
     fn row(phc: &str) -> UsableCredential {
         UsableCredential {
             phc: Arc::from(phc),
             agency: OrganId::parse("000.00.00.H49").expect("code"),
-            role: CredentialRole::Agency,
+            rights: Rights {
+                role: CredentialRole::Agency,
+                auditor: None,
+            },
         }
     }
 
@@ -415,6 +420,8 @@ mod through_the_directory {
             created_at: now_micros(),
             revoked_at: None,
             role: CredentialRole::Agency,
+            audit_scope: None,
+            reads_packets: false,
         };
         let inserted = f
             .directory

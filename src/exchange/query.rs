@@ -264,6 +264,29 @@ impl Exchange {
         Ok(PacketAnswer::Changed(StoredPacket { record, body }))
     }
 
+    /// Like [`Exchange::packet_unless`] for a reader whose right to see the packet the caller
+    /// has checked already (an auditor granted the packets of its scope).
+    pub async fn packet_unless_checked(
+        &self,
+        id: &str,
+        unchanged: impl FnOnce(&PacketRecord) -> bool,
+    ) -> Result<PacketAnswer, ExchangeError> {
+        let mut conn = self.inner.store.acquire().await?;
+        let record =
+            packets::packet(&mut conn, id)
+                .await?
+                .ok_or_else(|| ExchangeError::NotFound {
+                    what: format!("packet {id}"),
+                    agency: String::new(),
+                })?;
+        drop(conn);
+        if unchanged(&record) {
+            return Ok(PacketAnswer::Unchanged(record));
+        }
+        let body = self.packet_body(&record).await?;
+        Ok(PacketAnswer::Changed(StoredPacket { record, body }))
+    }
+
     /// The bytes of packet `id` for the server's own workers (pushes): no caller, so no
     /// visibility check — never reachable from a request.
     pub async fn packet_body_for_delivery(&self, id: &str) -> Result<PacketBody, ExchangeError> {

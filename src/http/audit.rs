@@ -1,16 +1,42 @@
 //! The audit log's routes (docs/AUDIT.md): the log's verifier key, its latest checkpoint, an
-//! event's inclusion proof and the consistency proof between two tree sizes. The key and the
-//! checkpoints are the log's public face; an event's proof goes to whoever may see the packet
-//! it is about (its sender and recipients), and to operators.
+//! event's inclusion proof, the consistency proof between two tree sizes, and a document's
+//! trace. The key and the checkpoints are the log's public face; an event's proof goes to
+//! whoever may see the packet it is about (its sender and recipients, an auditor whose scope
+//! holds one of them), and to operators; a trace to the document's sender, its recipients and
+//! the auditors of their scopes. An auditor's every request is logged as an event before it
+//! is answered.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::audit::access::{self, Viewer};
 use crate::audit::proofs::{self, AuditError};
-use crate::directory::CredentialRole;
+use crate::audit::trace;
 
-use super::auth::Caller;
+use crate::directory::AuditorGrant;
+
+use super::auth::Reader;
 use super::{ApiError, AppState};
+
+/// Logs an auditor's request (a no-op for anyone else); the answer waits for the commit.
+async fn logged(state: &AppState, reader: &Reader, request: &HttpRequest) -> Result<(), ApiError> {
+    if let Reader::Auditor { system_id, grant } = reader {
+        let query = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| request.path().to_owned(), |p| p.as_str().to_owned());
+        access::record_query(state.exchange.store(), system_id, &grant.scope, &query).await?;
+    }
+    Ok(())
+}
+
+/// What `reader` may see, for the reads that check it (operators: as their agency).
+fn viewer(reader: &Reader) -> Viewer<'_> {
+    match reader {
+        Reader::Agency(me) | Reader::Operator(me) => Viewer::Agency(me.as_str()),
+        Reader::Auditor { grant, .. } => Viewer::Auditor(&grant.scope),
+    }
+}
 
 /// `GET /v1/audit/key`: the verifier key in signed-note `vkey` form.
 pub(super) async fn key(state: web::Data<AppState>) -> HttpResponse {
@@ -23,8 +49,10 @@ pub(super) async fn key(state: web::Data<AppState>) -> HttpResponse {
 /// `GET /v1/audit/checkpoints/latest`: the latest signed checkpoint, a C2SP signed note.
 pub(super) async fn latest(
     state: web::Data<AppState>,
-    _caller: Caller,
+    reader: Reader,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    logged(&state, &reader, &request).await?;
     let checkpoint = proofs::latest(state.exchange.store()).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
@@ -40,15 +68,17 @@ pub(super) struct InclusionParams {
 /// `GET /v1/audit/proof/inclusion?event=N[&size=S]`.
 pub(super) async fn inclusion(
     state: web::Data<AppState>,
-    caller: Caller,
+    reader: Reader,
+    request: HttpRequest,
     params: web::Query<InclusionParams>,
 ) -> Result<HttpResponse, ApiError> {
+    logged(&state, &reader, &request).await?;
     let store = state.exchange.store();
-    let event = proofs::event(store, params.event).await?;
     let hidden = || AuditError::NotFound(format!("event {}", params.event));
-    if caller.1 != CredentialRole::Operator {
+    let event = proofs::event(store, params.event).await?;
+    if !matches!(reader, Reader::Operator(_)) {
         let packet = event.packet_id.as_deref().ok_or_else(hidden)?;
-        if !state.exchange.may_see_packet(&caller.0, packet).await? {
+        if !access::sees_packet(store, viewer(&reader), packet).await? {
             return Err(hidden().into());
         }
     }
@@ -65,9 +95,60 @@ pub(super) struct ConsistencyParams {
 /// `GET /v1/audit/proof/consistency?from=M&to=N`.
 pub(super) async fn consistency(
     state: web::Data<AppState>,
-    _caller: Caller,
+    reader: Reader,
+    request: HttpRequest,
     params: web::Query<ConsistencyParams>,
 ) -> Result<HttpResponse, ApiError> {
+    logged(&state, &reader, &request).await?;
     let proof = proofs::consistency(state.exchange.store(), params.from, params.to).await?;
     Ok(HttpResponse::Ok().json(proof))
+}
+
+/// `GET /v1/documents/{sender}/{document_id}/trace`: the document's timeline, each entry with
+/// its event number.
+pub(super) async fn document_trace(
+    state: web::Data<AppState>,
+    reader: Reader,
+    request: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    logged(&state, &reader, &request).await?;
+    let (sender, document_id) = path.into_inner();
+    tracing::Span::current().record("document_id", document_id.as_str());
+    let trace = trace::trace(
+        state.exchange.store(),
+        viewer(&reader),
+        &sender,
+        &document_id,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(trace))
+}
+
+/// Lets an auditor read packet `id`'s bytes when its credential grants them and the packet is
+/// in its scope (the request logged first); else the same 404 as for a packet that does not
+/// exist, or 403 when the grant is missing.
+pub(super) async fn auditor_packet(
+    state: &AppState,
+    system_id: &str,
+    grant: &AuditorGrant,
+    request: &HttpRequest,
+    id: &str,
+) -> Result<(), ApiError> {
+    let reader = Reader::Auditor {
+        system_id: system_id.to_owned(),
+        grant: grant.clone(),
+    };
+    logged(state, &reader, request).await?;
+    if !grant.reads_packets {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "auth.read_only",
+            "this auditor's credential reads metadata only, not the packets' bytes",
+        ));
+    }
+    if !access::sees_packet(state.exchange.store(), viewer(&reader), id).await? {
+        return Err(AuditError::NotFound(format!("packet {id}")).into());
+    }
+    Ok(())
 }

@@ -19,7 +19,7 @@ use openssl::x509::X509;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::directory::CredentialRole;
+use crate::directory::{AuditorGrant, CredentialRole, Rights};
 use crate::edxml::OrganId;
 use crate::pki::Fingerprint;
 
@@ -32,9 +32,72 @@ pub const SYSTEM_HEADER: &str = "x-lienthong-system";
 pub const SECRET_HEADER: &str = "x-lienthong-secret";
 
 /// The authenticated agency of a request, and what its credential may do (a client
-/// certificate is always an agency's system).
+/// certificate is always an agency's system). Never an auditor: an auditor's credential is a
+/// [`Reader`] only, so every route that takes a `Caller` — submitting, pulling, acknowledging,
+/// reporting — refuses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller(pub OrganId, pub CredentialRole);
+
+/// Who authenticated and what the credential may do, before a route decides whether that is
+/// enough.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub agency: OrganId,
+    pub rights: Rights,
+    /// The system id, when the request presented one (not a client certificate).
+    pub system_id: Option<String>,
+}
+
+impl Identity {
+    pub fn is_auditor(&self) -> bool {
+        self.rights.auditor.is_some()
+    }
+}
+
+impl TryFrom<Identity> for Caller {
+    type Error = ApiError;
+
+    fn try_from(identity: Identity) -> Result<Caller, ApiError> {
+        if identity.is_auditor() {
+            return Err(read_only());
+        }
+        Ok(Caller(identity.agency, identity.rights.role))
+    }
+}
+
+/// The refusal of an auditor's credential outside the routes it reads.
+pub fn read_only() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::FORBIDDEN,
+        "auth.read_only",
+        "an auditor's credential reads the audit routes and traces only",
+    )
+}
+
+/// Who may read the audit routes and traces: an agency's system (its own documents), the
+/// operator, or an auditor (the documents of its scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reader {
+    Agency(OrganId),
+    Operator(OrganId),
+    Auditor {
+        system_id: String,
+        grant: AuditorGrant,
+    },
+}
+
+impl From<Identity> for Reader {
+    fn from(identity: Identity) -> Reader {
+        match (identity.rights.auditor, identity.rights.role) {
+            (Some(grant), _) => Reader::Auditor {
+                system_id: identity.system_id.unwrap_or_default(),
+                grant,
+            },
+            (None, CredentialRole::Operator) => Reader::Operator(identity.agency),
+            (None, _) => Reader::Agency(identity.agency),
+        }
+    }
+}
 
 /// The certificate a TLS client presented, kept with its connection.
 #[derive(Debug, Clone)]
@@ -77,13 +140,17 @@ impl Credentials {
         }
     }
 
-    /// The agency these credentials name, or why not.
-    pub async fn check(self, state: &AppState) -> Result<Caller, ApiError> {
+    /// Who these credentials name, or why not.
+    pub async fn identify(self, state: &AppState) -> Result<Identity, ApiError> {
         match self.certificate {
-            Some(certificate) => Ok(Caller(
-                by_certificate(state, certificate).await?,
-                CredentialRole::Agency,
-            )),
+            Some(certificate) => Ok(Identity {
+                agency: by_certificate(state, certificate).await?,
+                rights: Rights {
+                    role: CredentialRole::Agency,
+                    auditor: None,
+                },
+                system_id: None,
+            }),
             None => {
                 let address = client_address(
                     self.peer,
@@ -92,12 +159,16 @@ impl Credentials {
                 );
                 let presented = self.presented?;
                 let agency = by_secret(state, &presented, address).await?;
-                let role = state
+                let rights = state
                     .exchange
                     .directory()
-                    .role_of(&presented.system_id)
+                    .rights_of(&presented.system_id)
                     .await?;
-                Ok(Caller(agency, role))
+                Ok(Identity {
+                    agency,
+                    rights,
+                    system_id: Some(presented.system_id),
+                })
             }
         }
     }
@@ -107,9 +178,29 @@ impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
 
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let identity = Identity::from_request(req, payload);
+        Box::pin(async move { Caller::try_from(identity.await?) })
+    }
+}
+
+impl FromRequest for Reader {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Reader, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let identity = Identity::from_request(req, payload);
+        Box::pin(async move { Ok(Reader::from(identity.await?)) })
+    }
+}
+
+impl FromRequest for Identity {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Identity, ApiError>>>>;
+
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         // Authenticated already, before `100 Continue` was sent (see `serve`).
-        let early = req.extensions().get::<Caller>().cloned();
+        let early = req.extensions().get::<Identity>().cloned();
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let credentials = Credentials::of(
             req.headers(),
@@ -117,8 +208,8 @@ impl FromRequest for Caller {
             req.conn_data::<ClientCertificate>().cloned(),
         );
         Box::pin(async move {
-            let caller = match early {
-                Some(caller) => caller,
+            let identity = match early {
+                Some(identity) => identity,
                 None => {
                     let state = state.ok_or_else(|| {
                         ApiError::new(
@@ -127,11 +218,11 @@ impl FromRequest for Caller {
                             "the application state is missing",
                         )
                     })?;
-                    credentials.check(&state).await?
+                    credentials.identify(&state).await?
                 }
             };
-            tracing::Span::current().record("agency", caller.0.as_str());
-            Ok(caller)
+            tracing::Span::current().record("agency", identity.agency.as_str());
+            Ok(identity)
         })
     }
 }

@@ -46,7 +46,8 @@ pub(super) async fn list(
     let limit = super::routes::page_limit(params.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let viewer = match caller.1 {
         CredentialRole::Operator => Viewer::Operator,
-        CredentialRole::Agency => Viewer::Agency(caller.0.as_str()),
+        // A `Caller` is never an auditor.
+        CredentialRole::Agency | CredentialRole::Auditor => Viewer::Agency(caller.0.as_str()),
     };
     let deliveries = outbox::list(state.exchange.store(), viewer, push_state, after, limit).await?;
     let next_after = deliveries.last().map_or(after, |d| d.delivery);

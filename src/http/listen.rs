@@ -133,9 +133,16 @@ fn expect(
                 request.peer_addr(),
                 request.conn_data::<ClientCertificate>().cloned(),
             );
-            match credentials.check(&state).await {
-                Ok(caller) => {
-                    request.extensions_mut().insert(caller);
+            let identity = credentials.identify(&state).await.and_then(|identity| {
+                // Only reads are an auditor's; a body it sends is refused before it is sent.
+                match identity.is_auditor() && request.method() != actix_web::http::Method::GET {
+                    true => Err(super::auth::read_only()),
+                    false => Ok(identity),
+                }
+            });
+            match identity {
+                Ok(identity) => {
+                    request.extensions_mut().insert(identity);
                     Ok(request)
                 }
                 Err(refused) => {

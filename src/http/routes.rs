@@ -19,7 +19,7 @@ use crate::store::{AgencyFilter, InboxEntry, PacketRecord};
 
 use std::time::Instant;
 
-use super::auth::Caller;
+use super::auth::{Caller, Identity, Reader};
 use super::pace::{Closing, Pace};
 use super::{ApiError, AppState};
 
@@ -32,7 +32,7 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_AGENCY_PAGE: u32 = 1000;
 
 /// Every route, as (method, path pattern) — the list docs/API.md and openapi.json must match.
-pub const ROUTES: [(&str, &str); 19] = [
+pub const ROUTES: [(&str, &str); 20] = [
     ("post", "/v1/packets"),
     ("get", "/v1/packets/{id}"),
     ("get", "/v1/packets/{id}/receipt"),
@@ -42,6 +42,7 @@ pub const ROUTES: [(&str, &str); 19] = [
     ("get", "/v1/deliveries"),
     ("get", "/v1/overdue"),
     ("get", "/v1/documents/{sender}/{document_id}/status"),
+    ("get", "/v1/documents/{sender}/{document_id}/trace"),
     ("get", "/v1/agencies"),
     ("get", "/v1/audit/key"),
     ("get", "/v1/audit/checkpoints/latest"),
@@ -71,6 +72,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/v1/documents/{sender}/{document_id:.+}/status",
             web::get().to(document_status),
+        )
+        .route(
+            "/v1/documents/{sender}/{document_id:.+}/trace",
+            web::get().to(super::audit::document_trace),
         )
         .route("/v1/agencies", web::get().to(agencies))
         .route("/v1/audit/key", web::get().to(super::audit::key))
@@ -194,7 +199,7 @@ async fn receive(
 /// its ETag (the SHA-256 of its bytes, which never change).
 async fn packet(
     state: web::Data<AppState>,
-    caller: Caller,
+    identity: Identity,
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -203,11 +208,20 @@ async fn packet(
         held.as_ref()
             .is_some_and(|held| holds_current(held, &record.content_sha256))
     };
-    let stored = match state
-        .exchange
-        .packet_unless(&caller.0, &id, unchanged)
-        .await?
-    {
+    let answer = match Reader::from(identity.clone()) {
+        Reader::Auditor { system_id, grant } => {
+            super::audit::auditor_packet(&state, &system_id, &grant, &req, &id).await?;
+            state.exchange.packet_unless_checked(&id, unchanged).await?
+        }
+        _ => {
+            let caller = Caller::try_from(identity)?;
+            state
+                .exchange
+                .packet_unless(&caller.0, &id, unchanged)
+                .await?
+        }
+    };
+    let stored = match answer {
         PacketAnswer::Unchanged(record) => {
             return Ok(packet_headers(HttpResponse::NotModified(), &record).finish());
         }

@@ -373,7 +373,7 @@ pub async fn active_certificates(
 }
 
 const CREDENTIAL_COLUMNS: &str =
-    "system_id, agency_code, secret_hash, created_at, revoked_at, role";
+    "system_id, agency_code, secret_hash, created_at, revoked_at, role, audit_scope, reads_packets";
 
 fn credential_from_row(row: &AnyRow) -> Result<CredentialRecord, StoreError> {
     Ok(CredentialRecord {
@@ -387,6 +387,8 @@ fn credential_from_row(row: &AnyRow) -> Result<CredentialRecord, StoreError> {
             CredentialRole::parse(&role)
                 .ok_or_else(|| StoreError::corrupt(format!("credential role {role:?}")))?
         },
+        audit_scope: row.try_get("audit_scope")?,
+        reads_packets: row.try_get::<i64, _>("reads_packets")? != 0,
     })
 }
 
@@ -397,7 +399,7 @@ pub async fn insert_credential(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO agency_credentials (system_id, agency_code, secret_hash, created_at, \
-         revoked_at, role) VALUES ($1, $2, $3, $4, $5, $6)",
+         revoked_at, role, audit_scope, reads_packets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&credential.system_id)
     .bind(&credential.agency_code)
@@ -405,6 +407,8 @@ pub async fn insert_credential(
     .bind(credential.created_at)
     .bind(credential.revoked_at)
     .bind(credential.role.as_str())
+    .bind(credential.audit_scope.as_deref())
+    .bind(i64::from(credential.reads_packets))
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -31,15 +31,18 @@ pub enum EventKind {
     DeliveryParked,
     /// A status packet was applied to the document's recipients' states.
     StatusRecorded,
+    /// An auditor read the audit routes: who, with which scope, what it asked.
+    AuditorQuery,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::PacketAccepted,
         EventKind::DeliveryPushed,
         EventKind::DeliveryAcknowledged,
         EventKind::DeliveryParked,
         EventKind::StatusRecorded,
+        EventKind::AuditorQuery,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl EventKind {
             EventKind::DeliveryAcknowledged => "delivery.acknowledged",
             EventKind::DeliveryParked => "delivery.parked",
             EventKind::StatusRecorded => "status.recorded",
+            EventKind::AuditorQuery => "auditor.query",
         }
     }
 
@@ -89,6 +93,7 @@ impl EventKind {
                 "mobile",
                 "transitions",
             ],
+            EventKind::AuditorQuery => &["auditor", "scope", "query"],
         }
     }
 }
@@ -205,6 +210,25 @@ fn line(body: &mut String, name: &str, value: &str) {
     body.push(' ');
     escape_into(body, value);
     body.push('\n');
+}
+
+/// A value as written in an event's line, read back (the inverse of [`escape`]).
+pub fn unescape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// An event's `name value` lines after its format line, name → value as written (escaped; a
@@ -643,6 +667,21 @@ impl Selection<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unescape_reads_back_what_escape_wrote() {
+        for value in [
+            "",
+            "plain",
+            "a\\b",
+            "line\nbreak\r",
+            "\\n is not a break",
+            "Đảng ủy \\",
+        ] {
+            assert_eq!(unescape(&escape(value)), value);
+            assert!(!escape(value).contains('\n'));
+        }
+    }
 
     #[test]
     fn an_event_is_its_fields_in_order_one_per_line_with_values_escaped() {

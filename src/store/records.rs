@@ -72,6 +72,10 @@ pub struct CredentialRecord {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     pub role: CredentialRole,
+    /// An auditor's scope as stored: `all`, or the code of the agency whose subtree it reads.
+    pub audit_scope: Option<String>,
+    /// Whether an auditor may read the packets' bytes, not only their metadata.
+    pub reads_packets: bool,
 }
 
 /// What a credential may do beyond its agency's own letters.
@@ -82,6 +86,9 @@ pub enum CredentialRole {
     Agency,
     /// The exchange's operator: also the delivery work of every agency.
     Operator,
+    /// An auditor: reads the audit routes and traces of the documents in its scope, nothing
+    /// else, and writes nothing.
+    Auditor,
 }
 
 impl CredentialRole {
@@ -89,13 +96,18 @@ impl CredentialRole {
         match self {
             CredentialRole::Agency => "agency",
             CredentialRole::Operator => "operator",
+            CredentialRole::Auditor => "auditor",
         }
     }
 
     pub fn parse(text: &str) -> Option<CredentialRole> {
-        [CredentialRole::Agency, CredentialRole::Operator]
-            .into_iter()
-            .find(|r| r.as_str() == text)
+        [
+            CredentialRole::Agency,
+            CredentialRole::Operator,
+            CredentialRole::Auditor,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
     }
 }
 

@@ -53,3 +53,36 @@ impl std::fmt::Display for Scope {
         f.write_str(self.as_str())
     }
 }
+
+/// Which of `codes` are in `scope`: each code's chain of parents is walked up (a few rows per
+/// code, whatever the directory's size) and kept when it reaches the scope's root.
+pub async fn within(
+    conn: &mut sqlx::AnyConnection,
+    scope: &Scope,
+    codes: &[&str],
+) -> Result<Vec<String>, super::StoreError> {
+    use sqlx::Row as _;
+    let Some(root) = scope.root() else {
+        return Ok(codes.iter().map(|c| (*c).to_owned()).collect());
+    };
+    let mut found = Vec::new();
+    let style = super::sql::Style::of(conn);
+    for chunk in super::sql::chunks(codes) {
+        let sql = format!(
+            "WITH RECURSIVE up(code, origin) AS (SELECT code, code FROM agencies WHERE code IN \
+             ({}) UNION SELECT a.parent, up.origin FROM agencies a JOIN up ON a.code = up.code \
+             WHERE a.parent IS NOT NULL) SELECT DISTINCT origin FROM up WHERE code = {}",
+            style.parameters(1, chunk.len()),
+            style.parameter(chunk.len() + 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for code in chunk {
+            query = query.bind(*code);
+        }
+        query = query.bind(root);
+        for row in query.fetch_all(&mut *conn).await? {
+            found.push(row.try_get::<String, _>("origin")?);
+        }
+    }
+    Ok(found)
+}
