@@ -14,6 +14,7 @@
 //! - `export`, `bundle`: `audit export` writes a bundle of a period's events with their
 //!   proofs; `bundle` is its format and the check that needs no server (`verify --bundle`).
 //! - `access`: who may see which packet; every auditor query logged as an event.
+//! - `search`: documents an agency or an auditor may find, by words without diacritics.
 //! - `trace`: a document's timeline from its events, as each caller may see it.
 //! - `period`: days and months as Vietnam counts them.
 //! - `policy`: the `[audit]` settings.
@@ -27,6 +28,7 @@ pub mod note;
 pub mod period;
 pub mod policy;
 pub mod proofs;
+pub mod search;
 pub mod trace;
 pub mod tree;
 pub mod verify;

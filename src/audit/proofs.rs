@@ -22,6 +22,9 @@ pub enum AuditError {
     NotYet(String),
     #[error("{0}")]
     BadRange(String),
+    /// An agency the reader may not search.
+    #[error("agency {0} is not in your scope")]
+    OutOfScope(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -33,6 +36,7 @@ impl AuditError {
             AuditError::NotFound(_) => "audit.not_found",
             AuditError::NotYet(_) => "audit.not_yet",
             AuditError::BadRange(_) => "audit.bad_range",
+            AuditError::OutOfScope(_) => "audit.out_of_scope",
             AuditError::Store(e) => e.code(),
         }
     }

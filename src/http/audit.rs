@@ -10,7 +10,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::audit::access::{self, Viewer};
+use crate::audit::period::Period;
 use crate::audit::proofs::{self, AuditError};
+use crate::audit::search;
 use crate::audit::trace;
 
 use crate::directory::AuditorGrant;
@@ -151,4 +153,58 @@ pub(super) async fn auditor_packet(
         return Err(AuditError::NotFound(format!("packet {id}")).into());
     }
     Ok(())
+}
+
+#[derive(Deserialize)]
+pub(super) struct SearchParams {
+    agency: Option<String>,
+    direction: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    q: Option<String>,
+    notation: Option<String>,
+    status: Option<String>,
+    overdue: Option<bool>,
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Documents per page: by default, and at most.
+const SEARCH_PAGE: (u32, u32) = (50, 500);
+
+/// `GET /v1/audit/documents`: documents of the reader's agency, or of an auditor's scope.
+pub(super) async fn documents(
+    state: web::Data<AppState>,
+    reader: Reader,
+    request: HttpRequest,
+    params: web::Query<SearchParams>,
+) -> Result<HttpResponse, ApiError> {
+    logged(&state, &reader, &request).await?;
+    let p = params.into_inner();
+    let period = match (p.from.as_deref(), p.to.as_deref()) {
+        (None, None) => None,
+        (from, to) => {
+            let period = Period::between(from.unwrap_or("1970-01-01"), to.unwrap_or("9999-12-31"))
+                .map_err(|e| AuditError::BadRange(format!("from/to: {e}")))?;
+            Some((period.from, period.to))
+        }
+    };
+    let limit = super::routes::page_limit(p.limit, SEARCH_PAGE.0, SEARCH_PAGE.1)?;
+    let ask = search::Ask {
+        agency: p.agency,
+        direction: p.direction,
+        period,
+        q: p.q,
+        notation: p.notation,
+        status: p.status,
+        overdue: p.overdue,
+        after: p.after,
+        limit: i64::from(limit),
+    };
+    let searcher = match viewer(&reader) {
+        Viewer::Agency(me) => search::Searcher::Agency(me),
+        Viewer::Auditor(scope) => search::Searcher::Auditor(scope),
+    };
+    let found = search::documents(state.exchange.store(), searcher, &ask).await?;
+    Ok(HttpResponse::Ok().json(found))
 }

@@ -224,6 +224,7 @@ impl From<AuditError> for ApiError {
             AuditError::NotFound(_) => StatusCode::NOT_FOUND,
             AuditError::NotYet(_) => StatusCode::CONFLICT,
             AuditError::BadRange(_) => StatusCode::BAD_REQUEST,
+            AuditError::OutOfScope(_) => StatusCode::FORBIDDEN,
             AuditError::Store(e) => status::of_store(e),
         };
         ApiError::new(status, e.code(), e.to_string())

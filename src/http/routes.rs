@@ -32,7 +32,7 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_AGENCY_PAGE: u32 = 1000;
 
 /// Every route, as (method, path pattern) — the list docs/API.md and openapi.json must match.
-pub const ROUTES: [(&str, &str); 20] = [
+pub const ROUTES: [(&str, &str); 21] = [
     ("post", "/v1/packets"),
     ("get", "/v1/packets/{id}"),
     ("get", "/v1/packets/{id}/receipt"),
@@ -48,6 +48,7 @@ pub const ROUTES: [(&str, &str); 20] = [
     ("get", "/v1/audit/checkpoints/latest"),
     ("get", "/v1/audit/proof/inclusion"),
     ("get", "/v1/audit/proof/consistency"),
+    ("get", "/v1/audit/documents"),
     ("get", "/v1/agencies/{code}"),
     ("get", "/v1/openapi.json"),
     ("get", "/healthz"),
@@ -79,6 +80,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/v1/agencies", web::get().to(agencies))
         .route("/v1/audit/key", web::get().to(super::audit::key))
+        .route(
+            "/v1/audit/documents",
+            web::get().to(super::audit::documents),
+        )
         .route(
             "/v1/audit/checkpoints/latest",
             web::get().to(super::audit::latest),

@@ -52,6 +52,7 @@ pub mod packets;
 pub mod pushes;
 pub mod records;
 pub mod scope;
+pub mod search;
 mod sql;
 mod writer;
 
@@ -262,6 +263,7 @@ impl Store {
             .map(|m| m.version)
             .collect();
         let version = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        search::backfill(&mut conn).await?;
         Ok(MigrationReport { applied, version })
     }
 

@@ -232,8 +232,8 @@ pub async fn insert_documents(
     conn: &mut AnyConnection,
     documents: &[DocumentRecord],
 ) -> Result<(), StoreError> {
-    let head = format!("INSERT INTO documents ({DOCUMENT_COLUMNS})");
-    sql::insert_rows(conn, &head, "", 11, documents, |query, document| {
+    let head = format!("INSERT INTO documents ({DOCUMENT_COLUMNS}, subject_folded)");
+    sql::insert_rows(conn, &head, "", 12, documents, |query, document| {
         query
             .bind(&document.sender)
             .bind(&document.document_id)
@@ -246,6 +246,7 @@ pub async fn insert_documents(
             .bind(document.priority)
             .bind(&document.due_date)
             .bind(document.appointed_at)
+            .bind(super::search::fold(&document.subject))
     })
     .await?;
     Ok(())
