@@ -98,6 +98,9 @@ enum AuditCommand {
     /// inclusion proofs in the latest signed checkpoint: a bundle anyone can check offline
     /// with `audit verify --bundle`.
     Export(AuditExportArgs),
+    /// A month's statistics per agency (sent, received, acknowledged, within the deadline,
+    /// overdue, refused, median times to acknowledge and to 03), as CSV or JSON.
+    Stats(AuditStatsArgs),
     /// Make an Ed25519 log key (signed-note form) for `audit.key_file`; prints its verifier key.
     Keygen(AuditKeygenArgs),
 }
@@ -137,6 +140,21 @@ struct AuditExportArgs {
     /// The log's verifier key; default: the one of the server's key file.
     #[arg(long)]
     vkey: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+#[derive(Args)]
+struct AuditStatsArgs {
+    /// The month, e.g. 2026-11 (Vietnam's time).
+    #[arg(long)]
+    month: String,
+    /// Only this agency's row.
+    #[arg(long, value_name = "CODE")]
+    agency: Option<String>,
+    /// csv or json.
+    #[arg(long, default_value = "csv")]
+    format: String,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -214,6 +232,7 @@ fn main() -> ExitCode {
         Command::Auditor(AuditorCommand::Create(a)) => auditor_create(a),
         Command::Audit(AuditCommand::Verify(a)) => audit_verify(a),
         Command::Audit(AuditCommand::Export(a)) => audit_export(a),
+        Command::Audit(AuditCommand::Stats(a)) => audit_stats(a),
         Command::Audit(AuditCommand::Keygen(a)) => cli::audit::keygen(&a.origin, &a.out),
         Command::Agency(AgencyCommand::Credential(CredentialCommand::Create(a))) => {
             credential_create(a)
@@ -766,6 +785,59 @@ fn audit_export(a: AuditExportArgs) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::new(e.code(), e.to_string()))?;
             cli::audit::export(&store, &verifier, &request, a.out.as_deref()).await
+        }
+        .await;
+        store.close().await;
+        outcome
+    })
+}
+
+fn audit_stats(a: AuditStatsArgs) -> Result<(), Failure> {
+    if !matches!(a.format.as_str(), "csv" | "json") {
+        return Err(Failure::usage(format!(
+            "--format {}: give csv or json",
+            a.format
+        )));
+    }
+    let agency = a
+        .agency
+        .as_deref()
+        .map(|code| organ(code, "--agency"))
+        .transpose()?;
+    let config = lienthong::config::Config::load(a.database.config.as_deref())
+        .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    let windows = config.deadlines.windows();
+    run_async(async move {
+        let store = open_store(&a.database).await?;
+        let outcome = async {
+            store
+                .migrate()
+                .await
+                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            let started = std::time::Instant::now();
+            let rows = lienthong::audit::stats::month(
+                &store,
+                None,
+                &a.month,
+                agency.as_ref().map(|c| c.as_str()),
+                &windows,
+            )
+            .await
+            .map_err(|e| Failure::new(e.code(), e.to_string()))?;
+            match a.format.as_str() {
+                "json" => println!(
+                    "{}",
+                    serde_json::json!({"month": a.month, "agencies": rows})
+                ),
+                _ => print!("{}", lienthong::audit::stats::csv(&rows)),
+            }
+            eprintln!(
+                "{} agencies in {} ({:.2} s)",
+                rows.len(),
+                a.month,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
         .await;
         store.close().await;

@@ -15,6 +15,7 @@
 //!   proofs; `bundle` is its format and the check that needs no server (`verify --bundle`).
 //! - `access`: who may see which packet; every auditor query logged as an event.
 //! - `search`: documents an agency or an auditor may find, by words without diacritics.
+//! - `stats`: a month's statistics per agency, as JSON or CSV.
 //! - `trace`: a document's timeline from its events, as each caller may see it.
 //! - `period`: days and months as Vietnam counts them.
 //! - `policy`: the `[audit]` settings.
@@ -29,6 +30,7 @@ pub mod period;
 pub mod policy;
 pub mod proofs;
 pub mod search;
+pub mod stats;
 pub mod trace;
 pub mod tree;
 pub mod verify;

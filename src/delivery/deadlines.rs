@@ -45,7 +45,8 @@ fn end_of_due_date(due_date: &str) -> Option<i64> {
 }
 
 impl DeadlinePolicy {
-    fn windows(&self) -> AckWindows {
+    /// The acknowledgement windows as the store computes deadlines with them.
+    pub fn windows(&self) -> AckWindows {
         AckWindows {
             normal: micros(self.normal),
             khan: micros(self.khan),
@@ -79,6 +80,11 @@ impl Deadlines {
         Deadlines {
             inner: Arc::new(Inner { store, policy }),
         }
+    }
+
+    /// The policy's acknowledgement windows (for statistics of deadlines met).
+    pub fn windows(&self) -> AckWindows {
+        self.inner.policy.windows()
     }
 
     /// Runs the job on the current tokio runtime until the process ends: acknowledgement

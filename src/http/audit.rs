@@ -208,3 +208,50 @@ pub(super) async fn documents(
     let found = search::documents(state.exchange.store(), searcher, &ask).await?;
     Ok(HttpResponse::Ok().json(found))
 }
+
+#[derive(Deserialize)]
+pub(super) struct StatsParams {
+    month: String,
+    agency: Option<String>,
+    /// `csv` or `json` (default: `Accept: text/csv` asks for CSV, else JSON).
+    format: Option<String>,
+}
+
+/// `GET /v1/audit/stats?month=2026-11[&agency=][&format=csv]`: a month's statistics per agency.
+pub(super) async fn stats(
+    state: web::Data<AppState>,
+    reader: Reader,
+    request: HttpRequest,
+    params: web::Query<StatsParams>,
+) -> Result<HttpResponse, ApiError> {
+    logged(&state, &reader, &request).await?;
+    let wants_csv = match params.format.as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        Some(other) => {
+            return Err(AuditError::BadRange(format!("format={other}: give csv or json")).into())
+        }
+        None => request
+            .headers()
+            .get(actix_web::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv")),
+    };
+    let rows = crate::audit::stats::month(
+        state.exchange.store(),
+        Some(viewer(&reader)),
+        &params.month,
+        params.agency.as_deref(),
+        &state.deadlines.windows(),
+    )
+    .await?;
+    Ok(match wants_csv {
+        true => HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .body(crate::audit::stats::csv(&rows)),
+        false => HttpResponse::Ok().json(serde_json::json!({
+            "month": params.month,
+            "agencies": rows,
+        })),
+    })
+}

@@ -29,7 +29,7 @@ pub struct AckWindows {
 impl AckWindows {
     /// The SQL expression of a delivery's acknowledgement deadline (`d`: deliveries, `doc`:
     /// documents). The windows are numbers the server holds, never request input.
-    fn due_sql(&self) -> String {
+    pub(crate) fn due_sql(&self) -> String {
         format!(
             "(CASE WHEN doc.priority = 4 AND doc.appointed_at > d.created_at \
              THEN doc.appointed_at ELSE d.created_at + CASE doc.priority WHEN 1 THEN {} \

@@ -54,6 +54,7 @@ pub mod records;
 pub mod scope;
 pub mod search;
 mod sql;
+pub mod stats;
 mod writer;
 
 use std::path::Path;
