@@ -260,6 +260,31 @@ fn each_reader_sees_exactly_the_documents_of_its_scope_and_auditors_only_read() 
             && q.contains(&format!("\nscope {H49}\n"))
             && q.contains(&format!("\nquery /v1/documents/{G22}/{TO_BOTH}/trace"))));
     assert!(queries.iter().any(|q| q.contains("\nscope all\n")));
+    // Creating the credentials, and dev mode's import of the demo directory, are events too.
+    let created = sqlite_events(&server, "credential.created");
+    assert!(
+        created
+            .iter()
+            .any(|c| c.contains(&format!("\nsystem {}\n", h08.0))
+                && c.contains("\nrole auditor\n")
+                && c.contains(&format!("\nscope {H08}\n"))
+                && c.ends_with("\npackets yes\n")),
+        "{created:#?}"
+    );
+    assert!(!sqlite_events(&server, "directory.imported").is_empty());
+    let out = server.cli(&["agency", "credential", "revoke", &h08.0]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let revoked = sqlite_events(&server, "credential.revoked");
+    assert!(
+        revoked
+            .iter()
+            .any(|r| r.ends_with(&format!("\nsystem {}\n", h08.0))),
+        "{revoked:#?}"
+    );
 }
 
 /// The text of the events of `kind` in the running server's SQLite database.

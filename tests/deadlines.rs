@@ -157,6 +157,34 @@ fn an_unacknowledged_letter_is_overdue_mailed_once_and_cleared_by_its_ack(engine
     // Several passes of the job later, the deadline was mailed once.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(mails_to_g22(&smtp).len(), 1);
+    // The audit log has the deadline raised and cleared, in the letter's trace.
+    let trace = server
+        .get(
+            "/v1/documents/000.00.00.G22/G22,2026%2F12%2F05,31%2FBTN-VP/trace",
+            G22,
+        )
+        .json();
+    let kinds: Vec<(&str, &str)> = trace["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or(""),
+                e["fields"]["deadline"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("packet.accepted", ""),
+            ("overdue.raised", "acknowledgement"),
+            ("delivery.acknowledged", ""),
+            ("overdue.cleared", "acknowledgement"),
+        ],
+        "{trace}"
+    );
 }
 
 #[test]

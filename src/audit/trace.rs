@@ -1,7 +1,7 @@
 //! A document's timeline from the audit log (`GET /v1/documents/{sender}/{id}/trace`): every
 //! event about its packets — the letter (and its updates and replacements) accepted, each
 //! delivery pushed, acknowledged or parked, each status with its staff and the status
-//! packets' own deliveries — in event order, each entry with its number, so that any line can
+//! packets' own deliveries — in time order, each entry with its number, so that any line can
 //! be proved with `GET /v1/audit/proof/inclusion?event=N`.
 //!
 //! Who sees what: the document's sender everything; a recipient what concerns it (the letter,
@@ -93,6 +93,10 @@ pub async fn trace(
         viewers: &viewers,
         owners: &owners,
     };
+    // In time order: numbers are handed out in blocks per process (and inside the overdue
+    // job's and the mail worker's transactions), so they order events of one source only.
+    let mut logged = logged;
+    logged.sort_by_key(|e| (e.at, e.seq));
     let entries = logged.iter().filter_map(|e| sees.entry(e)).collect();
     let recipients = match viewers.contains(sender) {
         true => recipients,
@@ -133,7 +137,9 @@ impl Sight<'_> {
                 }
                 EventKind::DeliveryPushed
                 | EventKind::DeliveryAcknowledged
-                | EventKind::DeliveryParked => {
+                | EventKind::DeliveryParked
+                | EventKind::OverdueRaised
+                | EventKind::OverdueCleared => {
                     self.viewers.contains(field("recipient"))
                         || self
                             .owners
@@ -143,7 +149,11 @@ impl Sight<'_> {
                 EventKind::StatusRecorded => {
                     field("reporter") == self.sender || self.viewers.contains(field("reporter"))
                 }
-                EventKind::AuditorQuery => false,
+                EventKind::AuditorQuery
+                | EventKind::MailSent
+                | EventKind::CredentialCreated
+                | EventKind::CredentialRevoked
+                | EventKind::DirectoryImported => false,
             };
         if !seen {
             return None;

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use sqlx::AnyConnection;
 
 use crate::exchange::{take_deliveries, TakenVia};
+use crate::store::deadlines;
 use crate::store::deliveries::Taking;
 use crate::store::events::{self, EventRecord};
 use crate::store::mails::{self, MailEvent};
@@ -141,5 +142,7 @@ async fn record(conn: &mut AnyConnection, finished: &[&Finished]) -> Result<(), 
             at: f.at,
         })
         .collect();
-    take_deliveries(conn, &taken, TakenVia::Push).await
+    take_deliveries(conn, &taken, TakenVia::Push).await?;
+    let pairs: Vec<(i64, i64)> = taken.iter().map(|t| (t.seq, t.at)).collect();
+    deadlines::log_cleared(conn, &pairs).await
 }

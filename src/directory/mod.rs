@@ -37,6 +37,7 @@ use std::time::Instant;
 
 use crate::edxml::OrganId;
 use crate::pki::{Binding, Bindings, Fingerprint};
+use crate::store::events::{self, EventKind};
 use crate::store::{
     agencies, now_micros, AgencyFilter, CredentialRecord, Store, StoreError, Upsert,
 };
@@ -356,6 +357,21 @@ impl Directory {
                         return Err(DirectoryError::CredentialExists(record.system_id.clone()));
                     }
                     agencies::insert_credential(conn, record).await?;
+                    let values = [
+                        record.system_id.as_str(),
+                        record.agency_code.as_str(),
+                        record.role.as_str(),
+                        record.audit_scope.as_deref().unwrap_or(""),
+                        if record.reads_packets { "yes" } else { "no" },
+                    ];
+                    events::log(
+                        conn,
+                        EventKind::CredentialCreated,
+                        None,
+                        &values,
+                        record.created_at,
+                    )
+                    .await?;
                     Ok(())
                 })
             })
@@ -488,7 +504,20 @@ impl Directory {
         let done = self
             .store
             .write(input, |conn, (system_id, at)| {
-                Box::pin(async move { agencies::revoke_credential(conn, system_id, *at).await })
+                Box::pin(async move {
+                    let revoked = agencies::revoke_credential(conn, system_id, *at).await?;
+                    if revoked {
+                        events::log(
+                            conn,
+                            EventKind::CredentialRevoked,
+                            None,
+                            &[system_id.as_str()],
+                            *at,
+                        )
+                        .await?;
+                    }
+                    Ok::<bool, StoreError>(revoked)
+                })
             })
             .await;
         // After the write, so that no check can read the row as it was and keep it again.
@@ -507,7 +536,19 @@ impl Directory {
         let done = self
             .store
             .write(input, |conn, (rows, source_name, now)| {
-                Box::pin(async move { import::apply(conn, rows, source_name, *now).await })
+                Box::pin(async move {
+                    let report = import::apply(conn, rows, source_name, *now).await?;
+                    let counts = [report.imported, report.updated, report.certificates]
+                        .map(|n| n.to_string());
+                    let values = [
+                        source_name.as_str(),
+                        counts[0].as_str(),
+                        counts[1].as_str(),
+                        counts[2].as_str(),
+                    ];
+                    events::log(conn, EventKind::DirectoryImported, None, &values, *now).await?;
+                    Ok(report)
+                })
             })
             .await;
         // Agencies may have been deactivated.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use sqlx::AnyConnection;
 
+use crate::store::deadlines;
 use crate::store::deliveries::{self, Taking};
 use crate::store::events::{self, EventRecord};
 use crate::store::{Ack, RecipientStateRecord, StoreError};
@@ -60,6 +61,7 @@ pub async fn take_pulled(
         let logged =
             EventRecord::delivery_acknowledged(event, at, &delivery.packet_id, seq, recipient);
         events::insert(conn, &[&logged]).await?;
+        deadlines::log_cleared(conn, &[(seq, at)]).await?;
     }
     Ok(outcome)
 }

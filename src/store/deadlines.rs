@@ -14,6 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::error::StoreError;
+use super::events::{self, EventKind};
 use super::mails::{self, MailEvent};
 
 /// The time to acknowledge per priority, microseconds.
@@ -192,7 +193,62 @@ async fn raise(
         return Ok(0);
     }
     mails::queue_event(conn, event, seq, sender, detail, now).await?;
+    let row = sqlx::query("SELECT packet_id, recipient FROM deliveries WHERE seq = $1")
+        .bind(seq)
+        .fetch_one(&mut *conn)
+        .await?;
+    let packet: String = row.try_get("packet_id")?;
+    let recipient: String = row.try_get("recipient")?;
+    let delivery = seq.to_string();
+    let values = [
+        packet.as_str(),
+        delivery.as_str(),
+        recipient.as_str(),
+        kind.as_str(),
+        detail.unwrap_or(""),
+    ];
+    events::log(conn, EventKind::OverdueRaised, Some(&packet), &values, now).await?;
     Ok(1)
+}
+
+/// Logs `overdue.cleared` for each delivery of `taken` (number, time taken) that this very
+/// taking acknowledged (its `acked_at` is that time: a delivery already taken another way was
+/// cleared then) and whose acknowledgement deadline had been raised.
+pub async fn log_cleared(conn: &mut AnyConnection, taken: &[(i64, i64)]) -> Result<(), StoreError> {
+    let style = super::sql::Style::of(conn);
+    for chunk in super::sql::chunks(taken) {
+        let sql = format!(
+            "SELECT seq, packet_id, recipient, acked_at FROM deliveries WHERE \
+             ack_overdue_at IS NOT NULL AND seq IN ({}) ORDER BY seq",
+            style.parameters(1, chunk.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for (seq, _) in chunk {
+            query = query.bind(*seq);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let seq: i64 = row.try_get("seq")?;
+            let acked_at: Option<i64> = row.try_get("acked_at")?;
+            let Some(at) = chunk
+                .iter()
+                .find(|(s, at)| *s == seq && Some(*at) == acked_at)
+                .map(|(_, at)| *at)
+            else {
+                continue;
+            };
+            let packet: String = row.try_get("packet_id")?;
+            let recipient: String = row.try_get("recipient")?;
+            let delivery = seq.to_string();
+            let values = [
+                packet.as_str(),
+                delivery.as_str(),
+                recipient.as_str(),
+                OverdueKind::Acknowledgement.as_str(),
+            ];
+            events::log(conn, EventKind::OverdueCleared, Some(&packet), &values, at).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The letters of `agency` (as `side`) overdue now: missed acknowledgement deadlines, then

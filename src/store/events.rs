@@ -33,16 +33,34 @@ pub enum EventKind {
     StatusRecorded,
     /// An auditor read the audit routes: who, with which scope, what it asked.
     AuditorQuery,
+    /// A delivery missed its deadline to be acknowledged or handled (the overdue job).
+    OverdueRaised,
+    /// An overdue delivery was taken after all.
+    OverdueCleared,
+    /// A mail to an agency's clerks was handed to the SMTP server.
+    MailSent,
+    /// An API credential was created.
+    CredentialCreated,
+    /// An API credential was revoked.
+    CredentialRevoked,
+    /// A directory file was imported.
+    DirectoryImported,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::PacketAccepted,
         EventKind::DeliveryPushed,
         EventKind::DeliveryAcknowledged,
         EventKind::DeliveryParked,
         EventKind::StatusRecorded,
         EventKind::AuditorQuery,
+        EventKind::OverdueRaised,
+        EventKind::OverdueCleared,
+        EventKind::MailSent,
+        EventKind::CredentialCreated,
+        EventKind::CredentialRevoked,
+        EventKind::DirectoryImported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +71,12 @@ impl EventKind {
             EventKind::DeliveryParked => "delivery.parked",
             EventKind::StatusRecorded => "status.recorded",
             EventKind::AuditorQuery => "auditor.query",
+            EventKind::OverdueRaised => "overdue.raised",
+            EventKind::OverdueCleared => "overdue.cleared",
+            EventKind::MailSent => "mail.sent",
+            EventKind::CredentialCreated => "credential.created",
+            EventKind::CredentialRevoked => "credential.revoked",
+            EventKind::DirectoryImported => "directory.imported",
         }
     }
 
@@ -94,6 +118,12 @@ impl EventKind {
                 "transitions",
             ],
             EventKind::AuditorQuery => &["auditor", "scope", "query"],
+            EventKind::OverdueRaised => &["packet", "delivery", "recipient", "deadline", "due"],
+            EventKind::OverdueCleared => &["packet", "delivery", "recipient", "deadline"],
+            EventKind::MailSent => &["batch", "agency", "mails", "events"],
+            EventKind::CredentialCreated => &["system", "agency", "role", "scope", "packets"],
+            EventKind::CredentialRevoked => &["system"],
+            EventKind::DirectoryImported => &["source", "imported", "updated", "certificates"],
         }
     }
 }
@@ -309,6 +339,21 @@ pub async fn reserve_numbers(
         .await?;
     let end: i64 = row.try_get("next")?;
     Ok(end - count..end)
+}
+
+/// Writes an event of `kind` in the caller's transaction, numbered there (for changes that do
+/// not know before their transaction how many events they make: the overdue job, the mail
+/// worker, the directory); answers its number.
+pub async fn log(
+    conn: &mut AnyConnection,
+    kind: EventKind,
+    packet: Option<&str>,
+    values: &[&str],
+    at: i64,
+) -> Result<i64, StoreError> {
+    let seq = reserve_numbers(conn, 1).await?.start;
+    insert(conn, &[&EventRecord::new(seq, at, kind, packet, values)]).await?;
+    Ok(seq)
 }
 
 /// An event as the log keeps it.

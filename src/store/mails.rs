@@ -9,6 +9,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::error::StoreError;
+use super::events::{self, EventKind};
 use super::sql::{self, Style};
 
 /// What a mail tells clerks.
@@ -385,7 +386,31 @@ pub async fn finish(
             .await?
         }
     };
+    if *outcome == MailOutcome::Sent && done.rows_affected() > 0 {
+        log_sent(conn, batch, at).await?;
+    }
     Ok(done.rows_affected())
+}
+
+/// Logs `mail.sent` for `batch`: its agency, how many mails, and their events.
+async fn log_sent(conn: &mut AnyConnection, batch: &str, at: i64) -> Result<(), StoreError> {
+    let rows = sqlx::query("SELECT agency, event FROM mails WHERE batch = $1 ORDER BY id")
+        .bind(batch)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut agency = String::new();
+    let mut kinds: Vec<String> = Vec::new();
+    for row in &rows {
+        agency = row.try_get("agency")?;
+        let event: String = row.try_get("event")?;
+        if !kinds.contains(&event) {
+            kinds.push(event);
+        }
+    }
+    let count = rows.len().to_string();
+    let values = [batch, agency.as_str(), count.as_str(), &kinds.join(",")];
+    events::log(conn, EventKind::MailSent, None, &values, at).await?;
+    Ok(())
 }
 
 /// How many mails wait (pending) and have failed, and the oldest pending one's time.

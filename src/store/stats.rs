@@ -46,13 +46,29 @@ pub async fn month(
 ) -> Result<Vec<AgencyStats>, StoreError> {
     let mut rows: BTreeMap<String, AgencyStats> = BTreeMap::new();
     let in_month = "doc.created_at >= $1 AND doc.created_at < $2";
+    // Whose rows, as a term on each statement's agency column (`$3`: the agency or the
+    // scope's root).
+    let (cte, party, bound) = match &whose {
+        Whose::Agency(code) => (String::new(), "= $3", Some(*code)),
+        Whose::Scope(Scope::All) => (String::new(), "", None),
+        Whose::Scope(scope @ Scope::Subtree(root)) => (
+            scope.cte(3),
+            "IN (SELECT code FROM scope)",
+            Some(root.as_str()),
+        ),
+    };
+    let only = |column: &str| match party {
+        "" => String::new(),
+        party => format!(" AND {column} {party}"),
+    };
     let due = windows.due_sql();
     let statements = [
         (
             "sent",
             format!(
-                "SELECT doc.sender AS agency, COUNT(*) AS a FROM documents doc WHERE {in_month} \
-                 GROUP BY doc.sender"
+                "SELECT doc.sender AS agency, COUNT(*) AS a FROM documents doc WHERE {in_month}{} \
+                 GROUP BY doc.sender",
+                only("doc.sender")
             ),
         ),
         (
@@ -64,7 +80,8 @@ pub async fn month(
                  SUM(CASE WHEN d.ack_overdue_at IS NOT NULL OR d.handling_overdue_at IS NOT NULL \
                  THEN 1 ELSE 0 END) AS e \
                  FROM documents doc JOIN deliveries d ON d.packet_id = doc.first_packet_id \
-                 WHERE {in_month} GROUP BY d.recipient"
+                 WHERE {in_month}{} GROUP BY d.recipient",
+                only("d.recipient")
             ),
         ),
         (
@@ -73,7 +90,8 @@ pub async fn month(
                 "SELECT s.reporter AS agency, COUNT(DISTINCT s.document_id) AS a \
                  FROM documents doc JOIN status_history s ON s.sender = doc.sender AND \
                  s.document_id = doc.document_id WHERE {in_month} AND s.status_code = '02' \
-                 AND s.reporter <> doc.sender GROUP BY s.reporter"
+                 AND s.reporter <> doc.sender{} GROUP BY s.reporter",
+                only("s.reporter")
             ),
         ),
         (
@@ -81,7 +99,8 @@ pub async fn month(
             median(&format!(
                 "SELECT d.recipient AS agency, d.acked_at - d.created_at AS t \
                  FROM documents doc JOIN deliveries d ON d.packet_id = doc.first_packet_id \
-                 WHERE {in_month} AND d.acked_at IS NOT NULL"
+                 WHERE {in_month} AND d.acked_at IS NOT NULL{}",
+                only("d.recipient")
             )),
         ),
         (
@@ -90,16 +109,18 @@ pub async fn month(
                 "SELECT s.reporter AS agency, MIN(s.at) - MIN(doc.created_at) AS t \
                  FROM documents doc JOIN status_history s ON s.sender = doc.sender AND \
                  s.document_id = doc.document_id WHERE {in_month} AND s.status_code = '03' \
-                 AND s.reporter <> doc.sender GROUP BY s.reporter, s.sender, s.document_id"
+                 AND s.reporter <> doc.sender{} GROUP BY s.reporter, s.sender, s.document_id",
+                only("s.reporter")
             )),
         ),
     ];
     for (what, sql) in statements {
-        let found = sqlx::query(&sql)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&mut *conn)
-            .await?;
+        let sql = format!("{cte}{sql}");
+        let mut query = sqlx::query(&sql).bind(from).bind(to);
+        if let Some(value) = bound {
+            query = query.bind(value);
+        }
+        let found = query.fetch_all(&mut *conn).await?;
         for r in &found {
             let agency: String = r.try_get("agency")?;
             let entry = rows.entry(agency.clone()).or_insert_with(|| AgencyStats {
@@ -121,11 +142,7 @@ pub async fn month(
             }
         }
     }
-    let keep = kept(conn, whose, rows.keys().map(String::as_str).collect()).await?;
-    Ok(rows
-        .into_values()
-        .filter(|r| keep.as_ref().map_or(true, |k| k.contains(&r.agency)))
-        .collect())
+    Ok(rows.into_values().collect())
 }
 
 /// The median of `t` per agency of `rows` (a SELECT of `agency` and `t`), as column `a`:
@@ -146,22 +163,4 @@ fn number(row: &sqlx::any::AnyRow, column: &str) -> Result<i64, StoreError> {
     }
     let n: Option<f64> = row.try_get(column)?;
     Ok(n.map_or(0, |n| n as i64))
-}
-
-/// The agencies of `whose` among `codes`; `None` for every one.
-async fn kept(
-    conn: &mut AnyConnection,
-    whose: Whose<'_>,
-    codes: Vec<&str>,
-) -> Result<Option<std::collections::HashSet<String>>, StoreError> {
-    Ok(match whose {
-        Whose::Agency(code) => Some(std::iter::once(code.to_owned()).collect()),
-        Whose::Scope(Scope::All) => None,
-        Whose::Scope(scope) => Some(
-            super::scope::within(conn, scope, &codes)
-                .await?
-                .into_iter()
-                .collect(),
-        ),
-    })
 }

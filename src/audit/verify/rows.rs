@@ -54,8 +54,15 @@ pub(super) async fn check(
             | EventKind::DeliveryParked => delivery_differs(event, *kind, fields, &deliveries),
             // Its packet's own event covers the packet; the states it changed move on.
             EventKind::StatusRecorded => None,
-            // A query changes no row.
-            EventKind::AuditorQuery => None,
+            // A query changes no row; the others describe rows that move on (marks cleared,
+            // mails retried, credentials revoked, agencies imported again).
+            EventKind::AuditorQuery
+            | EventKind::OverdueRaised
+            | EventKind::OverdueCleared
+            | EventKind::MailSent
+            | EventKind::CredentialCreated
+            | EventKind::CredentialRevoked
+            | EventKind::DirectoryImported => None,
         };
         if let Some(what) = differs {
             return Ok(Some(Mismatch {
