@@ -7,13 +7,14 @@
 #   3. benches/audit_seed.py writes DOCUMENTS letters of November 2026 (Vietnamese subjects with
 #      their folded form, recipients, deliveries, statuses) straight into the database;
 #   4. the server starts again; benches/audit_queries.py times each query ROUNDS times.
-# Usage: benches/audit-search.sh    Environment: DOCUMENTS, ROUNDS (20), LT (the binary).
+# Usage: benches/audit-search.sh    Environment: DOCUMENTS, ROUNDS (10), LT (the binary), KEEP
+# (a folder: the seeded data folder is moved there, to time statements by hand afterwards).
 # Needs: cargo build --release --bin lienthong; sqlite3; python3; curl.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 lt=${LT:-$root/target/release/lienthong}
 documents=${DOCUMENTS:-1000000}
-rounds=${ROUNDS:-20}
+rounds=${ROUNDS:-10}
 work=$(mktemp -d)
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -71,3 +72,4 @@ stop
 cd "$work"
 /usr/bin/time -f '{"cli_stats_s": %e, "cli_stats_peak_kb": %M}' "$lt" audit stats --month 2026-11 --database-url "$dburl" > stats.csv
 echo "{\"stats_rows\": $(($(wc -l < stats.csv) - 1))}"
+if [ -n "${KEEP:-}" ]; then mv "$work/data" "$KEEP" && echo "kept the data folder in $KEEP"; fi

@@ -43,6 +43,7 @@ def main() -> int:
                 print(f"{q['name']}: {response.status} {body[:300]!r}", file=sys.stderr)
                 return 1
             times[q["name"]].append(elapsed)
+            print(f"{q['name']}: {elapsed:.1f} ms", file=sys.stderr, flush=True)
             q["found"] = len(json.loads(body).get("documents", json.loads(body).get("agencies", [])))
     everything = []
     for q in queries:

@@ -247,6 +247,36 @@ fn each_reader_sees_exactly_the_documents_of_its_scope_and_auditors_only_read() 
     .assert_refused(404, "audit.not_found");
     auditor_requests += 3;
 
+    // Exports: an auditor gets its scope's events, a bundle that verifies offline; an agency
+    // none.
+    let export = "/v1/audit/export?from=2000-01-01&to=2100-12-31";
+    let bundle = get(&server, &as_h49, export);
+    assert_eq!(bundle.status, 200, "{}", bundle.text());
+    let text = bundle.text();
+    for (doc, inside) in [(TO_BOTH, true), (TO_H08, false), (TO_UNIT, true)] {
+        let named = text.contains(&format!("packet {}\\n", packets[doc]));
+        assert_eq!(named, inside, "{doc} in the H49 auditor's export:\n{text}");
+    }
+    let dir = common::work_dir();
+    let file = dir.path().join("h49.jsonl");
+    std::fs::write(&file, &text).expect("write");
+    let checked = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["audit", "verify", "--bundle"])
+        .arg(&file)
+        .output()
+        .expect("lienthong runs");
+    assert!(
+        checked.status.success()
+            && String::from_utf8_lossy(&checked.stdout).contains("the bundle is whole"),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    get(&server, &as_h49, &format!("{export}&agency={H08}"))
+        .assert_refused(403, "audit.out_of_scope");
+    get(&server, &Who::Agency(G22), export).assert_refused(403, "audit.out_of_scope");
+    auditor_requests += 2;
+
     // Every auditor request is an event naming the auditor, its scope and what it asked.
     wait_until("the auditors' queries are logged", || {
         let text = server.get("/metrics", G22).text();

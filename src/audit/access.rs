@@ -37,6 +37,12 @@ pub async fn sees_packet(store: &Store, viewer: Viewer<'_>, id: &str) -> Result<
     })
 }
 
+/// Whether the agency `code` is in `scope`.
+pub async fn in_scope(store: &Store, scope: &Scope, code: &str) -> Result<bool, AuditError> {
+    let mut conn = store.acquire().await?;
+    Ok(!scope::within(&mut conn, scope, &[code]).await?.is_empty())
+}
+
 /// Logs that the auditor `system_id` (of `scope`) asked `query` (the request's path and
 /// query string); answers the event's number once it is committed.
 pub async fn record_query(

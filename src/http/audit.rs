@@ -14,6 +14,7 @@ use crate::audit::period::Period;
 use crate::audit::proofs::{self, AuditError};
 use crate::audit::search;
 use crate::audit::trace;
+use crate::store::scope::Scope;
 
 use crate::directory::AuditorGrant;
 
@@ -254,4 +255,65 @@ pub(super) async fn stats(
             "agencies": rows,
         })),
     })
+}
+
+#[derive(Deserialize)]
+pub(super) struct ExportParams {
+    from: String,
+    to: String,
+    agency: Option<String>,
+}
+
+/// `GET /v1/audit/export?from=&to=[&agency=]`: the bundle `lienthong audit export` writes, for
+/// an auditor (its scope, or the subtree of an agency in it) or an operator (everything, or an
+/// agency's subtree). An agency proves its own events with the inclusion proofs instead.
+pub(super) async fn export(
+    state: web::Data<AppState>,
+    reader: Reader,
+    request: HttpRequest,
+    params: web::Query<ExportParams>,
+) -> Result<HttpResponse, ApiError> {
+    logged(&state, &reader, &request).await?;
+    let period = Period::between(&params.from, &params.to)
+        .map_err(|e| AuditError::BadRange(format!("from/to: {e}")))?;
+    let store = state.exchange.store();
+    let asked = params.agency.as_deref();
+    let scope = match (&reader, asked) {
+        (Reader::Operator(_), None) => Scope::All,
+        (Reader::Operator(_), Some(code)) => Scope::Subtree(code.to_owned()),
+        (Reader::Auditor { grant, .. }, None) => grant.scope.clone(),
+        (Reader::Auditor { grant, .. }, Some(code))
+            if access::in_scope(store, &grant.scope, code).await? =>
+        {
+            Scope::Subtree(code.to_owned())
+        }
+        (Reader::Auditor { .. }, Some(code)) => {
+            return Err(AuditError::OutOfScope(code.to_owned()).into())
+        }
+        (Reader::Agency(_), _) => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::FORBIDDEN,
+                "audit.out_of_scope",
+                "exports are for auditors and operators; an agency proves its own events with \
+                 GET /v1/audit/proof/inclusion",
+            ))
+        }
+    };
+    let request = crate::audit::export::Request { period, scope };
+    let mut bundle = Vec::new();
+    let verifier = state.audit.key().verifier();
+    crate::audit::export::write(store, &verifier, &request, &mut bundle, |_| {})
+        .await
+        .map_err(|e| match e {
+            crate::audit::export::ExportError::NoCheckpoint => AuditError::NotYet(e.to_string()),
+            crate::audit::export::ExportError::Store(e) => AuditError::Store(e),
+            other => AuditError::Store(crate::store::StoreError::corrupt(other.to_string())),
+        })?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/jsonl; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"lienthong-audit-export.jsonl\"",
+        ))
+        .body(bundle))
 }

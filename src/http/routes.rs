@@ -32,7 +32,7 @@ const DEFAULT_PAGE: u32 = 100;
 const MAX_AGENCY_PAGE: u32 = 1000;
 
 /// Every route, as (method, path pattern) — the list docs/API.md and openapi.json must match.
-pub const ROUTES: [(&str, &str); 22] = [
+pub const ROUTES: [(&str, &str); 23] = [
     ("post", "/v1/packets"),
     ("get", "/v1/packets/{id}"),
     ("get", "/v1/packets/{id}/receipt"),
@@ -50,6 +50,7 @@ pub const ROUTES: [(&str, &str); 22] = [
     ("get", "/v1/audit/proof/consistency"),
     ("get", "/v1/audit/documents"),
     ("get", "/v1/audit/stats"),
+    ("get", "/v1/audit/export"),
     ("get", "/v1/agencies/{code}"),
     ("get", "/v1/openapi.json"),
     ("get", "/healthz"),
@@ -86,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(super::audit::documents),
         )
         .route("/v1/audit/stats", web::get().to(super::audit::stats))
+        .route("/v1/audit/export", web::get().to(super::audit::export))
         .route(
             "/v1/audit/checkpoints/latest",
             web::get().to(super::audit::latest),
