@@ -88,7 +88,7 @@ pub async fn month(
             "refused",
             format!(
                 "SELECT s.reporter AS agency, COUNT(DISTINCT s.document_id) AS a \
-                 FROM documents doc JOIN status_history s ON s.sender = doc.sender AND \
+                 FROM status_history s JOIN documents doc ON s.sender = doc.sender AND \
                  s.document_id = doc.document_id WHERE {in_month} AND s.status_code = '02' \
                  AND s.reporter <> doc.sender{} GROUP BY s.reporter",
                 only("s.reporter")
@@ -107,7 +107,7 @@ pub async fn month(
             "to_assigned",
             median(&format!(
                 "SELECT s.reporter AS agency, MIN(s.at) - MIN(doc.created_at) AS t \
-                 FROM documents doc JOIN status_history s ON s.sender = doc.sender AND \
+                 FROM status_history s JOIN documents doc ON s.sender = doc.sender AND \
                  s.document_id = doc.document_id WHERE {in_month} AND s.status_code = '03' \
                  AND s.reporter <> doc.sender{} GROUP BY s.reporter, s.sender, s.document_id",
                 only("s.reporter")
