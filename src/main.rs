@@ -434,13 +434,25 @@ where
     F: FnOnce(lienthong::directory::Directory) -> Fut,
     Fut: std::future::Future<Output = Result<T, Failure>>,
 {
+    with_store(database, |store| {
+        work(lienthong::directory::Directory::new(store))
+    })
+    .await
+}
+
+/// Runs `work` on the migrated store of `database`, and closes it after.
+async fn with_store<T, F, Fut>(database: &DatabaseArgs, work: F) -> Result<T, Failure>
+where
+    F: FnOnce(lienthong::store::Store) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
     let store = open_store(database).await?;
     let outcome = async {
         store
             .migrate()
             .await
             .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-        work(lienthong::directory::Directory::new(store.clone())).await
+        work(store.clone()).await
     }
     .await;
     store.close().await;
@@ -704,34 +716,23 @@ fn delivery(command: DeliveryCommand) -> Result<(), Failure> {
         DeliveryCommand::Show(a) | DeliveryCommand::Retry(a) => &a.database,
         DeliveryCommand::Park(a) => &a.database,
     };
-    run_async(async {
-        let store = open_store(database).await?;
-        let outcome = async {
-            store
-                .migrate()
-                .await
-                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-            match &command {
-                DeliveryCommand::List(a) => {
-                    let state = cli::delivery::state(&a.state)?;
-                    let agency = a
-                        .agency
-                        .as_deref()
-                        .map(|c| organ(c, "--agency").map(|o| o.as_str().to_owned()))
-                        .transpose()?;
-                    cli::delivery::list(&store, state, agency.as_deref(), a.json).await
-                }
-                DeliveryCommand::Show(a) => cli::delivery::show(&store, a.delivery).await,
-                DeliveryCommand::Retry(a) => cli::delivery::retry(&store, a.delivery).await,
-                DeliveryCommand::Park(a) => {
-                    cli::delivery::park(&store, a.delivery, &a.reason).await
-                }
+    let command = &command;
+    run_async(with_store(database, |store| async move {
+        match command {
+            DeliveryCommand::List(a) => {
+                let state = cli::delivery::state(&a.state)?;
+                let agency = a
+                    .agency
+                    .as_deref()
+                    .map(|c| organ(c, "--agency").map(|o| o.as_str().to_owned()))
+                    .transpose()?;
+                cli::delivery::list(&store, state, agency.as_deref(), a.json).await
             }
+            DeliveryCommand::Show(a) => cli::delivery::show(&store, a.delivery).await,
+            DeliveryCommand::Retry(a) => cli::delivery::retry(&store, a.delivery).await,
+            DeliveryCommand::Park(a) => cli::delivery::park(&store, a.delivery, &a.reason).await,
         }
-        .await;
-        store.close().await;
-        outcome
-    })
+    }))
 }
 
 fn audit_verify(a: AuditVerifyArgs) -> Result<(), Failure> {
@@ -745,19 +746,9 @@ fn audit_verify(a: AuditVerifyArgs) -> Result<(), Failure> {
         storage.audit_key_file.as_deref(),
         &storage.data_dir,
     )?;
-    run_async(async {
-        let store = open_store(&a.database).await?;
-        let outcome = async {
-            store
-                .migrate()
-                .await
-                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-            cli::audit::verify(&store, &verifier).await
-        }
-        .await;
-        store.close().await;
-        outcome
-    })
+    run_async(with_store(&a.database, |store| async move {
+        cli::audit::verify(&store, &verifier).await
+    }))
 }
 
 fn audit_export(a: AuditExportArgs) -> Result<(), Failure> {
@@ -777,19 +768,9 @@ fn audit_export(a: AuditExportArgs) -> Result<(), Failure> {
         &storage.data_dir,
     )?;
     let request = lienthong::audit::export::Request { period, scope };
-    run_async(async {
-        let store = open_store(&a.database).await?;
-        let outcome = async {
-            store
-                .migrate()
-                .await
-                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-            cli::audit::export(&store, &verifier, &request, a.out.as_deref()).await
-        }
-        .await;
-        store.close().await;
-        outcome
-    })
+    run_async(with_store(&a.database, |store| async move {
+        cli::audit::export(&store, &verifier, &request, a.out.as_deref()).await
+    }))
 }
 
 fn audit_stats(a: AuditStatsArgs) -> Result<(), Failure> {
@@ -807,42 +788,24 @@ fn audit_stats(a: AuditStatsArgs) -> Result<(), Failure> {
     let config = lienthong::config::Config::load(a.database.config.as_deref())
         .map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let windows = config.deadlines.windows();
-    run_async(async move {
-        let store = open_store(&a.database).await?;
-        let outcome = async {
-            store
-                .migrate()
-                .await
-                .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-            let started = std::time::Instant::now();
-            let rows = lienthong::audit::stats::month(
-                &store,
-                None,
-                &a.month,
-                agency.as_ref().map(|c| c.as_str()),
-                &windows,
-            )
+    let (month, format) = (a.month, a.format);
+    run_async(with_store(&a.database, |store| async move {
+        let started = std::time::Instant::now();
+        let agency = agency.as_ref().map(|c| c.as_str());
+        let rows = lienthong::audit::stats::month(&store, None, &month, agency, &windows)
             .await
             .map_err(|e| Failure::new(e.code(), e.to_string()))?;
-            match a.format.as_str() {
-                "json" => println!(
-                    "{}",
-                    serde_json::json!({"month": a.month, "agencies": rows})
-                ),
-                _ => print!("{}", lienthong::audit::stats::csv(&rows)),
-            }
-            eprintln!(
-                "{} agencies in {} ({:.2} s)",
-                rows.len(),
-                a.month,
-                started.elapsed().as_secs_f64()
-            );
-            Ok(())
+        match format.as_str() {
+            "json" => println!("{}", serde_json::json!({"month": month, "agencies": rows})),
+            _ => print!("{}", lienthong::audit::stats::csv(&rows)),
         }
-        .await;
-        store.close().await;
-        outcome
-    })
+        eprintln!(
+            "{} agencies in {month} ({:.2} s)",
+            rows.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }))
 }
 
 fn credential_revoke(a: CredentialRevokeArgs) -> Result<(), Failure> {

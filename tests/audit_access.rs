@@ -10,31 +10,12 @@ mod common_server;
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use common_server::{wait_until, Engine, Server};
 
 const G22: &str = "000.00.00.G22";
 const H49: &str = "000.00.00.H49";
 const H49_UNIT: &str = "000.01.01.H49";
 const H08: &str = "000.00.00.H08";
-
-/// An auditor's credential made with `lienthong auditor create ARGS`: (system id, secret).
-fn auditor(server: &Server, args: &[&str]) -> (String, String) {
-    let mut all = vec!["auditor", "create"];
-    all.extend(args);
-    let out = server.cli(&all);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    (
-        line["system_id"].as_str().expect("system id").to_owned(),
-        line["secret"].as_str().expect("secret").to_owned(),
-    )
-}
 
 /// A reader of the matrix: a demo agency's system, or an auditor's credential.
 enum Who {
@@ -85,10 +66,10 @@ fn each_reader_sees_exactly_the_documents_of_its_scope_and_auditors_only_read() 
     );
     assert_eq!(acked.status, 200, "{}", acked.text());
 
-    let h49 = auditor(&server, &["--scope", H49]);
-    let unit = auditor(&server, &["--scope", H49_UNIT]);
-    let h08 = auditor(&server, &["--scope", H08, "--packets"]);
-    let everything = auditor(&server, &["--scope", "all", "--agency", G22]);
+    let h49 = server.auditor(&["--scope", H49]);
+    let unit = server.auditor(&["--scope", H49_UNIT]);
+    let h08 = server.auditor(&["--scope", H08, "--packets"]);
+    let everything = server.auditor(&["--scope", "all", "--agency", G22]);
     let no_agency = server.cli(&["auditor", "create", "--scope", "all"]);
     assert!(
         String::from_utf8_lossy(&no_agency.stderr).contains("--scope all needs --agency"),

@@ -278,18 +278,7 @@ fn copy_database(server: &Server, dir: &Path) -> std::path::PathBuf {
 
 /// `lienthong audit verify` on `db`, with the server's key (in its data directory).
 fn verify(server: &Server, db: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_lienthong"))
-        .args(["audit", "verify", "--database-url"])
-        .arg(format!("sqlite://{}?mode=rw", db.display()))
-        .env("LIENTHONG_DATA_DIR", server.data_path())
-        .output()
-        .expect("lienthong runs");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), said)
+    audit_cli(server, db, &["verify"])
 }
 
 #[test]

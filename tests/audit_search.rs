@@ -7,8 +7,6 @@ mod common;
 mod common_pg;
 mod common_server;
 
-use serde_json::Value;
-
 use common_server::{Engine, Server};
 
 const G22: &str = "000.00.00.G22";
@@ -106,17 +104,8 @@ fn search_finds_by_words_without_diacritics_and_keeps_to_the_reader(engine: Engi
     search(H08, &format!("agency={G22}")).assert_refused(403, "audit.out_of_scope");
 
     // An auditor of H49 finds its subtree's documents and nothing else, not even a count.
-    let out = server.cli(&["auditor", "create", "--scope", H49]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let auth = Server::basic(
-        line["system_id"].as_str().expect("id"),
-        line["secret"].as_str().expect("secret"),
-    );
+    let (system_id, secret) = server.auditor(&["--scope", H49]);
+    let auth = Server::basic(&system_id, &secret);
     let as_auditor = |query: &str| {
         server.send(
             "GET",

@@ -95,17 +95,8 @@ fn a_month_is_counted_per_agency(engine: Engine) {
         .assert_refused(400, "audit.bad_range");
 
     // An auditor of everything: every agency's row; as CSV too.
-    let out = server.cli(&["auditor", "create", "--scope", "all", "--agency", G22]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let auth = Server::basic(
-        line["system_id"].as_str().expect("id"),
-        line["secret"].as_str().expect("secret"),
-    );
+    let (id, secret) = server.auditor(&["--scope", "all", "--agency", G22]);
+    let auth = Server::basic(&id, &secret);
     let path = format!("/v1/audit/stats?month={month}");
     let rows = server.send("GET", &path, Some(&auth), &[], None).json()["agencies"].clone();
     assert_eq!(row(&rows, G22)["sent"], 4);

@@ -193,22 +193,37 @@ async fn raise(
         return Ok(0);
     }
     mails::queue_event(conn, event, seq, sender, detail, now).await?;
-    let row = sqlx::query("SELECT packet_id, recipient FROM deliveries WHERE seq = $1")
+    let row = sqlx::query("SELECT seq, packet_id, recipient FROM deliveries WHERE seq = $1")
         .bind(seq)
         .fetch_one(&mut *conn)
         .await?;
+    let due = detail.unwrap_or("");
+    log_overdue(conn, EventKind::OverdueRaised, &row, kind, &[due], now).await?;
+    Ok(1)
+}
+
+/// Logs `event` about the delivery `row` (its `seq`, `packet_id`, `recipient`) and the
+/// deadline `kind`, with the kind's `extra` fields.
+async fn log_overdue(
+    conn: &mut AnyConnection,
+    event: EventKind,
+    row: &AnyRow,
+    kind: OverdueKind,
+    extra: &[&str],
+    at: i64,
+) -> Result<(), StoreError> {
+    let delivery = row.try_get::<i64, _>("seq")?.to_string();
     let packet: String = row.try_get("packet_id")?;
     let recipient: String = row.try_get("recipient")?;
-    let delivery = seq.to_string();
-    let values = [
+    let mut values = vec![
         packet.as_str(),
         delivery.as_str(),
         recipient.as_str(),
         kind.as_str(),
-        detail.unwrap_or(""),
     ];
-    events::log(conn, EventKind::OverdueRaised, Some(&packet), &values, now).await?;
-    Ok(1)
+    values.extend_from_slice(extra);
+    events::log(conn, event, Some(&packet), &values, at).await?;
+    Ok(())
 }
 
 /// Logs `overdue.cleared` for each delivery of `taken` (number, time taken) that this very
@@ -236,16 +251,8 @@ pub async fn log_cleared(conn: &mut AnyConnection, taken: &[(i64, i64)]) -> Resu
             else {
                 continue;
             };
-            let packet: String = row.try_get("packet_id")?;
-            let recipient: String = row.try_get("recipient")?;
-            let delivery = seq.to_string();
-            let values = [
-                packet.as_str(),
-                delivery.as_str(),
-                recipient.as_str(),
-                OverdueKind::Acknowledgement.as_str(),
-            ];
-            events::log(conn, EventKind::OverdueCleared, Some(&packet), &values, at).await?;
+            let kind = OverdueKind::Acknowledgement;
+            log_overdue(conn, EventKind::OverdueCleared, &row, kind, &[], at).await?;
         }
     }
     Ok(())

@@ -275,6 +275,23 @@ impl Server {
         assert!(said.contains("push on") && said.contains(url), "{said}");
     }
 
+    /// An auditor's credential made with `lienthong auditor create ARGS…`: (system id, secret).
+    pub fn auditor(&self, args: &[&str]) -> (String, String) {
+        let mut all = vec!["auditor", "create"];
+        all.extend(args);
+        let out = self.cli(&all);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        (
+            line["system_id"].as_str().expect("system id").to_owned(),
+            line["secret"].as_str().expect("secret").to_owned(),
+        )
+    }
+
     /// Runs `lienthong ARGS…` against this server's database and data directory.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(binary())
