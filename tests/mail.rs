@@ -159,6 +159,34 @@ fn letters_arriving_together_go_out_as_one_digest_and_a_refusal_reaches_the_send
         text.contains("Lý do từ chối: Gửi nhầm cơ quan, đề nghị gửi lại"),
         "{text}"
     );
+
+    // Each mail handed to the SMTP server is an audit event: the digest of three arrivals to
+    // H49's clerks, the refusal to G22's.
+    let db = server
+        .database_url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .expect("a path")
+        .to_owned();
+    let out = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("SELECT hex(body) FROM audit_events WHERE kind = 'mail.sent' ORDER BY seq")
+        .output()
+        .expect("sqlite3 runs");
+    let sent: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|h| String::from_utf8(hex::decode(h.trim()).expect("hex")).expect("UTF-8"))
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert!(
+        sent[0].contains("\nagency 000.00.00.H49\nmails 3\nevents arrived\n"),
+        "{sent:#?}"
+    );
+    assert!(
+        sent[1].contains("\nagency 000.00.00.G22\nmails 1\nevents refused\n"),
+        "{sent:#?}"
+    );
 }
 
 #[test]
