@@ -786,3 +786,89 @@ fn a_status_is_logged_with_its_staff_and_the_states_it_changed() {
         "{said}"
     );
 }
+
+/// The `name value` lines of an event's text.
+fn event_fields(event: &str) -> std::collections::HashMap<&str, &str> {
+    event
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .collect()
+}
+
+#[test]
+fn refused_packets_are_logged_once_per_caller_code_and_minute_with_the_rest_counted() {
+    let mut server = start();
+    // A client sending the same broken packet in a loop.
+    let broken = b"<edXML><not-a-packet/></edXML>".to_vec();
+    let attempts = 50;
+    let mut code = String::new();
+    for _ in 0..attempts {
+        let reply = server.submit(G22, &broken);
+        assert_eq!(reply.status, 400, "{}", reply.text());
+        code = reply.code();
+    }
+    // And once a letter whose bytes were changed after signing.
+    let mut forged = common::g22_letter(H49, "G22,2026/12/06,77/BTN-VP");
+    let at = forged
+        .windows(6)
+        .position(|w| w == b"77/BTN")
+        .expect("the notation is in the packet");
+    forged[at] = b'8';
+    let reply = server.submit(G22, &forged);
+    assert_eq!(reply.status, 422, "{}", reply.text());
+    let forged_code = reply.code();
+    // A stopping server writes the count of the minute not yet over.
+    server.terminate();
+    let events = sqlite3(
+        &sqlite_path(&server),
+        "SELECT CAST(body AS TEXT) FROM audit_events WHERE kind = 'packet.refused' ORDER BY seq",
+    );
+    let events: Vec<&str> = events
+        .split("lienthong-event/1\n")
+        .filter(|e| !e.trim().is_empty())
+        .collect();
+    let of = |code: &str| -> Vec<std::collections::HashMap<&str, &str>> {
+        events
+            .iter()
+            .map(|e| event_fields(e))
+            .filter(|f| f.get("code") == Some(&code))
+            .collect()
+    };
+    let loop_events = of(&code);
+    for event in &loop_events {
+        assert_eq!(event.get("caller"), Some(&G22), "{event:?}");
+    }
+    let counted: u64 = loop_events
+        .iter()
+        .map(|e| e["count"].parse::<u64>().expect("a count"))
+        .sum();
+    assert_eq!(
+        counted, attempts,
+        "every refusal is counted: {loop_events:?}"
+    );
+    // The first of each minute alone, then one count: two events a minute (the loop may cross
+    // one minute's end).
+    assert!(
+        (2..=4).contains(&loop_events.len()),
+        "{} events for {attempts} refusals: {loop_events:?}",
+        loop_events.len()
+    );
+    let first = &loop_events[0];
+    assert_eq!(first["count"], "1");
+    assert_eq!(
+        first["content-sha256"],
+        hex::encode(openssl::sha::sha256(&broken)),
+        "the first names the bytes' hash"
+    );
+    let forged_events = of(&forged_code);
+    assert_eq!(forged_events.len(), 1, "{forged_events:?}");
+    assert_eq!(
+        forged_events[0]["content-sha256"],
+        hex::encode(openssl::sha::sha256(&forged))
+    );
+    // The refusals are in the tree like every event.
+    server.restart(&[]);
+    seeded(&server);
+    let (whole, said) = verify(&server, &sqlite_path(&server));
+    assert!(whole, "{said}");
+}

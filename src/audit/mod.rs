@@ -14,6 +14,7 @@
 //! - `export`, `bundle`: `audit export` writes a bundle of a period's events with their
 //!   proofs; `bundle` is its format and the check that needs no server (`verify --bundle`).
 //! - `access`: who may see which packet; every auditor query logged as an event.
+//! - `refusals`: refused packets as events, counted per caller, code and minute under a flood.
 //! - `search`: documents an agency or an auditor may find, by words without diacritics.
 //! - `stats`: a month's statistics per agency, as JSON or CSV.
 //! - `trace`: a document's timeline from its events, as each caller may see it.
@@ -29,6 +30,7 @@ pub mod note;
 pub mod period;
 pub mod policy;
 pub mod proofs;
+pub mod refusals;
 pub mod search;
 pub mod stats;
 pub mod trace;

@@ -153,7 +153,8 @@ impl Sight<'_> {
                 | EventKind::MailSent
                 | EventKind::CredentialCreated
                 | EventKind::CredentialRevoked
-                | EventKind::DirectoryImported => false,
+                | EventKind::DirectoryImported
+                | EventKind::PacketRefused => false,
             };
         if !seen {
             return None;

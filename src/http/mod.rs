@@ -37,6 +37,7 @@ use actix_web::{web, App};
 use tracing::Instrument as _;
 
 use crate::audit::log::{self as audit_log, Log};
+use crate::audit::refusals::Refusals;
 use crate::config::{Config, ConfigError, EdgeConfig, LogFormat, TrustConfig};
 use crate::delivery::deadlines::Deadlines;
 use crate::delivery::signature::MessageSigner;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub deadlines: Deadlines,
     /// The audit log's integrator and key.
     pub audit: Log,
+    /// Refused packets, counted per caller, code and minute for the audit log.
+    pub refusals: Refusals,
 }
 
 /// Why the server could not start (or stopped with an error).
@@ -315,6 +318,8 @@ async fn run(
     let mailer = start_mailer(config, &exchange)?;
     let audit = Log::new(exchange.store().clone(), log_key, config.audit.clone());
     audit.start();
+    let refusals = Refusals::new(exchange.store().clone());
+    refusals.start();
     let deadlines = Deadlines::new(exchange.store().clone(), config.deadlines.clone());
     let wake_mailer = mailer.clone();
     deadlines.start(move || {
@@ -343,6 +348,7 @@ async fn run(
         mailer,
         deadlines,
         audit,
+        refusals: refusals.clone(),
     });
     let Listeners { http, tls } = listeners;
     let edge = &config.edge;
@@ -377,7 +383,12 @@ async fn run(
         println!("listening on {scheme}://{addr}");
         tracing::info!(%addr, scheme, "listening");
     }
-    listen::run(state, edge, sockets).await
+    let stopped = listen::run(state, edge, sockets).await;
+    match refusals.close().await {
+        Ok(written) => tracing::info!(written, "audit log: the counts of refusals written"),
+        Err(error) => tracing::warn!(%error, "audit log: cannot write the counts of refusals"),
+    }
+    stopped
 }
 
 /// Starts this node's push workers, unless `push.enabled` is false.

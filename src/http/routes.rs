@@ -9,6 +9,7 @@ use actix_web::{web, HttpMessage as _, HttpRequest, HttpResponse, HttpResponseBu
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::refusals;
 use crate::edxml::OrganId;
 use crate::exchange::receipt::rfc3339_micros;
 use crate::exchange::{
@@ -152,15 +153,47 @@ async fn submit(
                 replayed: accepted.replayed,
             }))
         }
-        Err(error) => {
+        Err(Refused {
+            error,
+            content_sha256,
+        }) => {
             state.metrics.refused(error.code());
             tracing::info!(code = error.code(), "refused");
-            if !matches!(error, ExchangeError::SlowBody(_)) {
-                return Err(error.into());
+            let slow = matches!(error, ExchangeError::SlowBody(_));
+            let code = error.code();
+            let answer = ApiError::from(error);
+            if answer.status.is_client_error() {
+                let refused = refusals::Refused {
+                    caller: caller.0.as_str(),
+                    code,
+                    content_sha256: content_sha256.as_deref(),
+                };
+                if let Err(error) = state.refusals.record(refused).await {
+                    tracing::warn!(%error, "audit log: cannot log a refusal");
+                }
+            }
+            if !slow {
+                return Err(answer);
             }
             state.metrics.body_timed_out();
-            let response = actix_web::ResponseError::error_response(&ApiError::from(error));
+            let response = actix_web::ResponseError::error_response(&answer);
             Ok(Closing::answer(response, body))
+        }
+    }
+}
+
+/// A submission refused, with the SHA-256 of its bytes when they arrived whole (the
+/// `packet.refused` event names it).
+struct Refused {
+    error: ExchangeError,
+    content_sha256: Option<String>,
+}
+
+impl From<ExchangeError> for Refused {
+    fn from(error: ExchangeError) -> Refused {
+        Refused {
+            error,
+            content_sha256: None,
         }
     }
 }
@@ -172,7 +205,7 @@ async fn receive(
     agency: &OrganId,
     req: &HttpRequest,
     body: &mut web::Payload,
-) -> Result<Accepted, ExchangeError> {
+) -> Result<Accepted, Refused> {
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -191,9 +224,7 @@ async fn receive(
     loop {
         let deadline = tokio::time::Instant::from_std(pace.deadline());
         let Ok(next) = tokio::time::timeout_at(deadline, body.next()).await else {
-            return Err(ExchangeError::SlowBody(
-                pace.broken(Instant::now()).to_string(),
-            ));
+            return Err(ExchangeError::SlowBody(pace.broken(Instant::now()).to_string()).into());
         };
         let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| ExchangeError::Body(e.to_string()))?;
@@ -201,7 +232,16 @@ async fn receive(
         spool.make_room(chunk.len()).await?;
         spool.write(&chunk)?;
     }
-    state.exchange.accept(agency, spool.finish()).await
+    let spooled = spool.finish();
+    let content_sha256 = spooled.sha256.to_hex();
+    state
+        .exchange
+        .accept(agency, spooled)
+        .await
+        .map_err(|error| Refused {
+            error,
+            content_sha256: Some(content_sha256),
+        })
 }
 
 /// A packet's bytes, streamed with a known Content-Length; 304 when `If-None-Match` names

@@ -45,10 +45,13 @@ pub enum EventKind {
     CredentialRevoked,
     /// A directory file was imported.
     DirectoryImported,
+    /// A packet was refused: its caller, code and bytes' hash, or (under a flood) how many
+    /// more of that caller and code a minute had (`audit::refusals`).
+    PacketRefused,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::PacketAccepted,
         EventKind::DeliveryPushed,
         EventKind::DeliveryAcknowledged,
@@ -61,6 +64,7 @@ impl EventKind {
         EventKind::CredentialCreated,
         EventKind::CredentialRevoked,
         EventKind::DirectoryImported,
+        EventKind::PacketRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +81,7 @@ impl EventKind {
             EventKind::CredentialCreated => "credential.created",
             EventKind::CredentialRevoked => "credential.revoked",
             EventKind::DirectoryImported => "directory.imported",
+            EventKind::PacketRefused => "packet.refused",
         }
     }
 
@@ -124,6 +129,7 @@ impl EventKind {
             EventKind::CredentialCreated => &["system", "agency", "role", "scope", "packets"],
             EventKind::CredentialRevoked => &["system"],
             EventKind::DirectoryImported => &["source", "imported", "updated", "certificates"],
+            EventKind::PacketRefused => &["caller", "code", "content-sha256", "count", "minute"],
         }
     }
 }

@@ -150,6 +150,16 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Stops the server as an operator does (SIGTERM), and waits until it has finished what a
+    /// stopping server finishes.
+    pub fn terminate(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let status = self.child.wait().expect("the server exits");
+        assert!(status.success(), "the server stopped with {status}");
+    }
+
     /// The dev credential of a demo agency.
     pub fn credential(&self, agency: &str) -> (String, String) {
         self.credentials.get(agency).cloned().unwrap_or_else(|| {

@@ -62,7 +62,8 @@ pub(super) async fn check(
             | EventKind::MailSent
             | EventKind::CredentialCreated
             | EventKind::CredentialRevoked
-            | EventKind::DirectoryImported => None,
+            | EventKind::DirectoryImported
+            | EventKind::PacketRefused => None,
         };
         if let Some(what) = differs {
             return Ok(Some(Mismatch {
