@@ -314,3 +314,65 @@ fn sqlite_events(server: &Server, kind: &str) -> Vec<String> {
         .map(|h| String::from_utf8(hex::decode(h.trim()).expect("hex")).expect("UTF-8"))
         .collect()
 }
+
+#[test]
+fn an_export_of_many_pages_is_sent_as_it_is_made_and_verifies_offline() {
+    let server = Server::start_with(
+        Engine::Sqlite,
+        &[("LIENTHONG_AUDIT_CHECKPOINT_SECONDS", "1")],
+    );
+    let (id, secret) = server.auditor(&["--scope", "all", "--agency", G22]);
+    let everything = Who::Auditor(id, secret);
+    let latest = "/v1/audit/checkpoints/latest";
+    wait_until("a first checkpoint", || {
+        get(&server, &everything, latest).status == 200
+    });
+    // Each query is an event: more than one page (1,000 events) of them, asked side by side
+    // so that the writer commits them together.
+    let (threads, each) = (20, 55);
+    let queries = threads * each;
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                for _ in 0..each {
+                    let reply = get(&server, &everything, latest);
+                    assert_eq!(reply.status, 200, "{}", reply.text());
+                }
+            });
+        }
+    });
+    wait_until("a checkpoint covers the queries", || {
+        let latest = get(&server, &everything, latest);
+        // A signed note: the origin, the tree's size, its root, the signature.
+        let size = latest.text().lines().nth(1).and_then(|n| n.parse().ok());
+        latest.status == 200 && size.unwrap_or(0) > queries
+    });
+    let bundle = get(
+        &server,
+        &everything,
+        "/v1/audit/export?from=2000-01-01&to=2100-12-31",
+    );
+    assert_eq!(bundle.status, 200, "{}", bundle.text());
+    assert!(
+        !bundle.headers.contains_key("content-length"),
+        "streamed, not built in memory first: {:?}",
+        bundle.headers
+    );
+    let lines = bundle.text().lines().count() as u64;
+    assert!(lines > queries + 1, "{lines} lines");
+    let dir = common::work_dir();
+    let file = dir.path().join("all.jsonl");
+    std::fs::write(&file, &bundle.body).expect("write");
+    let checked = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["audit", "verify", "--bundle"])
+        .arg(&file)
+        .output()
+        .expect("lienthong runs");
+    assert!(
+        checked.status.success()
+            && String::from_utf8_lossy(&checked.stdout).contains("the bundle is whole"),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}

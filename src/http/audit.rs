@@ -7,9 +7,11 @@
 //! is answered.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt as _;
 use serde::Deserialize;
 
 use crate::audit::access::{self, Viewer};
+use crate::audit::export::{Export, ExportError};
 use crate::audit::period::Period;
 use crate::audit::proofs::{self, AuditError};
 use crate::audit::search;
@@ -300,20 +302,40 @@ pub(super) async fn export(
         }
     };
     let request = crate::audit::export::Request { period, scope };
-    let mut bundle = Vec::new();
     let verifier = state.audit.key().verifier();
-    crate::audit::export::write(store, &verifier, &request, &mut bundle, |_| {})
+    let mut export = Export::start(store, &verifier, request)
         .await
-        .map_err(|e| match e {
-            crate::audit::export::ExportError::NoCheckpoint => AuditError::NotYet(e.to_string()),
-            crate::audit::export::ExportError::Store(e) => AuditError::Store(e),
-            other => AuditError::Store(crate::store::StoreError::corrupt(other.to_string())),
-        })?;
+        .map_err(export_error)?;
+    // The first page before the answer: a database that no longer proves its events is an
+    // error status, not a bundle cut short, for all but the longest exports.
+    let first = export.next_page().await.map_err(export_error)?;
+    let head = std::iter::once(export.header_line())
+        .chain(first)
+        .map(|bytes| Ok::<_, actix_web::Error>(web::Bytes::from(bytes)));
+    let rest = futures_util::stream::try_unfold(export, |mut export| async move {
+        match export.next_page().await {
+            Ok(page) => Ok(page.map(|bytes| (web::Bytes::from(bytes), export))),
+            Err(error) => {
+                // Too late for a status: the connection is cut, and the bundle, whose header
+                // counts its events, does not verify.
+                tracing::warn!(%error, "audit export: stopped");
+                Err(actix_web::Error::from(ApiError::from(export_error(error))))
+            }
+        }
+    });
     Ok(HttpResponse::Ok()
         .content_type("application/jsonl; charset=utf-8")
         .insert_header((
             actix_web::http::header::CONTENT_DISPOSITION,
             "attachment; filename=\"lienthong-audit-export.jsonl\"",
         ))
-        .body(bundle))
+        .streaming(futures_util::stream::iter(head).chain(rest)))
+}
+
+fn export_error(error: ExportError) -> AuditError {
+    match error {
+        ExportError::NoCheckpoint => AuditError::NotYet(error.to_string()),
+        ExportError::Store(e) => AuditError::Store(e),
+        other => AuditError::Store(crate::store::StoreError::corrupt(other.to_string())),
+    }
 }
