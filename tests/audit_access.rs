@@ -58,13 +58,7 @@ fn each_reader_sees_exactly_the_documents_of_its_scope_and_auditors_only_read() 
     let delivery = inbox["deliveries"][0]["delivery"]
         .as_i64()
         .expect("H49's delivery");
-    let acked = server.request(
-        "POST",
-        &format!("/v1/inbox/{delivery}/ack"),
-        Some(H49),
-        None,
-    );
-    assert_eq!(acked.status, 200, "{}", acked.text());
+    server.ack(H49, delivery);
 
     let h49 = server.auditor(&["--scope", H49]);
     let unit = server.auditor(&["--scope", H49_UNIT]);

@@ -295,13 +295,7 @@ fn audit_verify_names_the_event_that_was_changed_deleted_or_moved() {
         .find(|d| d["packet_id"].as_str() == Some(letters[0].0.as_str()))
         .and_then(|d| d["delivery"].as_i64())
         .expect("the first letter in H49's inbox");
-    let acked = server.request(
-        "POST",
-        &format!("/v1/inbox/{delivery}/ack"),
-        Some(H49),
-        None,
-    );
-    assert_eq!(acked.status, 200, "{}", acked.text());
+    server.ack(H49, delivery);
     checkpoint_of_at_least(&server, base + 7);
     server.stop();
     let (whole, said) = verify(&server, &sqlite_path(&server));

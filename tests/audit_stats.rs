@@ -46,8 +46,7 @@ fn a_month_is_counted_per_agency(engine: Engine) {
         .take(2)
     {
         let n = d["delivery"].as_i64().expect("delivery");
-        let acked = server.request("POST", &format!("/v1/inbox/{n}/ack"), Some(H49), None);
-        assert_eq!(acked.status, 200, "{}", acked.text());
+        server.ack(H49, n);
     }
     server.submit_accepted(H49, &common::h49_status(&doc(1), "03", None));
     server.submit_accepted(H49, &common::h49_status(&doc(3), "02", None));

@@ -145,13 +145,7 @@ fn an_unacknowledged_letter_is_overdue_mailed_once_and_cleared_by_its_ack(engine
 
     // H49 acknowledges: the letter is off both lists at once.
     let delivery = entry["delivery"].as_i64().expect("delivery");
-    let ack = server.request(
-        "POST",
-        &format!("/v1/inbox/{delivery}/ack"),
-        Some(H49),
-        None,
-    );
-    assert_eq!(ack.status, 200, "{}", ack.text());
+    server.ack(H49, delivery);
     assert!(overdue(&server, G22, "").is_empty());
     assert!(overdue(&server, H49, "").is_empty());
     // Several passes of the job later, the deadline was mailed once.
@@ -211,13 +205,7 @@ fn a_letter_past_its_due_date_is_overdue_until_handled() {
     let delivery = inbox["deliveries"][0]["delivery"]
         .as_i64()
         .expect("delivery");
-    let ack = server.request(
-        "POST",
-        &format!("/v1/inbox/{delivery}/ack"),
-        Some(H49),
-        None,
-    );
-    assert_eq!(ack.status, 200, "{}", ack.text());
+    server.ack(H49, delivery);
     let sent = overdue(&server, G22, "");
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["kind"], "handling");

@@ -113,13 +113,7 @@ fn a_push_that_fails_twice_is_taken_once(engine: Engine) {
     // Taken by push: the inbox shows it taken, and an ack changes nothing.
     let inbox = server.get("/v1/inbox", H49).json();
     assert!(inbox["deliveries"][0]["acked_at"].is_string(), "{inbox}");
-    let ack = server.request(
-        "POST",
-        &format!("/v1/inbox/{delivery}/ack"),
-        Some(H49),
-        None,
-    );
-    assert_eq!(ack.status, 200, "{}", ack.text());
+    let ack = server.ack(H49, delivery.parse().expect("a delivery number"));
     assert_eq!(ack.json()["already_acked"], true);
     // The document moved to `delivered` at the recipient, as an acknowledged pull moves it.
     let status = server

@@ -172,13 +172,7 @@ fn an_acknowledged_pull_gives_a_handover(engine: Engine) {
         .get(&format!("/v1/packets/{id}/evidence"), G22)
         .assert_refused(409, "evidence.not_yet");
     let delivery = delivery_of(&server, H49, &id);
-    let ack = server.request(
-        "POST",
-        &format!("/v1/inbox/{delivery}/ack"),
-        Some(H49),
-        None,
-    );
-    assert_eq!(ack.status, 200, "{}", ack.text());
+    let ack = server.ack(H49, delivery);
 
     let xml = evidence(&server, &id, "", G22);
     assert_verifies(&xml);
@@ -244,13 +238,7 @@ fn a_parked_push_gives_a_consignment_failure_until_the_letter_is_pulled() {
 
     // The recipient pulls it after all: the handover replaces the failure.
     let delivery = delivery_of(&server, H49, &id);
-    let ack = server.request(
-        "POST",
-        &format!("/v1/inbox/{delivery}/ack"),
-        Some(H49),
-        None,
-    );
-    assert_eq!(ack.status, 200, "{}", ack.text());
+    server.ack(H49, delivery);
     let xml = evidence(&server, &id, &format!("?recipient={H49}"), G22);
     assert_verifies(&xml);
     let events = events(&xml);
@@ -295,13 +283,7 @@ fn two_recipients_have_an_event_each_and_one_can_be_asked_for() {
 
     // H08 acknowledges: both events, by recipient code; H08's alone on request.
     let delivery = delivery_of(&server, H08, &id);
-    let ack = server.request(
-        "POST",
-        &format!("/v1/inbox/{delivery}/ack"),
-        Some(H08),
-        None,
-    );
-    assert_eq!(ack.status, 200, "{}", ack.text());
+    server.ack(H08, delivery);
     let xml = evidence(&server, &id, "", G22);
     assert_verifies(&xml);
     let both: Vec<(Option<&str>, Option<&str>)> = events(&xml)

@@ -266,6 +266,18 @@ impl Server {
         self.request("POST", "/v1/packets", Some(agency), Some(packet))
     }
 
+    /// Acknowledges `agency`'s delivery `delivery` (`POST /v1/inbox/{n}/ack`), asserts 200.
+    pub fn ack(&self, agency: &str, delivery: i64) -> Reply {
+        let reply = self.request(
+            "POST",
+            &format!("/v1/inbox/{delivery}/ack"),
+            Some(agency),
+            None,
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply
+    }
+
     /// POSTs a packet as `agency`, asserts 202 and answers the packet's id.
     pub fn submit_accepted(&self, agency: &str, packet: &[u8]) -> String {
         let reply = self.submit(agency, packet);
