@@ -32,6 +32,25 @@ fn get(server: &Server, who: &Who, path: &str) -> common_server::Reply {
     }
 }
 
+/// `lienthong audit verify --bundle`, with no server, finds the bundle `bytes` whole.
+fn assert_bundle_verifies(bytes: &[u8]) {
+    let dir = common::work_dir();
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(&file, bytes).expect("write");
+    let checked = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["audit", "verify", "--bundle"])
+        .arg(&file)
+        .output()
+        .expect("lienthong runs");
+    assert!(
+        checked.status.success()
+            && String::from_utf8_lossy(&checked.stdout).contains("the bundle is whole"),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
 /// The document ids of G22's letters: to H49 and H08; to H08 only; to H49's unit.
 const TO_BOTH: &str = "G22,2026/12/06,1/BTN-VP";
 const TO_H08: &str = "G22,2026/12/06,2/BTN-VP";
@@ -232,21 +251,7 @@ fn each_reader_sees_exactly_the_documents_of_its_scope_and_auditors_only_read() 
         let named = text.contains(&format!("packet {}\\n", packets[doc]));
         assert_eq!(named, inside, "{doc} in the H49 auditor's export:\n{text}");
     }
-    let dir = common::work_dir();
-    let file = dir.path().join("h49.jsonl");
-    std::fs::write(&file, &text).expect("write");
-    let checked = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
-        .args(["audit", "verify", "--bundle"])
-        .arg(&file)
-        .output()
-        .expect("lienthong runs");
-    assert!(
-        checked.status.success()
-            && String::from_utf8_lossy(&checked.stdout).contains("the bundle is whole"),
-        "{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    assert_bundle_verifies(text.as_bytes());
     get(&server, &as_h49, &format!("{export}&agency={H08}"))
         .assert_refused(403, "audit.out_of_scope");
     get(&server, &Who::Agency(G22), export).assert_refused(403, "audit.out_of_scope");
@@ -354,19 +359,5 @@ fn an_export_of_many_pages_is_sent_as_it_is_made_and_verifies_offline() {
     );
     let lines = bundle.text().lines().count() as u64;
     assert!(lines > queries + 1, "{lines} lines");
-    let dir = common::work_dir();
-    let file = dir.path().join("all.jsonl");
-    std::fs::write(&file, &bundle.body).expect("write");
-    let checked = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
-        .args(["audit", "verify", "--bundle"])
-        .arg(&file)
-        .output()
-        .expect("lienthong runs");
-    assert!(
-        checked.status.success()
-            && String::from_utf8_lossy(&checked.stdout).contains("the bundle is whole"),
-        "{}{}",
-        String::from_utf8_lossy(&checked.stdout),
-        String::from_utf8_lossy(&checked.stderr)
-    );
+    assert_bundle_verifies(&bundle.body);
 }
