@@ -67,7 +67,12 @@ pub struct Integrated {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("the audit log key {path}: {reason}")]
-    Io { path: PathBuf, reason: String },
+    Io {
+        path: PathBuf,
+        reason: String,
+        /// The file does not exist.
+        missing: bool,
+    },
     #[error("the audit log key {path}: {source}")]
     Bad { path: PathBuf, source: NoteError },
 }
@@ -228,30 +233,45 @@ pub fn load_key(policy: &AuditPolicy, data_dir: &Path) -> Result<LogKey, KeyErro
         Some(path) => (path.clone(), true),
         None => (data_dir.join(DEFAULT_KEY_FILE), false),
     };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => LogKey::from_skey(text.trim()).map_err(|source| KeyError::Bad { path, source }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !configured => {
-            let key = new_key(&path)?;
-            tracing::warn!(
-                path = %path.display(),
-                vkey = %key.verifier().to_vkey(),
-                "audit: made a new log key; auditors check checkpoints with its verifier key (also at GET /v1/audit/key)"
-            );
-            Ok(key)
-        }
+    match read_key(&path) {
+        Err(KeyError::Io { missing: true, .. }) if !configured => match new_key(&path)? {
+            Some(key) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    vkey = %key.verifier().to_vkey(),
+                    "audit: made a new log key; auditors check checkpoints with its verifier key (also at GET /v1/audit/key)"
+                );
+                Ok(key)
+            }
+            // Another process (a server, a command) made it first: theirs is the key.
+            None => read_key(&path),
+        },
+        read => read,
+    }
+}
+
+fn read_key(path: &Path) -> Result<LogKey, KeyError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => LogKey::from_skey(text.trim()).map_err(|source| KeyError::Bad {
+            path: path.to_owned(),
+            source,
+        }),
         Err(e) => Err(KeyError::Io {
-            path,
+            path: path.to_owned(),
             reason: e.to_string(),
+            missing: e.kind() == std::io::ErrorKind::NotFound,
         }),
     }
 }
 
 /// A fresh key named after this log (`lienthong.local/audit/` and 8 random hex digits),
-/// written to `path` with mode 0600.
-fn new_key(path: &Path) -> Result<LogKey, KeyError> {
+/// written to `path` with mode 0600 — whole or not at all: none when another process wrote
+/// `path` first (two processes starting on a fresh data folder must not end with two keys).
+fn new_key(path: &Path) -> Result<Option<LogKey>, KeyError> {
     let io = |e: &dyn std::fmt::Display| KeyError::Io {
         path: path.to_owned(),
         reason: e.to_string(),
+        missing: false,
     };
     let mut tag = [0u8; 4];
     openssl::rand::rand_bytes(&mut tag).map_err(|e| io(&e))?;
@@ -264,8 +284,18 @@ fn new_key(path: &Path) -> Result<LogKey, KeyError> {
         path: path.to_owned(),
         source,
     })?;
-    write_private(path, &format!("{text}\n")).map_err(|e| io(&e))?;
-    Ok(key)
+    let mut suffix = [0u8; 8];
+    openssl::rand::rand_bytes(&mut suffix).map_err(|e| io(&e))?;
+    let draft = path.with_extension(format!("new-{}", hex::encode(suffix)));
+    write_private(&draft, &format!("{text}\n")).map_err(|e| io(&e))?;
+    // A hard link publishes the whole file under its name, or fails if the name is taken.
+    let published = std::fs::hard_link(&draft, path);
+    let _ = std::fs::remove_file(&draft);
+    match published {
+        Ok(()) => Ok(Some(key)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+        Err(e) => Err(io(&e)),
+    }
 }
 
 /// Creates `path` (which must not exist) readable by its owner only, with `text`, synced.
@@ -284,4 +314,39 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Processes starting together on a fresh data folder (a server, a command) all end with
+    /// the one key that was written first, and no draft is left behind.
+    #[test]
+    fn processes_racing_for_a_missing_key_all_get_the_same_one() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let policy = AuditPolicy::default();
+        let vkeys: Vec<String> = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| load_key(&policy, dir.path()).map(|k| k.verifier().to_vkey())))
+                .collect();
+            racers
+                .into_iter()
+                .map(|r| r.join().expect("no panic").expect("a key"))
+                .collect()
+        });
+        assert!(vkeys.iter().all(|v| *v == vkeys[0]), "{vkeys:#?}");
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(files, vec![std::ffi::OsString::from(DEFAULT_KEY_FILE)]);
+        assert_eq!(
+            load_key(&policy, dir.path())
+                .expect("the key again")
+                .verifier()
+                .to_vkey(),
+            vkeys[0]
+        );
+    }
 }
