@@ -141,3 +141,55 @@ fn on_sqlite_search_finds_by_words_without_diacritics_and_keeps_to_the_reader() 
 fn on_postgresql_search_finds_by_words_without_diacritics_and_keeps_to_the_reader() {
     search_finds_by_words_without_diacritics_and_keeps_to_the_reader(Engine::Postgres);
 }
+
+/// Searches for rare words narrow the documents with the word index; the answers are the same
+/// before the indexer holds the letters' words and after, and the same as the subject's text
+/// says: the query's first word may end a word, its last may start one, punctuation counts.
+fn rare_words_find_the_same_documents_through_the_word_index(engine: Engine) {
+    let server = Server::start(engine);
+    for (number, subject) in [
+        ("21", "Kế hoạch tổ chức Tết Nguyên Đán năm 2027"),
+        ("22", "Công văn về việc tổ chức hội nghị, tập huấn"),
+        ("23", "Thông báo lịch nghỉ Tết Dương lịch"),
+    ] {
+        server.submit_accepted(G22, &letter(&[H49], number, subject));
+    }
+    let search = |query: &str| found(&server.get(&format!("/v1/audit/documents?{query}"), G22)).0;
+    let check = || {
+        assert_eq!(search("q=to+chuc+tet+nguyen"), [id("21")]);
+        assert_eq!(
+            search("q=chuc+tet+nguy"),
+            [id("21")],
+            "the last word's start"
+        );
+        assert_eq!(search("q=o+chuc+tet"), [id("21")], "the first word's end");
+        assert_eq!(
+            search("q=chuc+hoi+nghi%2C+tap"),
+            [id("22")],
+            "with its comma"
+        );
+        assert!(
+            search("q=chuc+hoi+nghi+tap").is_empty(),
+            "the comma is in the subject"
+        );
+        assert!(search("q=chuc+tet+nguyenx").is_empty());
+        assert!(search("q=tet+duong+lich+nam").is_empty());
+        assert_eq!(search("q=nghi+tet"), [id("23")]);
+        assert_eq!(search("q=to+chuc"), [id("22"), id("21")]);
+    };
+    check();
+    common_server::wait_until("the word index holds the letters' words", || {
+        server.metric("lienthong_search_unindexed_documents") == 0.0
+    });
+    check();
+}
+
+#[test]
+fn on_sqlite_rare_words_find_the_same_documents_through_the_word_index() {
+    rare_words_find_the_same_documents_through_the_word_index(Engine::Sqlite);
+}
+
+#[test]
+fn on_postgresql_rare_words_find_the_same_documents_through_the_word_index() {
+    rare_words_find_the_same_documents_through_the_word_index(Engine::Postgres);
+}

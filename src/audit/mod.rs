@@ -16,6 +16,7 @@
 //! - `access`: who may see which packet; every auditor query logged as an event.
 //! - `refusals`: refused packets as events, counted per caller, code and minute under a flood.
 //! - `search`: documents an agency or an auditor may find, by words without diacritics.
+//! - `words`: the task that fills the word index those searches narrow rare words with.
 //! - `stats`: a month's statistics per agency, as JSON or CSV.
 //! - `trace`: a document's timeline from its events, as each caller may see it.
 //! - `period`: days and months as Vietnam counts them.
@@ -36,5 +37,6 @@ pub mod stats;
 pub mod trace;
 pub mod tree;
 pub mod verify;
+pub mod words;
 
 pub use policy::AuditPolicy;

@@ -77,6 +77,8 @@ pub struct LogStatus {
     pub waiting: i64,
     /// The latest checkpoint's size and time (microseconds), if one was signed.
     pub checkpoint: Option<(i64, i64)>,
+    /// Documents whose subject's words the search index does not hold yet.
+    pub unindexed: i64,
 }
 
 pub async fn status(store: &Store) -> Result<LogStatus, AuditError> {
@@ -87,6 +89,7 @@ pub async fn status(store: &Store) -> Result<LogStatus, AuditError> {
         checkpoint: events::latest_checkpoint(&mut conn)
             .await?
             .map(|c| (c.size, c.at)),
+        unindexed: crate::store::words::unindexed(&mut conn).await?,
     })
 }
 

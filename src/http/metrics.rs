@@ -454,6 +454,17 @@ pub fn render_audit(status: &crate::audit::proofs::LogStatus, now: i64) -> Strin
         "lienthong_audit_events{{state=\"waiting\"}} {}",
         status.waiting
     );
+    header(
+        &mut out,
+        "lienthong_search_unindexed_documents",
+        "gauge",
+        "Documents whose subject's words the search index does not hold yet (searches read them without it).",
+    );
+    let _ = writeln!(
+        out,
+        "lienthong_search_unindexed_documents {}",
+        status.unindexed
+    );
     if let Some((size, at)) = status.checkpoint {
         header(
             &mut out,

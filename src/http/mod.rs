@@ -318,6 +318,7 @@ async fn run(
     let mailer = start_mailer(config, &exchange)?;
     let audit = Log::new(exchange.store().clone(), log_key, config.audit.clone());
     audit.start();
+    crate::audit::words::start(exchange.store().clone());
     let refusals = Refusals::new(exchange.store().clone());
     refusals.start();
     let deadlines = Deadlines::new(exchange.store().clone(), config.deadlines.clone());

@@ -55,6 +55,7 @@ pub mod scope;
 pub mod search;
 mod sql;
 pub mod stats;
+pub mod words;
 mod writer;
 
 use std::path::Path;

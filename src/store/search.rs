@@ -8,6 +8,7 @@ use unicode_normalization::UnicodeNormalization as _;
 
 use super::scope::Scope;
 use super::sql::{self, AnyQuery, Style};
+use super::words;
 use super::StoreError;
 
 /// `text` as searches compare it: lower case, without diacritics (NFD, combining marks
@@ -125,6 +126,9 @@ impl Builder {
 
 const ESCAPE: char = '\\';
 
+/// A needed word held by at most this many documents is looked up in the word index.
+const RARE: i64 = 5_000;
+
 /// `%text%` for LIKE, with `%`, `_` and the escape character escaped.
 fn contains(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
@@ -157,6 +161,12 @@ pub async fn documents(
         }
         _ => String::new(),
     };
+    let words = query.words.as_deref().map(fold).filter(|w| !w.is_empty());
+    let from = match &words {
+        Some(words) => narrowed(conn, &mut b, words).await?,
+        None => None,
+    }
+    .unwrap_or_else(|| "documents d".to_owned());
     if !matches!(query.party, Party::Scope(Scope::All)) {
         let sent =
             |b: &mut Builder| format!("d.sender {}", b.party(&query.party).unwrap_or_default());
@@ -182,8 +192,8 @@ pub async fn documents(
         b.terms
             .push(format!("d.created_at >= {from} AND d.created_at < {to}"));
     }
-    if let Some(words) = query.words.as_deref().map(fold).filter(|w| !w.is_empty()) {
-        let p = b.param(Value::Text(contains(&words)));
+    if let Some(words) = &words {
+        let p = b.param(Value::Text(contains(words)));
         b.terms
             .push(format!("d.subject_folded LIKE {p} ESCAPE '{ESCAPE}'"));
     }
@@ -225,7 +235,7 @@ pub async fn documents(
     };
     let text = format!(
         "{cte}SELECT d.sender, d.document_id, d.subject, d.notation, d.priority, d.due_date, \
-         d.created_at FROM documents d {filter} ORDER BY d.created_at DESC, d.sender DESC, \
+         d.created_at FROM {from} {filter} ORDER BY d.created_at DESC, d.sender DESC, \
          d.document_id DESC LIMIT {limit}"
     );
     let mut sqlq: AnyQuery<'_> = sqlx::query(&text);
@@ -253,6 +263,33 @@ pub async fn documents(
         .collect::<Result<Vec<_>, StoreError>>()?;
     add_recipients(conn, &mut hits).await?;
     Ok(hits)
+}
+
+/// The `FROM` of a search for `words` when one of the words it needs is rare: the documents
+/// the word index has it for (and those not indexed yet), joined to their rows — a few thousand
+/// index entries instead of every subject read newest first. None for common words: newest
+/// first, their matches come soon enough.
+async fn narrowed(
+    conn: &mut AnyConnection,
+    b: &mut Builder,
+    words: &str,
+) -> Result<Option<String>, StoreError> {
+    let Some(rare) = words::narrowing(conn, words::needed(words))
+        .await?
+        .filter(|n| n.documents <= RARE)
+    else {
+        return Ok(None);
+    };
+    let (candidates, values) = words::candidates(b.style, &rare.needed, b.values.len() + 1);
+    b.values.extend(values.into_iter().map(Value::Text));
+    // SQLite joins in the order written with CROSS JOIN: the candidates first.
+    let join = match b.style {
+        Style::Anonymous => "CROSS JOIN",
+        Style::Numbered => "JOIN",
+    };
+    Ok(Some(format!(
+        "({candidates}) c {join} documents d ON d.sender = c.sender AND d.document_id = c.document_id"
+    )))
 }
 
 /// Fills each hit's recipients and their states.
