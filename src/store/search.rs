@@ -1,7 +1,9 @@
 //! Finding documents (migration 0011; `GET /v1/audit/documents`): by agency or scope and
 //! direction, period, subject words without diacritics, notation, recipient state, overdue —
-//! newest first, a page at a time with a cursor. One SQL text for both engines: the subject is
-//! matched on its folded form ([`fold`]), kept beside it when the document is stored.
+//! newest first, a page at a time with a cursor. One SQL text for both engines (but for the
+//! join that makes SQLite start from the word index's candidates): the subject is matched on
+//! its folded form ([`fold`]), kept beside it when the document is stored; a rare word narrows
+//! the documents read to those the word index (`words`, migration 0014) has it for.
 
 use sqlx::{AnyConnection, Row};
 use unicode_normalization::UnicodeNormalization as _;
