@@ -14,5 +14,6 @@ pub mod exchange;
 pub mod http;
 pub mod pki;
 pub mod store;
+mod sync;
 pub mod trust;
 pub mod xml;

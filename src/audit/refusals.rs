@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::store::events::{self, EventKind, EventRecord};
 use crate::store::{now_micros, Store, StoreError};
+use crate::sync::lock;
 
 /// How often finished minutes are written.
 const TICK: Duration = Duration::from_secs(5);
@@ -204,10 +205,4 @@ impl Refusals {
             })
             .await
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

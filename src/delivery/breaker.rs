@@ -54,9 +54,7 @@ impl Breakers {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Endpoint>> {
-        self.endpoints
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.endpoints)
     }
 
     /// Whether a push to `endpoint` may go at `now`.

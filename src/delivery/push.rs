@@ -409,10 +409,7 @@ impl Inner {
     }
 
     fn endpoint_slots(&self, endpoint: &str) -> Arc<Semaphore> {
-        let mut endpoints = self
-            .endpoints
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut endpoints = crate::sync::lock(&self.endpoints);
         endpoints
             .entry(endpoint.to_owned())
             .or_insert_with(|| Arc::new(Semaphore::new(self.policy.per_endpoint.max(1) as usize)))

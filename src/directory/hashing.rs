@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use argon2::Block;
 
 use super::error::DirectoryError;
+use crate::sync::lock;
 
 /// The hashing slots and their working buffers. Cheap to clone.
 #[derive(Clone)]
@@ -58,13 +59,6 @@ impl Hashers {
     pub(crate) fn buffers(&self) -> Vec<usize> {
         lock(&self.buffers).iter().map(Vec::len).collect()
     }
-}
-
-fn lock(buffers: &Mutex<Vec<Vec<Block>>>) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
-    // A panic inside argon2 leaves the list itself intact.
-    buffers
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn take(buffers: &Mutex<Vec<Vec<Block>>>) -> Vec<Block> {

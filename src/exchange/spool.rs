@@ -35,6 +35,7 @@ use crate::store::{BlobKey, BlobStore, BlobWriter, StoreError};
 use crate::xml::events::KEPT_EVENTS_BUDGET;
 
 use super::ExchangeError;
+use crate::sync::lock;
 
 /// The first buffer of a body sent without a Content-Length (one with a Content-Length gets a
 /// buffer of that size: it was reserved in full before a byte was read).
@@ -121,12 +122,6 @@ impl Drop for Holder {
             }
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn units_of(bytes: u64) -> u64 {

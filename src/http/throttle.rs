@@ -14,6 +14,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::sync::lock;
+
 /// How many failures, over what window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottlePolicy {
@@ -102,11 +104,6 @@ impl FailedLogins {
             count(&self.addresses, address, self.policy.window, now);
         }
     }
-}
-
-fn lock<K, V>(map: &Mutex<HashMap<K, V>>) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
-    map.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Time left in the key's window when it has reached `limit` failures.
