@@ -11,6 +11,8 @@ mod common_pg;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use lienthong::store::deadlines::{self, AckWindows};
+use lienthong::store::stats::{self, AgencyStats, StatsMonth, Whose};
 use lienthong::store::{
     agencies, deliveries, now_micros, packets, Ack, AgencyFilter, AgencyRecord, CertificateRecord,
     CredentialRecord, CredentialRole, DocumentRecord, Engine, InboxQuery, NewDelivery, NewStatus,
@@ -131,6 +133,7 @@ on_both_engines!(
     concurrent_units_share_commits_and_answer_after_commit,
     a_failing_unit_is_rolled_back_alone,
     committed_data_survives_reopening,
+    statistics_are_kept_with_the_changes,
 );
 
 fn agency(code: &str, parent: Option<&str>) -> AgencyRecord {
@@ -192,7 +195,7 @@ async fn migrations_are_idempotent(db: Db) -> Db {
     // `migrated()` applied them already.
     let again = db.store.migrate().await.expect("second migrate");
     assert_eq!(again.applied, Vec::<i64>::new());
-    assert_eq!(again.version, 14);
+    assert_eq!(again.version, 15);
     db
 }
 
@@ -1286,4 +1289,240 @@ fn database_names_are_swapped_in_urls() {
         with_database("postgres://lt@127.0.0.1:5433?sslmode=disable", "x"),
         "postgres://lt@127.0.0.1:5433/x?sslmode=disable"
     );
+}
+
+const HOUR: i64 = 3_600_000_000;
+/// 2026-12-01T00:00:00+07:00: November ends, in Vietnam, a microsecond before.
+const DECEMBER: i64 = 1_796_058_000_000_000;
+const WINDOWS: AckWindows = AckWindows {
+    normal: 24 * HOUR,
+    khan: 8 * HOUR,
+    thuong_khan: 4 * HOUR,
+    hoa_toc: 2 * HOUR,
+};
+
+/// A letter of G22 as the exchange writes one (packet, document, recipients' states,
+/// deliveries, counted), created at `at`; answers its deliveries' numbers, by recipient.
+async fn stats_letter(
+    c: &mut sqlx::AnyConnection,
+    id: &str,
+    at: i64,
+    priority: Option<i64>,
+    appointed_at: Option<i64>,
+    recipients: &[&str],
+) -> Result<Vec<i64>, StoreError> {
+    let g22 = "000.00.00.G22";
+    let letter = PacketRecord {
+        received_at: at,
+        ..packet(id, g22, id, PacketKind::Message)
+    };
+    packets::insert_packet(c, &letter, None).await?;
+    let document = DocumentRecord {
+        sender: g22.to_owned(),
+        document_id: id.to_owned(),
+        first_packet_id: id.to_owned(),
+        content_sha256: letter.content_sha256.clone(),
+        business_type: "0".to_owned(),
+        subject: "Thống kê".to_owned(),
+        created_at: at,
+        priority,
+        appointed_at,
+        due_date: Some("2026-11-25".to_owned()),
+        ..Default::default()
+    };
+    packets::insert_document(c, &document).await?;
+    let mut seqs = Vec::new();
+    for recipient in recipients {
+        let state = RecipientStateRecord {
+            sender: g22.to_owned(),
+            document_id: id.to_owned(),
+            recipient: (*recipient).to_owned(),
+            state: "submitted".to_owned(),
+            updated_at: at,
+        };
+        deliveries::set_recipient_state(c, &state).await?;
+        let delivery = NewDelivery {
+            packet_id: id.to_owned(),
+            recipient: (*recipient).to_owned(),
+            created_at: at,
+        };
+        seqs.push(deliveries::insert_delivery(c, &delivery).await?);
+    }
+    stats::count_letters(c, &[id]).await?;
+    Ok(seqs)
+}
+
+/// A status report of `reporter` on G22's letter `id`.
+async fn stats_status(
+    c: &mut sqlx::AnyConnection,
+    reporter: &str,
+    id: &str,
+    code: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    let report = format!("{id}-{reporter}-{code}-{at}");
+    packets::insert_packet(c, &packet(&report, reporter, id, PacketKind::Status), None).await?;
+    let status = NewStatus {
+        sender: "000.00.00.G22".to_owned(),
+        document_id: id.to_owned(),
+        reporter: reporter.to_owned(),
+        status_code: code.to_owned(),
+        description: None,
+        packet_id: report,
+        at,
+    };
+    deliveries::insert_status(c, &status).await?;
+    Ok(())
+}
+
+async fn month_stats(store: &Store, month: i64) -> Vec<AgencyStats> {
+    let mut conn = store.acquire().await.expect("connection");
+    stats::month(
+        &mut conn,
+        StatsMonth(month),
+        Whose::Scope(&lienthong::store::scope::Scope::All),
+        &WINDOWS,
+    )
+    .await
+    .expect("statistics")
+}
+
+/// The counters and the medians follow each change once: letters on both sides of the end of
+/// November in Vietnam, acknowledgements late and in time (by priority, and by a hỏa tốc hẹn
+/// giờ letter's appointed hour), taken twice, first 02 and 03 only (not the sender's own),
+/// both deadlines of one delivery raised; and a recount from the rows gives the same.
+async fn statistics_are_kept_with_the_changes(db: Db) -> Db {
+    let (h49, h08, g22) = ("000.00.00.H49", "000.00.00.H08", "000.00.00.G22");
+    let t0 = DECEMBER - 240 * HOUR;
+    write(&db.store, (), move |c, _| {
+        Box::pin(async move {
+            let l1 = stats_letter(c, "s-1", t0, None, None, &[h49, h08]).await?;
+            let l2 = stats_letter(c, "s-2", t0 + 1, Some(1), None, &[h49]).await?;
+            let l3 = stats_letter(c, "s-3", DECEMBER - 1, None, None, &[h49]).await?;
+            let l4 = stats_letter(c, "s-4", DECEMBER, None, None, &[h49]).await?;
+            let l5 =
+                stats_letter(c, "s-5", t0 + 2, Some(4), Some(t0 + 2 + 50 * HOUR), &[h49]).await?;
+            // H49 takes L1 in time (10 h of 24), L2 late (10 h of khẩn's 8), L3 late (30 h),
+            // L5 in time (40 h: hỏa tốc's 2 h, but appointed 50 h after); L4 in December.
+            deliveries::ack_delivery(c, l1[0], h49, t0 + 10 * HOUR, "pull").await?;
+            deliveries::ack_delivery(c, l1[0], h49, t0 + 11 * HOUR, "pull").await?;
+            let taken = [
+                deliveries::Taking {
+                    seq: l2[0],
+                    recipient: h49,
+                    at: t0 + 1 + 10 * HOUR,
+                },
+                deliveries::Taking {
+                    seq: l3[0],
+                    recipient: h49,
+                    at: DECEMBER - 1 + 30 * HOUR,
+                },
+                deliveries::Taking {
+                    seq: l5[0],
+                    recipient: h49,
+                    at: t0 + 2 + 40 * HOUR,
+                },
+                deliveries::Taking {
+                    seq: l4[0],
+                    recipient: h49,
+                    at: DECEMBER + HOUR,
+                },
+                deliveries::Taking {
+                    seq: l1[0],
+                    recipient: h49,
+                    at: t0 + 12 * HOUR,
+                },
+            ];
+            deliveries::ack_deliveries(c, &taken, "push").await?;
+            stats_status(c, h49, "s-1", "03", t0 + 12 * HOUR).await?;
+            stats_status(c, h49, "s-1", "03", t0 + 20 * HOUR).await?;
+            stats_status(c, h49, "s-2", "03", t0 + 1 + 15 * HOUR).await?;
+            stats_status(c, g22, "s-2", "03", t0 + 1 + HOUR).await?;
+            stats_status(c, h49, "s-3", "02", DECEMBER).await?;
+            stats_status(c, h49, "s-3", "02", DECEMBER + HOUR).await?;
+            // H08 never takes L1: both its deadlines pass; it is one letter overdue.
+            let now = DECEMBER + 100 * HOUR;
+            deadlines::raise_unacknowledged(c, &WINDOWS, now, 100).await?;
+            deadlines::raise_unhandled(c, "2026-12-05", "2026-11-01", now, 100).await?;
+            deadlines::raise_unacknowledged(c, &WINDOWS, now, 100).await?;
+            Ok(())
+        })
+    })
+    .await
+    .expect("the letters and their changes");
+
+    let november = month_stats(&db.store, 202611).await;
+    let row = |rows: &[AgencyStats], code: &str| {
+        rows.iter()
+            .find(|r| r.agency == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {code}: {rows:?}"))
+    };
+    assert_eq!(november.len(), 3, "{november:?}");
+    assert_eq!(
+        row(&november, h49),
+        AgencyStats {
+            agency: h49.to_owned(),
+            sent: 0,
+            received: 4,
+            acknowledged: 4,
+            acknowledged_in_time: 2,
+            // L1 and L5 were unhandled by their DueDate (L2 and L3 too): H49 took them all
+            // in time or not, so only their handling deadlines count, once per letter.
+            overdue: 4,
+            refused: 1,
+            median_to_acknowledge: Some(20 * HOUR),
+            median_to_assigned: Some(12 * HOUR + (15 * HOUR - 12 * HOUR) / 2),
+        }
+    );
+    assert_eq!(
+        row(&november, h08),
+        AgencyStats {
+            agency: h08.to_owned(),
+            received: 1,
+            overdue: 1,
+            ..AgencyStats::default()
+        }
+    );
+    assert_eq!(
+        row(&november, g22),
+        AgencyStats {
+            agency: g22.to_owned(),
+            sent: 4,
+            ..AgencyStats::default()
+        }
+    );
+    let december = month_stats(&db.store, 202612).await;
+    assert_eq!(row(&december, g22).sent, 1);
+    assert_eq!(
+        (
+            row(&december, h49).received,
+            row(&december, h49).acknowledged_in_time,
+            row(&december, h49).median_to_acknowledge
+        ),
+        (1, 1, Some(HOUR))
+    );
+    // December's letter (its DueDate passed too) counts in December, not in November.
+    assert_eq!(row(&december, h49).overdue, 1);
+
+    // Counted again from the rows, as after the migration: the same.
+    let mut conn = db.store.acquire().await.expect("connection");
+    assert!(!stats::recount_once(&mut conn).await.expect("no recount"));
+    sqlx::query("UPDATE stats_counts SET sent = 99")
+        .execute(&mut *conn)
+        .await
+        .expect("damage");
+    sqlx::query("DELETE FROM stats_times WHERE kind = 'assigned'")
+        .execute(&mut *conn)
+        .await
+        .expect("damage");
+    sqlx::query("UPDATE stats_recount SET done = 0")
+        .execute(&mut *conn)
+        .await
+        .expect("ask");
+    assert!(stats::recount_once(&mut conn).await.expect("recount"));
+    drop(conn);
+    assert_eq!(month_stats(&db.store, 202611).await, november);
+    assert_eq!(month_stats(&db.store, 202612).await, december);
+    db
 }

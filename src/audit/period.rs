@@ -37,32 +37,44 @@ impl Period {
 
     /// The month `2026-11`, in Vietnam's time.
     pub fn month(text: &str) -> Result<Period, PeriodError> {
-        let bad = || PeriodError(format!("{text:?} is not a month such as 2026-11"));
-        let (year, month) = text.split_once('-').ok_or_else(bad)?;
-        if year.len() != 4 || month.len() != 2 {
-            return Err(bad());
-        }
-        let year: i32 = year.parse().map_err(|_| bad())?;
-        let month = month
-            .parse::<u8>()
-            .ok()
-            .and_then(|m| Month::try_from(m).ok())
-            .ok_or_else(bad)?;
-        let first = Date::from_calendar_date(year, month, 1).map_err(|_| bad())?;
-        let next = match month {
-            Month::December => Date::from_calendar_date(year + 1, Month::January, 1),
-            _ => Date::from_calendar_date(year, month.next(), 1),
-        }
-        .map_err(|_| bad())?;
+        let (first, next) = month_days(text)?;
         Ok(Period {
             from: day_start(first),
             to: day_start(next),
         })
     }
 
+    /// The month `2026-11` as the number `202611` (how the statistics key their months).
+    pub fn month_number(text: &str) -> Result<i64, PeriodError> {
+        let (first, _) = month_days(text)?;
+        Ok(i64::from(first.year()) * 100 + i64::from(u8::from(first.month())))
+    }
+
     pub fn contains(&self, micros: i64) -> bool {
         self.from <= micros && micros < self.to
     }
+}
+
+/// The first day of the month `2026-11` and of the month after it.
+fn month_days(text: &str) -> Result<(Date, Date), PeriodError> {
+    let bad = || PeriodError(format!("{text:?} is not a month such as 2026-11"));
+    let (year, month) = text.split_once('-').ok_or_else(bad)?;
+    if year.len() != 4 || month.len() != 2 {
+        return Err(bad());
+    }
+    let year: i32 = year.parse().map_err(|_| bad())?;
+    let month = month
+        .parse::<u8>()
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .ok_or_else(bad)?;
+    let first = Date::from_calendar_date(year, month, 1).map_err(|_| bad())?;
+    let next = match month {
+        Month::December => Date::from_calendar_date(year + 1, Month::January, 1),
+        _ => Date::from_calendar_date(year, month.next(), 1),
+    }
+    .map_err(|_| bad())?;
+    Ok((first, next))
 }
 
 #[derive(Clone, Copy)]

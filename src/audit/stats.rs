@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::store::deadlines::AckWindows;
 use crate::store::scope;
-use crate::store::stats::{self, AgencyStats, Whose};
+use crate::store::stats::{self, AgencyStats, StatsMonth, Whose};
 use crate::store::Store;
 
 use super::access::Viewer;
@@ -55,7 +55,9 @@ pub async fn month(
     agency: Option<&str>,
     windows: &AckWindows,
 ) -> Result<Vec<StatsRow>, AuditError> {
-    let period = Period::month(month).map_err(|e| AuditError::BadRange(format!("month: {e}")))?;
+    let key = Period::month_number(month)
+        .map(StatsMonth)
+        .map_err(|e| AuditError::BadRange(format!("month: {e}")))?;
     let mut conn = store.acquire().await?;
     let all = scope::Scope::All;
     let whose = match (viewer, agency) {
@@ -71,7 +73,7 @@ pub async fn month(
         }
         (_, Some(asked)) => return Err(AuditError::OutOfScope(asked.to_owned())),
     };
-    let rows = stats::month(&mut conn, period.from, period.to, whose, windows).await?;
+    let rows = stats::month(&mut conn, key, whose, windows).await?;
     Ok(rows.into_iter().map(StatsRow::from).collect())
 }
 

@@ -16,7 +16,7 @@ use crate::edxml::{
 };
 use crate::store::events::{self, EventKind, EventRecord};
 use crate::store::{
-    deliveries, mails, now_micros, packets, pushes, BoxFuture, DocumentRecord, NewStatus,
+    deliveries, mails, now_micros, packets, pushes, stats, BoxFuture, DocumentRecord, NewStatus,
     PacketKind, PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
 };
 use crate::trust::{self, Verdict};
@@ -545,7 +545,11 @@ async fn record_message(
     if plan.business == BusinessDocType::Update {
         mark_updates(conn, plan, at).await?;
     }
-    insert_deliveries(conn, packet, &plan.recipients).await
+    insert_deliveries(conn, packet, &plan.recipients).await?;
+    if plan.document.is_some() {
+        stats::count_letters(conn, &[packet.id.as_str()]).await?;
+    }
+    Ok(())
 }
 
 /// An update leaves each recipient of the original that it is sent to owing an answer (15/16).

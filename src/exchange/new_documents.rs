@@ -13,8 +13,8 @@ use sqlx::AnyConnection;
 
 use crate::store::events::{self, EventRecord};
 use crate::store::{
-    deliveries, mails, packets, pushes, BoxFuture, Bulk, BulkOutcomes, DocumentRecord, NewDelivery,
-    PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
+    deliveries, mails, packets, pushes, stats, BoxFuture, Bulk, BulkOutcomes, DocumentRecord,
+    NewDelivery, PacketRecord, ReceiptRecord, RecipientStateRecord, StoreError,
 };
 
 use super::plan::{deliveries_of, new_document_rows, Accepted, Plan, Record};
@@ -182,6 +182,7 @@ impl<'r> Rows<'r> {
         deliveries::set_recipient_states(conn, &self.states).await?;
         deliveries::queue_deliveries(conn, &self.deliveries).await?;
         let ids: Vec<&str> = self.packets.iter().map(|(p, _)| p.id.as_str()).collect();
+        stats::count_letters(conn, &ids).await?;
         pushes::queue(conn, &ids).await?;
         mails::queue_arrivals(conn, &ids).await?;
         packets::insert_receipts(conn, &self.receipts).await?;

@@ -16,29 +16,8 @@ use sqlx::{AnyConnection, Row};
 use super::error::StoreError;
 use super::events::{self, EventKind};
 use super::mails::{self, MailEvent};
-
-/// The time to acknowledge per priority, microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AckWindows {
-    pub normal: i64,
-    pub khan: i64,
-    pub thuong_khan: i64,
-    /// Hỏa tốc, and hỏa tốc hẹn giờ whose packet time is not after its acceptance.
-    pub hoa_toc: i64,
-}
-
-impl AckWindows {
-    /// The SQL expression of a delivery's acknowledgement deadline (`d`: deliveries, `doc`:
-    /// documents). The windows are numbers the server holds, never request input.
-    pub(crate) fn due_sql(&self) -> String {
-        format!(
-            "(CASE WHEN doc.priority = 4 AND doc.appointed_at > d.created_at \
-             THEN doc.appointed_at ELSE d.created_at + CASE doc.priority WHEN 1 THEN {} \
-             WHEN 2 THEN {} WHEN 3 THEN {} WHEN 4 THEN {} ELSE {} END END)",
-            self.khan, self.thuong_khan, self.hoa_toc, self.hoa_toc, self.normal
-        )
-    }
-}
+use super::stats;
+pub use super::windows::AckWindows;
 
 /// Which deadline was missed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -193,6 +172,7 @@ async fn raise(
         return Ok(0);
     }
     mails::queue_event(conn, event, seq, sender, detail, now).await?;
+    stats::count_overdue(conn, seq).await?;
     let row = sqlx::query("SELECT seq, packet_id, recipient FROM deliveries WHERE seq = $1")
         .bind(seq)
         .fetch_one(&mut *conn)

@@ -12,6 +12,7 @@ use super::records::{
     RecipientStateRecord, StatusRecord,
 };
 use super::sql::{self, Style};
+use super::stats;
 
 const DELIVERY_COLUMNS: &str = "seq, packet_id, recipient, created_at, acked_at";
 
@@ -213,6 +214,7 @@ pub async fn ack_delivery(
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() > 0 {
+        stats::count_taken(conn, &[seq]).await?;
         return Ok(Ack::Acked);
     }
     Ok(match delivery(conn, seq).await? {
@@ -260,6 +262,7 @@ pub async fn ack_deliveries(
             acked.push(row.try_get("seq")?);
         }
     }
+    stats::count_taken(conn, &acked).await?;
     Ok(acked)
 }
 
@@ -385,7 +388,8 @@ pub async fn recipient_states(
     rows.iter().map(state_from_row).collect()
 }
 
-/// Appends a status report to a document's history and returns its `seq`.
+/// Appends a status report to a document's history and returns its `seq`; an agency's first
+/// 02 or 03 on a letter counts in the letter's month (`stats`).
 pub async fn insert_status(
     conn: &mut AnyConnection,
     status: &NewStatus,
@@ -403,7 +407,9 @@ pub async fn insert_status(
     .bind(status.at)
     .fetch_one(&mut *conn)
     .await?;
-    Ok(row.try_get("seq")?)
+    let seq = row.try_get("seq")?;
+    stats::count_status(conn, seq, &status.status_code).await?;
+    Ok(seq)
 }
 
 /// A document's status history, oldest first.

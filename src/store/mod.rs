@@ -55,6 +55,7 @@ pub mod scope;
 pub mod search;
 mod sql;
 pub mod stats;
+pub mod windows;
 pub mod words;
 mod writer;
 
@@ -266,6 +267,9 @@ impl Store {
             .collect();
         let version = migrator.iter().map(|m| m.version).max().unwrap_or(0);
         search::backfill(&mut conn).await?;
+        if stats::recount_once(&mut conn).await? {
+            tracing::info!("statistics counted from the stored letters (migration 0015)");
+        }
         Ok(MigrationReport { applied, version })
     }
 
