@@ -134,6 +134,7 @@ on_both_engines!(
     a_failing_unit_is_rolled_back_alone,
     committed_data_survives_reopening,
     statistics_are_kept_with_the_changes,
+    a_wide_scope_reads_the_newest_first,
 );
 
 fn agency(code: &str, parent: Option<&str>) -> AgencyRecord {
@@ -1524,5 +1525,145 @@ async fn statistics_are_kept_with_the_changes(db: Db) -> Db {
     drop(conn);
     assert_eq!(month_stats(&db.store, 202611).await, november);
     assert_eq!(month_stats(&db.store, 202612).await, december);
+    db
+}
+
+/// A scope's search past the newest 5,000 documents the server reads first for a wide scope
+/// (`store::search`): its matches in them and before them, page after page, are exactly the
+/// matches sorted newest first — without words, and with a phrase whose whole word is in
+/// every document (read from the word index's postings). 10,400 documents, of which the scope
+/// sent or received 6 among the newest 5,000 and ~1,200 older: the first page is read from
+/// both sides of the window.
+async fn a_wide_scope_reads_the_newest_first(db: Db) -> Db {
+    use lienthong::store::scope::Scope;
+    use lienthong::store::search::{self, Cursor, Direction, DocumentQuery, Party};
+    use lienthong::store::words;
+    let (root, unit, outside) = ("000.00.00.H05", "000.00.01.H05", "000.00.00.G22");
+    put_agency(&db.store, agency(root, None))
+        .await
+        .expect("root");
+    put_agency(&db.store, agency(unit, Some(root)))
+        .await
+        .expect("unit");
+    // (number, sender, recipient): the scope sends every 7th of the old ones and receives
+    // every 11th; in the newest 5,000, only 6.
+    let total = 10_400usize;
+    let plan: Vec<(usize, &str, &str)> = (0..total)
+        .map(|n| {
+            let old = n < total - 5_000;
+            match n {
+                n if old && n % 7 == 0 => (n, unit, outside),
+                n if old && n % 11 == 0 => (n, outside, unit),
+                n if !old && n % 2_000 == 3 => (n, root, outside),
+                n if !old && n % 2_000 == 1_000 => (n, outside, root),
+                n => (n, outside, "000.00.00.H08"),
+            }
+        })
+        .collect();
+    let rows = plan.clone();
+    write(&db.store, (), move |c, _| {
+        let rows = rows.clone();
+        Box::pin(async move {
+            for chunk in rows.chunks(1_000) {
+                let mut documents = Vec::new();
+                let mut states = Vec::new();
+                for (n, sender, recipient) in chunk {
+                    let id = format!("doc-{n:05}");
+                    let letter = packet(&id, sender, &id, PacketKind::Message);
+                    packets::insert_packet(c, &letter, None).await?;
+                    documents.push(DocumentRecord {
+                        sender: (*sender).to_owned(),
+                        document_id: id.clone(),
+                        first_packet_id: id.clone(),
+                        content_sha256: letter.content_sha256.clone(),
+                        business_type: "0".to_owned(),
+                        subject: if n % 3 == 0 {
+                            "Kế hoạch tổng kết năm"
+                        } else {
+                            "Kế hoạch năm"
+                        }
+                        .to_owned(),
+                        // Two documents share each time: the tie goes by sender, then id.
+                        created_at: 1_000_000 + (*n as i64 / 2),
+                        ..Default::default()
+                    });
+                    states.push(RecipientStateRecord {
+                        sender: (*sender).to_owned(),
+                        document_id: id,
+                        recipient: (*recipient).to_owned(),
+                        state: "submitted".to_owned(),
+                        updated_at: 0,
+                    });
+                }
+                packets::insert_documents(c, &documents).await?;
+                deliveries::set_recipient_states(c, &states).await?;
+            }
+            while words::index_some(c, 1_000).await? > 0 {}
+            Ok(())
+        })
+    })
+    .await
+    .expect("documents");
+
+    let in_scope = |(_, sender, recipient): &&(usize, &str, &str)| {
+        [root, unit].contains(sender) || [root, unit].contains(recipient)
+    };
+    for (phrase, wanted) in [
+        (None, plan.iter().filter(in_scope).collect::<Vec<_>>()),
+        (
+            Some("hoach tong"),
+            plan.iter()
+                .filter(in_scope)
+                .filter(|(n, _, _)| n % 3 == 0)
+                .collect(),
+        ),
+    ] {
+        // Newest first: by time, then sender, then id, all descending.
+        let mut wanted: Vec<(i64, String, String)> = wanted
+            .iter()
+            .map(|(n, sender, _)| {
+                (
+                    1_000_000 + (*n as i64 / 2),
+                    sender.to_string(),
+                    format!("doc-{n:05}"),
+                )
+            })
+            .collect();
+        wanted.sort();
+        wanted.reverse();
+        let mut found = Vec::new();
+        let mut before = None;
+        let mut conn = db.store.acquire().await.expect("connection");
+        loop {
+            let query = DocumentQuery {
+                party: Party::Scope(Scope::Subtree(root.to_owned())),
+                direction: Direction::Either,
+                period: None,
+                words: phrase.map(str::to_owned),
+                notation: None,
+                state: None,
+                overdue: None,
+                before: before.clone(),
+                limit: 25,
+            };
+            let page = search::documents(&mut conn, &query).await.expect("search");
+            found.extend(
+                page.iter()
+                    .map(|h| (h.created_at, h.sender.clone(), h.document_id.clone())),
+            );
+            match page.last() {
+                Some(last) if page.len() == 25 => {
+                    before = Some(Cursor {
+                        created_at: last.created_at,
+                        sender: last.sender.clone(),
+                        document_id: last.document_id.clone(),
+                    })
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(found.len(), wanted.len(), "{phrase:?}");
+        assert_eq!(found, wanted, "{phrase:?}");
+    }
     db
 }

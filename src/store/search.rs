@@ -10,7 +10,7 @@ use unicode_normalization::UnicodeNormalization as _;
 
 use super::scope::Scope;
 use super::sql::{self, AnyQuery, Style};
-use super::words;
+use super::words::{self, Needed};
 use super::StoreError;
 
 /// `text` as searches compare it: lower case, without diacritics (NFD, combining marks
@@ -145,10 +145,155 @@ fn contains(text: &str) -> String {
     pattern
 }
 
+/// The newest documents a wide scope's search reads first (see [`newest_first`]).
+const WINDOW: i64 = 5_000;
+
+/// Where a statement reads its documents from.
+enum Source<'a> {
+    /// The documents table, as the engine sees fit.
+    Documents,
+    /// The documents table newest first (SQLite is told to use the time index).
+    ByTime,
+    /// The documents the word index has `needed` for, and those not indexed yet — created at
+    /// or after the time given, if one is.
+    Candidates(&'a Needed, Option<i64>),
+}
+
+/// A bound on the documents' time, beside the query's own period.
+#[derive(Clone, Copy)]
+enum Since {
+    Any,
+    AtLeast(i64),
+    Before(i64),
+}
+
 /// The page of documents `query` finds, newest first.
 pub async fn documents(
     conn: &mut AnyConnection,
     query: &DocumentQuery,
+) -> Result<Vec<DocumentHit>, StoreError> {
+    let words = query.words.as_deref().map(fold).filter(|w| !w.is_empty());
+    let narrowing = match &words {
+        Some(words) => words::narrowing(conn, words::needed(words)).await?,
+        None => None,
+    };
+    let words = words.as_deref();
+    let mut hits = match (&query.party, narrowing) {
+        // A rare word: its few documents, whoever asks.
+        (_, Some(rare)) if rare.documents <= RARE => {
+            let source = Source::Candidates(&rare.needed, None);
+            read(conn, query, words, source, Since::Any, query.limit).await?
+        }
+        (Party::Scope(Scope::Subtree(_)), common) => {
+            newest_first(conn, query, words, common.map(|c| c.needed)).await?
+        }
+        _ => {
+            let source = Source::Documents;
+            read(conn, query, words, source, Since::Any, query.limit).await?
+        }
+    };
+    add_recipients(conn, &mut hits).await?;
+    Ok(hits)
+}
+
+/// A scope of many agencies: gathering every document they sent or received and sorting them
+/// (~16,000 for a province of a 1,000,000-letter month, 100–150 ms) is slow when the page is
+/// among the newest. So the newest [`WINDOW`] rows of a driver are read first — the documents
+/// by time, or the postings of a common word the phrase needs whole — and only when they do
+/// not fill the page are the scope's older documents gathered. Both parts together are the
+/// same answer as one statement: the first has every match at or after the window's start,
+/// the second every match before it.
+async fn newest_first(
+    conn: &mut AnyConnection,
+    query: &DocumentQuery,
+    words: Option<&str>,
+    common: Option<Needed>,
+) -> Result<Vec<DocumentHit>, StoreError> {
+    let word = match &common {
+        Some(Needed::Word(word)) => Some(word.as_str()),
+        _ => None,
+    };
+    let start = window_start(conn, query, word).await?;
+    let source = match &common {
+        Some(needed @ Needed::Word(_)) => Source::Candidates(needed, start),
+        _ => Source::ByTime,
+    };
+    let since = start.map_or(Since::Any, Since::AtLeast);
+    let mut hits = read(conn, query, words, source, since, query.limit).await?;
+    let left = query.limit - hits.len() as i64;
+    if let (Some(start), true) = (start, left > 0) {
+        let older = Since::Before(start);
+        hits.extend(read(conn, query, words, Source::Documents, older, left).await?);
+    }
+    Ok(hits)
+}
+
+/// The time of the [`WINDOW`]th newest document (or posting of `word`) within the query's
+/// period and before its cursor; none when there are fewer.
+async fn window_start(
+    conn: &mut AnyConnection,
+    query: &DocumentQuery,
+    word: Option<&str>,
+) -> Result<Option<i64>, StoreError> {
+    let style = Style::of(conn);
+    let mut terms = Vec::new();
+    let mut values = Vec::new();
+    let param = |value: Value, values: &mut Vec<Value>| {
+        values.push(value);
+        style.parameter(values.len())
+    };
+    let table = match word {
+        Some(word) => {
+            let p = param(Value::Text(word.to_owned()), &mut values);
+            terms.push(format!("word = {p}"));
+            "document_words"
+        }
+        None => "documents",
+    };
+    if let Some((from, to)) = query.period {
+        let (from, to) = (
+            param(Value::Int(from), &mut values),
+            param(Value::Int(to), &mut values),
+        );
+        terms.push(format!("created_at >= {from} AND created_at < {to}"));
+    }
+    if let Some(cursor) = &query.before {
+        let at = param(Value::Int(cursor.created_at), &mut values);
+        terms.push(format!("created_at <= {at}"));
+    }
+    let filter = match terms.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", terms.join(" AND ")),
+    };
+    let text = format!(
+        "SELECT created_at FROM {table} {filter} ORDER BY created_at DESC LIMIT 1 OFFSET {}",
+        WINDOW - 1
+    );
+    let row = bind_all(sqlx::query(&text), &values)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.try_get("created_at")).transpose()?)
+}
+
+fn bind_all<'q>(mut query: AnyQuery<'q>, values: &'q [Value]) -> AnyQuery<'q> {
+    for value in values {
+        query = match value {
+            Value::Text(t) => query.bind(t.as_str()),
+            Value::Int(n) => query.bind(*n),
+        };
+    }
+    query
+}
+
+/// One statement of a search: `query`'s matches among `source`'s documents within `since`,
+/// newest first, at most `limit` (their recipients not filled yet).
+async fn read(
+    conn: &mut AnyConnection,
+    query: &DocumentQuery,
+    words: Option<&str>,
+    source: Source<'_>,
+    since: Since,
+    limit: i64,
 ) -> Result<Vec<DocumentHit>, StoreError> {
     let mut b = Builder {
         style: Style::of(conn),
@@ -163,74 +308,28 @@ pub async fn documents(
         }
         _ => String::new(),
     };
-    let words = query.words.as_deref().map(fold).filter(|w| !w.is_empty());
-    let from = match &words {
-        Some(words) => narrowed(conn, &mut b, words).await?,
-        None => None,
+    let from = match source {
+        Source::Documents => "documents d".to_owned(),
+        Source::ByTime => match b.style {
+            Style::Anonymous => "documents d INDEXED BY documents_by_time".to_owned(),
+            Style::Numbered => "documents d".to_owned(),
+        },
+        Source::Candidates(needed, since) => narrowed(&mut b, needed, since),
+    };
+    b.party_terms(query);
+    match since {
+        Since::Any => {}
+        Since::AtLeast(at) => {
+            let p = b.param(Value::Int(at));
+            b.terms.push(format!("d.created_at >= {p}"));
+        }
+        Since::Before(at) => {
+            let p = b.param(Value::Int(at));
+            b.terms.push(format!("d.created_at < {p}"));
+        }
     }
-    .unwrap_or_else(|| "documents d".to_owned());
-    if !matches!(query.party, Party::Scope(Scope::All)) {
-        let sent =
-            |b: &mut Builder| format!("d.sender {}", b.party(&query.party).unwrap_or_default());
-        let received = |b: &mut Builder| {
-            format!(
-                "(d.sender, d.document_id) IN (SELECT r.sender, r.document_id FROM \
-                 recipient_states r WHERE r.recipient {})",
-                b.party(&query.party).unwrap_or_default()
-            )
-        };
-        let term = match query.direction {
-            Direction::Sent => sent(&mut b),
-            Direction::Received => received(&mut b),
-            Direction::Either => {
-                let sent = sent(&mut b);
-                format!("({sent} OR {})", received(&mut b))
-            }
-        };
-        b.terms.push(term);
-    }
-    if let Some((from, to)) = query.period {
-        let (from, to) = (b.param(Value::Int(from)), b.param(Value::Int(to)));
-        b.terms
-            .push(format!("d.created_at >= {from} AND d.created_at < {to}"));
-    }
-    if let Some(words) = &words {
-        let p = b.param(Value::Text(contains(words)));
-        b.terms
-            .push(format!("d.subject_folded LIKE {p} ESCAPE '{ESCAPE}'"));
-    }
-    if let Some(notation) = query.notation.as_deref().filter(|n| !n.is_empty()) {
-        let p = b.param(Value::Text(contains(notation)));
-        b.terms
-            .push(format!("d.notation LIKE {p} ESCAPE '{ESCAPE}'"));
-    }
-    if let Some(state) = &query.state {
-        let p = b.param(Value::Text(state.clone()));
-        b.terms.push(format!(
-            "EXISTS (SELECT 1 FROM recipient_states r WHERE r.sender = d.sender AND \
-             r.document_id = d.document_id AND r.state = {p})"
-        ));
-    }
-    if let Some(overdue) = query.overdue {
-        let exists = "EXISTS (SELECT 1 FROM deliveries dl WHERE dl.packet_id = d.first_packet_id \
-             AND (dl.ack_overdue_at IS NOT NULL OR dl.handling_overdue_at IS NOT NULL))";
-        b.terms.push(match overdue {
-            true => exists.to_owned(),
-            false => format!("NOT {exists}"),
-        });
-    }
-    if let Some(cursor) = &query.before {
-        let at = b.param(Value::Int(cursor.created_at));
-        let at_again = b.param(Value::Int(cursor.created_at));
-        let sender = b.param(Value::Text(cursor.sender.clone()));
-        let sender_again = b.param(Value::Text(cursor.sender.clone()));
-        let id = b.param(Value::Text(cursor.document_id.clone()));
-        b.terms.push(format!(
-            "(d.created_at < {at} OR (d.created_at = {at_again} AND (d.sender < {sender} OR \
-             (d.sender = {sender_again} AND d.document_id < {id}))))"
-        ));
-    }
-    let limit = b.param(Value::Int(query.limit));
+    b.filter_terms(query, words);
+    let limit = b.param(Value::Int(limit));
     let filter = match b.terms.is_empty() {
         true => String::new(),
         false => format!("WHERE {}", b.terms.join(" AND ")),
@@ -240,16 +339,10 @@ pub async fn documents(
          d.created_at FROM {from} {filter} ORDER BY d.created_at DESC, d.sender DESC, \
          d.document_id DESC LIMIT {limit}"
     );
-    let mut sqlq: AnyQuery<'_> = sqlx::query(&text);
-    for value in &b.values {
-        sqlq = match value {
-            Value::Text(t) => sqlq.bind(t.as_str()),
-            Value::Int(n) => sqlq.bind(*n),
-        };
-    }
-    let rows = sqlq.fetch_all(&mut *conn).await?;
-    let mut hits = rows
-        .iter()
+    let rows = bind_all(sqlx::query(&text), &b.values)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
         .map(|row| {
             Ok(DocumentHit {
                 sender: row.try_get("sender")?,
@@ -262,36 +355,97 @@ pub async fn documents(
                 recipients: Vec::new(),
             })
         })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    add_recipients(conn, &mut hits).await?;
-    Ok(hits)
+        .collect()
 }
 
-/// The `FROM` of a search for `words` when one of the words it needs is rare: the documents
-/// the word index has it for (and those not indexed yet), joined to their rows — a few thousand
-/// index entries instead of every subject read newest first. None for common words: newest
-/// first, their matches come soon enough.
-async fn narrowed(
-    conn: &mut AnyConnection,
-    b: &mut Builder,
-    words: &str,
-) -> Result<Option<String>, StoreError> {
-    let Some(rare) = words::narrowing(conn, words::needed(words))
-        .await?
-        .filter(|n| n.documents <= RARE)
-    else {
-        return Ok(None);
-    };
-    let (candidates, values) = words::candidates(b.style, &rare.needed, b.values.len() + 1);
-    b.values.extend(values.into_iter().map(Value::Text));
+impl Builder {
+    /// Whose documents: the party's, on the query's side.
+    fn party_terms(&mut self, query: &DocumentQuery) {
+        if matches!(query.party, Party::Scope(Scope::All)) {
+            return;
+        }
+        let sent =
+            |b: &mut Builder| format!("d.sender {}", b.party(&query.party).unwrap_or_default());
+        let received = |b: &mut Builder| {
+            format!(
+                "(d.sender, d.document_id) IN (SELECT r.sender, r.document_id FROM \
+                 recipient_states r WHERE r.recipient {})",
+                b.party(&query.party).unwrap_or_default()
+            )
+        };
+        let term = match query.direction {
+            Direction::Sent => sent(self),
+            Direction::Received => received(self),
+            Direction::Either => {
+                let sent = sent(self);
+                format!("({sent} OR {})", received(self))
+            }
+        };
+        self.terms.push(term);
+    }
+
+    /// The query's other conditions: period, subject words, notation, state, overdue, cursor.
+    fn filter_terms(&mut self, query: &DocumentQuery, words: Option<&str>) {
+        if let Some((from, to)) = query.period {
+            let (from, to) = (self.param(Value::Int(from)), self.param(Value::Int(to)));
+            self.terms
+                .push(format!("d.created_at >= {from} AND d.created_at < {to}"));
+        }
+        if let Some(words) = words {
+            let p = self.param(Value::Text(contains(words)));
+            self.terms
+                .push(format!("d.subject_folded LIKE {p} ESCAPE '{ESCAPE}'"));
+        }
+        if let Some(notation) = query.notation.as_deref().filter(|n| !n.is_empty()) {
+            let p = self.param(Value::Text(contains(notation)));
+            self.terms
+                .push(format!("d.notation LIKE {p} ESCAPE '{ESCAPE}'"));
+        }
+        if let Some(state) = &query.state {
+            let p = self.param(Value::Text(state.clone()));
+            self.terms.push(format!(
+                "EXISTS (SELECT 1 FROM recipient_states r WHERE r.sender = d.sender AND \
+                 r.document_id = d.document_id AND r.state = {p})"
+            ));
+        }
+        if let Some(overdue) = query.overdue {
+            let exists = "EXISTS (SELECT 1 FROM deliveries dl WHERE dl.packet_id = \
+                 d.first_packet_id AND (dl.ack_overdue_at IS NOT NULL OR \
+                 dl.handling_overdue_at IS NOT NULL))";
+            self.terms.push(match overdue {
+                true => exists.to_owned(),
+                false => format!("NOT {exists}"),
+            });
+        }
+        if let Some(cursor) = &query.before {
+            let at = self.param(Value::Int(cursor.created_at));
+            let at_again = self.param(Value::Int(cursor.created_at));
+            let sender = self.param(Value::Text(cursor.sender.clone()));
+            let sender_again = self.param(Value::Text(cursor.sender.clone()));
+            let id = self.param(Value::Text(cursor.document_id.clone()));
+            self.terms.push(format!(
+                "(d.created_at < {at} OR (d.created_at = {at_again} AND (d.sender < {sender} OR \
+                 (d.sender = {sender_again} AND d.document_id < {id}))))"
+            ));
+        }
+    }
+}
+
+/// The `FROM` of a search whose candidates are the documents the word index has `needed` for
+/// (and those not indexed yet): a few thousand index entries instead of every subject read
+/// newest first.
+fn narrowed(b: &mut Builder, needed: &Needed, since: Option<i64>) -> String {
+    let (candidates, values) = words::candidates(b.style, needed, b.values.len() + 1, since);
+    b.values.extend(values.into_iter().map(|v| match v {
+        words::Candidate::Text(t) => Value::Text(t),
+        words::Candidate::Int(n) => Value::Int(n),
+    }));
     // SQLite joins in the order written with CROSS JOIN: the candidates first.
     let join = match b.style {
         Style::Anonymous => "CROSS JOIN",
         Style::Numbered => "JOIN",
     };
-    Ok(Some(format!(
-        "({candidates}) c {join} documents d ON d.sender = c.sender AND d.document_id = c.document_id"
-    )))
+    format!("({candidates}) c {join} documents d ON d.sender = c.sender AND d.document_id = c.document_id")
 }
 
 /// Fills each hit's recipients and their states.

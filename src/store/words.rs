@@ -105,12 +105,18 @@ pub async fn narrowing(
 /// The documents that may match a search needing `needed`: those the index has it for, and
 /// those not indexed yet — a `SELECT sender, document_id` for the search to join its
 /// documents to (so that the few candidates drive the query, not a scan by time), with the
-/// parameters it takes from `first` on, and their values.
-pub(crate) fn candidates(style: Style, needed: &Needed, first: usize) -> (String, Vec<String>) {
-    let (condition, values) = match needed {
+/// parameters it takes from `first` on, and their values. With `since`, only the documents
+/// created then or later.
+pub(crate) fn candidates(
+    style: Style,
+    needed: &Needed,
+    first: usize,
+    since: Option<i64>,
+) -> (String, Vec<Candidate>) {
+    let (condition, mut values) = match needed {
         Needed::Word(word) => (
             format!("w.word = {}", style.parameter(first)),
-            vec![word.clone()],
+            vec![Candidate::Text(word.clone())],
         ),
         Needed::Prefix(prefix) => (
             format!(
@@ -118,16 +124,37 @@ pub(crate) fn candidates(style: Style, needed: &Needed, first: usize) -> (String
                 style.parameter(first),
                 style.parameter(first + 1)
             ),
-            vec![prefix.clone(), prefix_end(prefix)],
+            vec![
+                Candidate::Text(prefix.clone()),
+                Candidate::Text(prefix_end(prefix)),
+            ],
         ),
+    };
+    let (posted, unindexed) = match since {
+        Some(since) => {
+            let (a, b) = (first + values.len(), first + values.len() + 1);
+            values.extend([Candidate::Int(since), Candidate::Int(since)]);
+            (
+                format!(" AND w.created_at >= {}", style.parameter(a)),
+                format!(" AND u.created_at >= {}", style.parameter(b)),
+            )
+        }
+        None => (String::new(), String::new()),
     };
     (
         format!(
-            "SELECT w.sender, w.document_id FROM document_words w WHERE {condition} \
-             UNION SELECT u.sender, u.document_id FROM documents u WHERE u.words_indexed = 0"
+            "SELECT w.sender, w.document_id FROM document_words w WHERE {condition}{posted} \
+             UNION SELECT u.sender, u.document_id FROM documents u WHERE u.words_indexed = 0\
+             {unindexed}"
         ),
         values,
     )
+}
+
+/// A parameter of [`candidates`].
+pub(crate) enum Candidate {
+    Text(String),
+    Int(i64),
 }
 
 /// A document whose words are to be indexed.
