@@ -132,15 +132,15 @@ fn migrate_creates_the_schema_once() {
     let first = succeeded(&scratch.run(&["migrate"]));
     assert_eq!(
         first,
-        "applied migrations 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15; schema at version 15\n"
+        "applied migrations 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16; schema at version 16\n"
     );
     assert!(scratch.path("data/lienthong.db").is_file());
     let second = succeeded(&scratch.run(&["migrate"]));
-    assert_eq!(second, "schema already at version 15\n");
+    assert_eq!(second, "schema already at version 16\n");
     // An explicit URL wins over the default.
     assert_eq!(
         succeeded(&scratch.db(&["migrate"])),
-        "applied migrations 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15; schema at version 15\n"
+        "applied migrations 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16; schema at version 16\n"
     );
     assert!(scratch.path("db/lienthong.db").is_file());
 }
@@ -400,11 +400,11 @@ fn the_commands_work_on_postgresql() {
     let env = [("LIENTHONG_DATABASE_URL", url.as_str())];
     assert_eq!(
         succeeded(&scratch.run_with(&["migrate"], &env)),
-        "applied migrations 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15; schema at version 15\n"
+        "applied migrations 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16; schema at version 16\n"
     );
     assert_eq!(
         succeeded(&scratch.run_with(&["migrate"], &env)),
-        "schema already at version 15\n"
+        "schema already at version 16\n"
     );
     assert_eq!(
         succeeded(&scratch.run_with(&["agency", "import", file.to_str().expect("path")], &env)),

@@ -1,12 +1,18 @@
-//! The word index over folded subjects (migration 0014; docs/AUDIT.md "Search"): which
-//! documents hold each word, and how many. A word is what a folded subject ([`super::search::fold`])
-//! has between spaces, punctuation included ("van," is a word of "cong van, quyet dinh").
+//! The word index over folded subjects (migrations 0014, 0016; docs/AUDIT.md "Search"): which
+//! documents hold each word and each pair of neighbouring words, and how many. A word is what a
+//! folded subject ([`super::search::fold`]) has between spaces, punctuation included ("van," is
+//! a word of "cong van, quyet dinh"); a pair is two neighbours with their space ("cong van,").
+//! Vietnamese writes a word as syllables between spaces ("kế hoạch" is two), and the common
+//! syllables are in a large share of all subjects; their pairs are far rarer ("ke hoach" is
+//! common, "dan ke" is not), so pairs are what narrows a phrase of common syllables.
 //!
 //! A search for words matches the folded subject as a substring (`LIKE`), so the index can only
 //! narrow it down where that substring must hold whole words: every word of the query but the
 //! first and the last is a word of the subject exactly, and the last is the start of one (the
-//! first may be the end of one: it is not used). [`narrowing`] picks the rarest of those; the
-//! `LIKE` still decides. Documents whose words are not indexed yet are always candidates.
+//! first may be the end of one: it is not used); so every pair of those inner words is a pair
+//! of the subject, and the last inner word with the last starts one. [`narrowing`] picks the
+//! rarest of those; the `LIKE` still decides. Documents whose words are not indexed yet are
+//! always candidates.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -33,28 +39,57 @@ pub struct Narrowing {
     pub documents: i64,
 }
 
-/// The distinct words of a folded subject.
+/// The distinct words of a folded subject and the pairs of neighbouring words (each a slice
+/// of the subject: a folded text has one space between words).
 pub fn words_of(folded: &str) -> BTreeSet<&str> {
-    folded
-        .split(' ')
-        .filter(|w| !w.is_empty())
-        .take(MAX_WORDS)
-        .collect()
+    let mut terms = BTreeSet::new();
+    let mut previous: Option<&str> = None;
+    for word in words_in(folded).take(MAX_WORDS) {
+        terms.insert(word);
+        if let Some(before) = previous {
+            terms.insert(span(folded, before, word));
+        }
+        previous = Some(word);
+    }
+    terms
 }
 
-/// The words a subject must hold to contain the folded `phrase`: all but the first exactly,
-/// the last as a prefix. None for a phrase of one word (it may lie inside any word).
+/// The words of a folded text, as slices of it.
+fn words_in(folded: &str) -> impl Iterator<Item = &str> {
+    folded.split(' ').filter(|w| !w.is_empty())
+}
+
+/// The slice of `text` from the start of `first` to the end of `last` (both slices of it).
+fn span<'t>(text: &'t str, first: &str, last: &str) -> &'t str {
+    let start = first.as_ptr() as usize - text.as_ptr() as usize;
+    let end = last.as_ptr() as usize - text.as_ptr() as usize + last.len();
+    &text[start..end]
+}
+
+/// The words and pairs a subject must hold to contain the folded `phrase`: all its words but
+/// the first exactly, the last as a prefix; the pairs of those, and the last two words as the
+/// start of a pair. None for a phrase of one word (it may lie inside any word).
 pub fn needed(phrase: &str) -> Vec<Needed> {
-    let words: Vec<&str> = phrase.split(' ').filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = words_in(phrase).collect();
     if words.len() < 2 {
         return Vec::new();
     }
     let last = words.len() - 1;
-    words[1..last]
+    let inner = &words[1..last];
+    let mut needed: Vec<Needed> = inner
         .iter()
         .map(|w| Needed::Word((*w).to_owned()))
-        .chain(std::iter::once(Needed::Prefix(words[last].to_owned())))
-        .collect()
+        .collect();
+    needed.push(Needed::Prefix(words[last].to_owned()));
+    needed.extend(
+        inner
+            .windows(2)
+            .map(|p| Needed::Word(format!("{} {}", p[0], p[1]))),
+    );
+    if let Some(before) = inner.last() {
+        needed.push(Needed::Prefix(format!("{before} {}", words[last])));
+    }
+    needed
 }
 
 /// The first string after every string that starts with `prefix` (byte order).
@@ -264,13 +299,35 @@ mod tests {
                 Needed::Word("dan".into()),
                 Needed::Word("ke".into()),
                 Needed::Prefix("hoach".into()),
+                Needed::Word("nguyen dan".into()),
+                Needed::Word("dan ke".into()),
+                Needed::Prefix("ke hoach".into()),
+            ]
+        );
+        assert_eq!(
+            needed("cong van so"),
+            vec![
+                Needed::Word("van".into()),
+                Needed::Prefix("so".into()),
+                Needed::Prefix("van so".into()),
             ]
         );
         assert_eq!(
             words_of("cong van, quyet dinh cong van")
                 .into_iter()
                 .collect::<Vec<_>>(),
-            vec!["cong", "dinh", "quyet", "van", "van,"]
+            vec![
+                "cong",
+                "cong van",
+                "cong van,",
+                "dinh",
+                "dinh cong",
+                "quyet",
+                "quyet dinh",
+                "van",
+                "van,",
+                "van, quyet"
+            ]
         );
     }
 }
