@@ -116,6 +116,14 @@ impl Builder {
         self.style.parameter(self.values.len())
     }
 
+    /// `WHERE` and the terms, or nothing.
+    fn filter(&self) -> String {
+        match self.terms.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", self.terms.join(" AND ")),
+        }
+    }
+
     /// The agencies of `party`, as SQL that a column is compared with: `= $n` or `IN (…)`.
     fn party(&mut self, party: &Party) -> Option<String> {
         match party {
@@ -235,41 +243,34 @@ async fn window_start(
     query: &DocumentQuery,
     word: Option<&str>,
 ) -> Result<Option<i64>, StoreError> {
-    let style = Style::of(conn);
-    let mut terms = Vec::new();
-    let mut values = Vec::new();
-    let param = |value: Value, values: &mut Vec<Value>| {
-        values.push(value);
-        style.parameter(values.len())
+    let mut b = Builder {
+        style: Style::of(conn),
+        terms: Vec::new(),
+        values: Vec::new(),
     };
     let table = match word {
         Some(word) => {
-            let p = param(Value::Text(word.to_owned()), &mut values);
-            terms.push(format!("word = {p}"));
+            let p = b.param(Value::Text(word.to_owned()));
+            b.terms.push(format!("word = {p}"));
             "document_words"
         }
         None => "documents",
     };
     if let Some((from, to)) = query.period {
-        let (from, to) = (
-            param(Value::Int(from), &mut values),
-            param(Value::Int(to), &mut values),
-        );
-        terms.push(format!("created_at >= {from} AND created_at < {to}"));
+        let (from, to) = (b.param(Value::Int(from)), b.param(Value::Int(to)));
+        b.terms
+            .push(format!("created_at >= {from} AND created_at < {to}"));
     }
     if let Some(cursor) = &query.before {
-        let at = param(Value::Int(cursor.created_at), &mut values);
-        terms.push(format!("created_at <= {at}"));
+        let at = b.param(Value::Int(cursor.created_at));
+        b.terms.push(format!("created_at <= {at}"));
     }
-    let filter = match terms.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", terms.join(" AND ")),
-    };
     let text = format!(
-        "SELECT created_at FROM {table} {filter} ORDER BY created_at DESC LIMIT 1 OFFSET {}",
+        "SELECT created_at FROM {table} {} ORDER BY created_at DESC LIMIT 1 OFFSET {}",
+        b.filter(),
         WINDOW - 1
     );
-    let row = bind_all(sqlx::query(&text), &values)
+    let row = bind_all(sqlx::query(&text), &b.values)
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.map(|r| r.try_get("created_at")).transpose()?)
@@ -330,10 +331,7 @@ async fn read(
     }
     b.filter_terms(query, words);
     let limit = b.param(Value::Int(limit));
-    let filter = match b.terms.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", b.terms.join(" AND ")),
-    };
+    let filter = b.filter();
     let text = format!(
         "{cte}SELECT d.sender, d.document_id, d.subject, d.notation, d.priority, d.due_date, \
          d.created_at FROM {from} {filter} ORDER BY d.created_at DESC, d.sender DESC, \
