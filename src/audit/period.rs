@@ -35,18 +35,11 @@ impl Period {
         Ok(period)
     }
 
-    /// The month `2026-11`, in Vietnam's time.
-    pub fn month(text: &str) -> Result<Period, PeriodError> {
-        let (first, next) = month_days(text)?;
-        Ok(Period {
-            from: day_start(first),
-            to: day_start(next),
-        })
-    }
-
-    /// The month `2026-11` as the number `202611` (how the statistics key their months).
+    /// The month `2026-11` as the number `202611`: how the statistics key their months (the
+    /// month of a letter's acceptance in Vietnam's time is decided with the counting, in
+    /// `store::stats`).
     pub fn month_number(text: &str) -> Result<i64, PeriodError> {
-        let (first, _) = month_days(text)?;
+        let first = month_start(text)?;
         Ok(i64::from(first.year()) * 100 + i64::from(u8::from(first.month())))
     }
 
@@ -55,8 +48,8 @@ impl Period {
     }
 }
 
-/// The first day of the month `2026-11` and of the month after it.
-fn month_days(text: &str) -> Result<(Date, Date), PeriodError> {
+/// The first day of the month `2026-11`.
+fn month_start(text: &str) -> Result<Date, PeriodError> {
     let bad = || PeriodError(format!("{text:?} is not a month such as 2026-11"));
     let (year, month) = text.split_once('-').ok_or_else(bad)?;
     if year.len() != 4 || month.len() != 2 {
@@ -68,13 +61,7 @@ fn month_days(text: &str) -> Result<(Date, Date), PeriodError> {
         .ok()
         .and_then(|m| Month::try_from(m).ok())
         .ok_or_else(bad)?;
-    let first = Date::from_calendar_date(year, month, 1).map_err(|_| bad())?;
-    let next = match month {
-        Month::December => Date::from_calendar_date(year + 1, Month::January, 1),
-        _ => Date::from_calendar_date(year, month.next(), 1),
-    }
-    .map_err(|_| bad())?;
-    Ok((first, next))
+    Date::from_calendar_date(year, month, 1).map_err(|_| bad())
 }
 
 #[derive(Clone, Copy)]
@@ -123,14 +110,9 @@ mod tests {
     }
 
     #[test]
-    fn a_month_ends_where_the_next_begins() {
-        let nov = Period::month("2026-11").unwrap();
-        let dec = Period::month("2026-12").unwrap();
-        let jan = Period::month("2027-01").unwrap();
-        assert_eq!(nov.to, dec.from);
-        assert_eq!(dec.to, jan.from);
-        assert_eq!(nov.to - nov.from, 30 * 86_400_000_000);
-        assert_eq!(nov, Period::between("2026-11-01", "2026-11-30").unwrap());
+    fn a_month_is_numbered_as_the_statistics_key_it() {
+        assert_eq!(Period::month_number("2026-11"), Ok(202_611));
+        assert_eq!(Period::month_number("2027-01"), Ok(202_701));
     }
 
     #[test]
@@ -139,7 +121,8 @@ mod tests {
         assert_eq!(p.to - p.from, 1_000_000);
         assert!(Period::between("2026-12-01", "2026-11-01").is_err());
         assert!(Period::between("30/11/2026", "2026-12-01").is_err());
-        assert!(Period::month("2026-13").is_err());
-        assert!(Period::month("2026-1").is_err());
+        assert!(Period::month_number("2026-13").is_err());
+        assert!(Period::month_number("2026-1").is_err());
+        assert!(Period::month_number("november").is_err());
     }
 }
