@@ -74,7 +74,7 @@ run() { # MODE
   if [ "$mode" = on ] || [ "$mode" = push ]; then
     curl -s "$url/metrics" | grep -E '^lienthong_(mails_total|mail_queue|push_queue|pushes_total)' | tr '\n' ' '; echo
   fi
-  curl -s "$url/metrics" | grep -E '^lienthong_writer_(commits_total|units_committed_total|commit_seconds_(sum|count))' | tr '\n' ' '; echo
+  curl -s "$url/metrics" | grep -E '^lienthong_writer_(commits_total|background_batches_total|units_committed_total|commit_seconds_(sum|count))' | tr '\n' ' '; echo
   kill "$pid"; wait "$pid" 2>/dev/null || true
   [ -n "$smtp_pid" ] && kill "$smtp_pid"
   rm -rf "$work"

@@ -487,7 +487,6 @@ fn answer(mut response: ureq::http::Response<ureq::Body>) -> Result<u16, Failure
     })
 }
 
-/// The start of an error answer, on one line, without control characters.
 /// The outcome of a push whose endpoint's breaker is open: back to the queue until `at`.
 fn wait_for_breaker(at: Instant, now: Instant) -> PushOutcome {
     PushOutcome::Deferred {
@@ -495,6 +494,7 @@ fn wait_for_breaker(at: Instant, now: Instant) -> PushOutcome {
     }
 }
 
+/// The start of an error answer, on one line, without control characters.
 fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .chars()

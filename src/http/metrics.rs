@@ -161,6 +161,11 @@ impl Metrics {
                 "Batches run again because one of their units failed.",
                 writer.retried_batches,
             ),
+            (
+                "lienthong_writer_background_batches_total",
+                "Transactions begun for the workers' units (push, mail, deadlines, audit) while no submission waited.",
+                writer.background_batches,
+            ),
         ];
         for (name, help, value) in writer_counters {
             header(&mut out, name, "counter", help);
@@ -512,6 +517,7 @@ mod tests {
             units_committed: batches.iter().map(|b| b.0).sum(),
             units_failed: 1,
             retried_batches: 1,
+            background_batches: 0,
             batch_units: units.snapshot(),
             commit_seconds: nanos.snapshot(),
         }

@@ -303,6 +303,9 @@ pub struct WriterStats {
     pub units_failed: u64,
     /// Batches that had to run a second time because one of their units failed.
     pub retried_batches: u64,
+    /// Batches begun for background units (no foreground unit was waiting): each is a
+    /// transaction, and a commit, of the workers' own.
+    pub background_batches: u64,
     /// Units committed by each committed transaction (its sum is `units_committed`, its
     /// count `commits`).
     pub batch_units: HistogramSnapshot,
@@ -316,6 +319,7 @@ pub(crate) struct Counters {
     units_committed: AtomicU64,
     units_failed: AtomicU64,
     retried_batches: AtomicU64,
+    background_batches: AtomicU64,
     batch_units: Histogram,
     commit_nanos: Histogram,
 }
@@ -327,6 +331,7 @@ impl Default for Counters {
             units_committed: AtomicU64::new(0),
             units_failed: AtomicU64::new(0),
             retried_batches: AtomicU64::new(0),
+            background_batches: AtomicU64::new(0),
             batch_units: Histogram::new(BATCH_UNITS),
             commit_nanos: Histogram::new(COMMIT_NANOS),
         }
@@ -340,6 +345,7 @@ impl Counters {
             units_committed: self.units_committed.load(Ordering::Relaxed),
             units_failed: self.units_failed.load(Ordering::Relaxed),
             retried_batches: self.retried_batches.load(Ordering::Relaxed),
+            background_batches: self.background_batches.load(Ordering::Relaxed),
             batch_units: self.batch_units.snapshot(),
             commit_seconds: self.commit_nanos.snapshot(),
         }
@@ -381,12 +387,16 @@ impl Target {
 /// Which of the writer's queues a unit waits in.
 ///
 /// Accepting a letter is what a sender waits for; pushing it on, mailing its clerks and
-/// watching its deadlines can wait a moment. So the writer takes foreground work first:
-/// background work runs alone whenever no foreground unit waits, and while foreground units
-/// keep coming it joins their transaction at most once per [`BACKGROUND_EVERY`], at most
-/// [`WriterOptions::max_batch`] / 8 units at a time. Under a flood of submissions the delivery
-/// workers still make progress, on a small, bounded share of the writer's time; once the flood
-/// is over they have all of it.
+/// watching its deadlines can wait a moment. So the writer takes foreground work first: while
+/// foreground units keep coming (a batch of them formed within the last
+/// [`BACKGROUND_EVERY`]), background units only join their transactions, at most once per
+/// [`BACKGROUND_EVERY`] and at most [`WriterOptions::max_batch`] / 8 units at a time; once the
+/// foreground has been quiet that long, background units run in transactions of their own.
+/// Under a flood of submissions the delivery workers still make progress, on a small, bounded
+/// share of the writer's time and without commits of their own (on SQLite each commit is an
+/// fsync the submissions would wait behind: a push worker's lease alone, run between two
+/// batches of submissions, cost the flood 5–15 % of its rate); once the flood is over they
+/// have all of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     /// What a caller waits for: submissions, acknowledgements, statuses, operators' changes.
@@ -422,6 +432,7 @@ pub(crate) fn spawn(target: Target, options: WriterOptions, counters: Arc<Counte
         foreground: foreground_rx,
         background: background_rx,
         background_ran: None,
+        foreground_ran: None,
     };
     tokio::spawn(run(target, receivers, options.max_batch.max(1), counters));
     Queues {
@@ -435,23 +446,38 @@ struct Receivers {
     background: mpsc::Receiver<Box<dyn Unit>>,
     /// When background units last went into a batch.
     background_ran: Option<Instant>,
+    /// When the last batch with foreground units formed: until [`BACKGROUND_EVERY`] after it,
+    /// background units wait to join the next one.
+    foreground_ran: Option<Instant>,
 }
 
 impl Receivers {
-    /// The next batch (see [`Lane`]): foreground units, with at most `share` background units
-    /// beside them once per [`BACKGROUND_EVERY`]; background units (and any foreground units
-    /// that came meanwhile) when no foreground unit waits. Empty once the store is gone.
-    async fn next_batch(&mut self, max_batch: usize, share: usize) -> Vec<Box<dyn Unit>> {
+    /// The next batch (see [`Lane`]) and the lane that began it: foreground units, with at most
+    /// `share` background units beside them once per [`BACKGROUND_EVERY`]; background units
+    /// (and any foreground units that came meanwhile) when no foreground unit waits and none
+    /// has for [`BACKGROUND_EVERY`]. Empty once the store is gone.
+    async fn next_batch(&mut self, max_batch: usize, share: usize) -> (Vec<Box<dyn Unit>>, Lane) {
         let mut batch = Vec::with_capacity(max_batch);
         let mut background = Vec::new();
-        let lane = tokio::select! {
-            biased;
-            n = self.foreground.recv_many(&mut batch, max_batch) => (n > 0).then_some(Lane::Foreground),
-            n = self.background.recv_many(&mut background, share) => (n > 0).then_some(Lane::Background),
+        let lane = loop {
+            let busy_until = self
+                .foreground_ran
+                .map(|at| at + BACKGROUND_EVERY)
+                .filter(|until| *until > Instant::now());
+            let quiet = tokio::time::sleep_until(busy_until.unwrap_or_else(Instant::now).into());
+            break tokio::select! {
+                biased;
+                n = self.foreground.recv_many(&mut batch, max_batch) => (n > 0).then_some(Lane::Foreground),
+                n = self.background.recv_many(&mut background, share), if busy_until.is_none() => {
+                    (n > 0).then_some(Lane::Background)
+                }
+                () = quiet, if busy_until.is_some() => continue,
+            };
         };
         match lane {
             None => batch.clear(),
             Some(Lane::Foreground) => {
+                self.foreground_ran = Some(Instant::now());
                 let due = match self.background_ran {
                     Some(at) => at.elapsed() >= BACKGROUND_EVERY,
                     None => true,
@@ -470,11 +496,14 @@ impl Receivers {
                     &mut batch,
                     max_batch - background.len(),
                 );
+                if !batch.is_empty() {
+                    self.foreground_ran = Some(Instant::now());
+                }
                 batch.append(&mut background);
                 self.background_ran = Some(Instant::now());
             }
         }
-        batch
+        (batch, lane.unwrap_or(Lane::Foreground))
     }
 }
 
@@ -491,9 +520,12 @@ fn top_up(queue: &mut mpsc::Receiver<Box<dyn Unit>>, batch: &mut Vec<Box<dyn Uni
 async fn run(pool: Target, mut queues: Receivers, max_batch: usize, counters: Arc<Counters>) {
     let share = (max_batch / 8).max(1);
     loop {
-        let mut units = queues.next_batch(max_batch, share).await;
+        let (mut units, lane) = queues.next_batch(max_batch, share).await;
         if units.is_empty() {
             return;
+        }
+        if lane == Lane::Background {
+            Counters::add(&counters.background_batches, 1);
         }
         gather_kinds(&mut units);
         let count = units.len() as u64;
@@ -925,6 +957,60 @@ mod tests {
             foreground.contains(&0) && after >= 5,
             "foreground {foreground:?}, background {background:?}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_units_join_the_transactions_of_a_flood_instead_of_committing_alone() {
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("f.db").display());
+        let store = Store::connect_with(&url, Default::default())
+            .await
+            .expect("connect");
+        // Callers that submit a unit, wait a moment and submit the next: between two of their
+        // batches the foreground queue is empty, as it is between an HTTP client's requests.
+        let stop = Arc::new(AtomicBool::new(false));
+        let flood: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, stop) = (store.clone(), stop.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::SeqCst) {
+                        store
+                            .write((), |_, _| Box::pin(async { Ok::<_, StoreError>(()) }))
+                            .await
+                            .expect("foreground unit");
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    }
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let background = |store: Store| async move {
+            let unit = store.write_in(Lane::Background, (), |_, _| {
+                Box::pin(async { Ok::<_, StoreError>(()) })
+            });
+            let answer = tokio::time::timeout(std::time::Duration::from_secs(10), unit).await;
+            assert!(matches!(answer, Ok(Ok(()))), "starved: {answer:?}");
+        };
+        let before = store.writer_stats().background_batches;
+        // A worker's units one after another, as a push worker leases and records.
+        for _ in 0..12 {
+            background(store.clone()).await;
+        }
+        let during = store.writer_stats().background_batches - before;
+        stop.store(true, Ordering::SeqCst);
+        for caller in flood {
+            caller.await.expect("task");
+        }
+        assert!(
+            during <= 1,
+            "{during} transactions of background units alone during the flood"
+        );
+        // Once the flood is over, background units have transactions of their own again.
+        tokio::time::sleep(BACKGROUND_EVERY * 2).await;
+        let before = store.writer_stats().background_batches;
+        background(store.clone()).await;
+        assert_eq!(store.writer_stats().background_batches, before + 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

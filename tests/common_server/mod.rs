@@ -333,11 +333,21 @@ impl Server {
     /// `lienthong_pushes_total{outcome="delivered"}`.
     pub fn metric(&self, name: &str) -> f64 {
         let text = self.request("GET", "/metrics", None, None).text();
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+        sample(&text, name).unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
     }
+
+    /// The value of a line of /metrics that is only there in some states (a breaker's line
+    /// only while it is not closed); none while it is not.
+    pub fn metric_if_shown(&self, name: &str) -> Option<f64> {
+        sample(&self.request("GET", "/metrics", None, None).text(), name)
+    }
+}
+
+/// The value of the line of a /metrics text named `name` (with its labels).
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Starts `lienthong serve` in dev mode on `database_url` and `data_dir` with extra settings;

@@ -531,6 +531,58 @@ async fn warm_up(target: &Target, auth: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The server's writer counters (its /metrics), read before and after the load so that the
+/// report shows what the writer did while the letters came in, apart from the work after.
+#[derive(Debug, Clone, Copy, Default)]
+struct WriterCounters {
+    commits: f64,
+    background_batches: f64,
+    units_committed: f64,
+    commit_seconds: f64,
+}
+
+impl WriterCounters {
+    fn parse(text: &str) -> WriterCounters {
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        WriterCounters {
+            commits: value("lienthong_writer_commits_total"),
+            background_batches: value("lienthong_writer_background_batches_total"),
+            units_committed: value("lienthong_writer_units_committed_total"),
+            commit_seconds: value("lienthong_writer_commit_seconds_sum"),
+        }
+    }
+
+    fn since(&self, before: &WriterCounters) -> serde_json::Value {
+        serde_json::json!({
+            "commits": self.commits - before.commits,
+            "background_batches": self.background_batches - before.background_batches,
+            "units_committed": self.units_committed - before.units_committed,
+            "commit_seconds": ((self.commit_seconds - before.commit_seconds) * 1000.0).round() / 1000.0,
+        })
+    }
+}
+
+/// The writer's counters now; none when /metrics cannot be read (the report then leaves them
+/// out rather than failing the run).
+async fn writer_counters(target: &Target) -> Option<WriterCounters> {
+    let request = format!(
+        "GET {}/metrics HTTP/1.1\r\nHost: {}\r\n\r\n",
+        target.prefix, target.authority
+    );
+    let (status, body) = Connection::open(target)
+        .await
+        .ok()?
+        .fetch(request.as_bytes())
+        .await
+        .ok()?;
+    (status == 200).then(|| WriterCounters::parse(&String::from_utf8_lossy(&body)))
+}
+
 /// CPU time (user + system) this process has used so far (Linux; none elsewhere).
 fn own_cpu_seconds() -> Option<f64> {
     cpu_seconds("self")
@@ -663,6 +715,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let cpu_before = own_cpu_seconds();
+    let writer_before = writer_counters(&target).await;
     let server_pid = args.server_pid.map(|pid| pid.to_string());
     let server_cpu_before = server_pid.as_deref().and_then(cpu_seconds);
     let sent = packets.len();
@@ -689,7 +742,11 @@ async fn main() -> anyhow::Result<()> {
         .zip(server_cpu_before)
         .map(|(after, before)| after - before);
     let pushed_during_load = sink.as_ref().map_or(0, |s| s.received());
+    let writer_after = writer_counters(&shared.target).await;
     let mut summary = report(tallies, elapsed, sent);
+    if let (Some(before), Some(after)) = (writer_before, writer_after) {
+        summary["writer_during_load"] = after.since(&before);
+    }
     if let Some(sink) = sink {
         // Every accepted letter goes to each of its recipients.
         let accepted = summary["accepted"].as_u64().unwrap_or(0);
