@@ -144,17 +144,24 @@ impl Inner {
         let now = now_micros();
         let gathered_before = now - micros(self.policy.gather);
         let until = now + micros(self.policy.timeout * 2 + Duration::from_secs(10));
+        let candidates = {
+            let mut conn = self.store.acquire().await?;
+            mails::lease_candidates(&mut conn, now, gathered_before, BATCHES).await?
+        };
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
         let ids: Vec<String> = (0..BATCHES)
             .map(|_| uuid::Uuid::now_v7().to_string())
             .collect();
-        let input = (now, gathered_before, until, self.owner.clone(), ids);
+        let input = (now, until, self.owner.clone(), candidates, ids);
         let leased = self
             .store
             .write_in(
                 Lane::Background,
                 input,
-                |conn, (now, gathered, until, owner, ids)| {
-                    Box::pin(mails::lease(conn, *now, *gathered, *until, owner, ids))
+                |conn, (now, until, owner, candidates, ids)| {
+                    Box::pin(mails::lease(conn, *now, *until, owner, candidates, ids))
                 },
             )
             .await?;

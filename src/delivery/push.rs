@@ -236,6 +236,9 @@ impl Inner {
 
     async fn lease(&self, limit: usize) -> Result<Vec<PushJob>, StoreError> {
         let now = now_micros();
+        if !pushes::any_due(&mut *self.store().acquire().await?, now).await? {
+            return Ok(Vec::new());
+        }
         let until = now + retry::micros(self.policy.timeout + LEASE_MARGIN);
         let holding = self.breakers.holding(Instant::now());
         let input = (now, until, self.owner.clone(), limit as u32, holding);

@@ -170,21 +170,33 @@ pub async fn queue_event(
     Ok(())
 }
 
-/// Leases mail batches for `owner` until `until`: first batches formed before whose retry is
-/// due, then new ones — for each agency whose oldest waiting mail happened before
-/// `gathered_before`, every waiting mail of it (up to [`MAX_BATCH`]) under the next id of
-/// `new_ids`. At most `new_ids.len()` batches in all. Answers the ids of the batches leased;
-/// [`leased_batches`] reads them, after the commit and outside the writer.
-pub async fn lease(
+/// What a lease may take, as read before it: batches formed before whose retry is due, then
+/// the agencies whose oldest waiting mail happened before the gathering window, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseCandidates {
+    pub batches: Vec<String>,
+    pub agencies: Vec<String>,
+}
+
+impl LeaseCandidates {
+    pub fn is_empty(&self) -> bool {
+        self.batches.is_empty() && self.agencies.is_empty()
+    }
+}
+
+/// At most `limit` batches and agencies [`lease`] may take at `now`, with mails gathered since
+/// before `gathered_before`. Read on any connection, not in the writer's transaction: finding
+/// the agencies reads every mail not gathered yet (under a flood, tens of thousands), which
+/// inside the writer would hold up every submission; and when nothing is due the worker needs
+/// no writer unit at all. The lease checks each candidate again under its own conditions.
+pub async fn lease_candidates(
     conn: &mut AnyConnection,
     now: i64,
     gathered_before: i64,
-    until: i64,
-    owner: &str,
-    new_ids: &[String],
-) -> Result<Vec<String>, StoreError> {
-    let limit = new_ids.len() as i64;
-    let due = sqlx::query(
+    limit: usize,
+) -> Result<LeaseCandidates, StoreError> {
+    let limit = limit as i64;
+    let batches = sqlx::query(
         "SELECT DISTINCT batch FROM mails WHERE state = 'pending' AND batch IS NOT NULL \
          AND next_at <= $1 AND (leased_until IS NULL OR leased_until <= $1) LIMIT $2",
     )
@@ -192,34 +204,59 @@ pub async fn lease(
     .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    let mut leased: Vec<String> = Vec::new();
-    for row in &due {
-        let batch: String = row.try_get("batch")?;
-        let taken = sqlx::query(
-            "UPDATE mails SET leased_until = $1, lease_owner = $2 WHERE batch = $3 \
-             AND state = 'pending' AND (leased_until IS NULL OR leased_until <= $4)",
-        )
-        .bind(until)
-        .bind(owner)
-        .bind(&batch)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-        if taken.rows_affected() > 0 {
-            leased.push(batch);
-        }
-    }
-    let room = new_ids.len().saturating_sub(leased.len());
     let agencies = sqlx::query(
         "SELECT agency FROM mails WHERE state = 'pending' AND batch IS NULL \
          GROUP BY agency HAVING MIN(created_at) <= $1 ORDER BY MIN(created_at) LIMIT $2",
     )
     .bind(gathered_before)
-    .bind(room as i64)
+    .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    for (row, id) in agencies.iter().zip(new_ids) {
-        let agency: String = row.try_get("agency")?;
+    Ok(LeaseCandidates {
+        batches: batches
+            .iter()
+            .map(|row| row.try_get("batch"))
+            .collect::<Result<_, _>>()?,
+        agencies: agencies
+            .iter()
+            .map(|row| row.try_get("agency"))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// Leases mail batches for `owner` until `until`, from `candidates` ([`lease_candidates`]):
+/// first the formed batches still unleased at `now`, then new ones — for each candidate
+/// agency, every mail of it not gathered yet (up to [`MAX_BATCH`], oldest first) under the
+/// next id of `new_ids`. At most `new_ids.len()` batches in all. A candidate another worker
+/// took since it was read is left out (its rows no longer match). Answers the ids of the
+/// batches leased; [`leased_batches`] reads them, after the commit and outside the writer.
+pub async fn lease(
+    conn: &mut AnyConnection,
+    now: i64,
+    until: i64,
+    owner: &str,
+    candidates: &LeaseCandidates,
+    new_ids: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut leased: Vec<String> = Vec::new();
+    for batch in candidates.batches.iter().take(new_ids.len()) {
+        let taken = sqlx::query(
+            "UPDATE mails SET leased_until = $1, lease_owner = $2 WHERE batch = $3 \
+             AND state = 'pending' AND next_at <= $4 \
+             AND (leased_until IS NULL OR leased_until <= $4)",
+        )
+        .bind(until)
+        .bind(owner)
+        .bind(batch)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        if taken.rows_affected() > 0 {
+            leased.push(batch.clone());
+        }
+    }
+    let room = new_ids.len().saturating_sub(leased.len());
+    for (agency, id) in candidates.agencies.iter().zip(new_ids).take(room) {
         let formed = sqlx::query(
             "UPDATE mails SET batch = $1, leased_until = $2, lease_owner = $3 \
              WHERE id IN (SELECT id FROM mails WHERE state = 'pending' AND batch IS NULL \
@@ -228,7 +265,7 @@ pub async fn lease(
         .bind(id)
         .bind(until)
         .bind(owner)
-        .bind(&agency)
+        .bind(agency)
         .bind(i64::from(MAX_BATCH))
         .execute(&mut *conn)
         .await?;
@@ -347,16 +384,23 @@ pub async fn finish(
 ) -> Result<u64, StoreError> {
     let done = match outcome {
         MailOutcome::Sent => {
-            sqlx::query(
+            // The rows sent, as they are marked: once sent they are in no index by batch,
+            // and reading them again would read the whole table in the writer.
+            let sent = sqlx::query(
                 "UPDATE mails SET state = 'sent', attempts = attempts + 1, sent_at = $1, \
              last_error = NULL, leased_until = NULL, updated_at = $1 \
-             WHERE batch = $2 AND lease_owner = $3 AND state = 'pending'",
+             WHERE batch = $2 AND lease_owner = $3 AND state = 'pending' \
+             RETURNING id, agency, event",
             )
             .bind(at)
             .bind(batch)
             .bind(owner)
-            .execute(&mut *conn)
-            .await?
+            .fetch_all(&mut *conn)
+            .await?;
+            if !sent.is_empty() {
+                log_sent(conn, batch, &sent, at).await?;
+            }
+            return Ok(sent.len() as u64);
         }
         MailOutcome::Retry { error, next_at } => {
             sqlx::query(
@@ -386,21 +430,25 @@ pub async fn finish(
             .await?
         }
     };
-    if *outcome == MailOutcome::Sent && done.rows_affected() > 0 {
-        log_sent(conn, batch, at).await?;
-    }
     Ok(done.rows_affected())
 }
 
-/// Logs `mail.sent` for `batch`: its agency, how many mails, and their events.
-async fn log_sent(conn: &mut AnyConnection, batch: &str, at: i64) -> Result<(), StoreError> {
-    let rows = sqlx::query("SELECT agency, event FROM mails WHERE batch = $1 ORDER BY id")
-        .bind(batch)
-        .fetch_all(&mut *conn)
-        .await?;
+/// Logs `mail.sent` for `batch`: its agency, how many mails, and their events in the order
+/// of the mails (`sent`: the rows marked sent, with id, agency and event).
+async fn log_sent(
+    conn: &mut AnyConnection,
+    batch: &str,
+    sent: &[AnyRow],
+    at: i64,
+) -> Result<(), StoreError> {
+    let mut rows: Vec<(i64, &AnyRow)> = Vec::with_capacity(sent.len());
+    for row in sent {
+        rows.push((row.try_get("id")?, row));
+    }
+    rows.sort_by_key(|(id, _)| *id);
     let mut agency = String::new();
     let mut kinds: Vec<String> = Vec::new();
-    for row in &rows {
+    for (_, row) in &rows {
         agency = row.try_get("agency")?;
         let event: String = row.try_get("event")?;
         if !kinds.contains(&event) {

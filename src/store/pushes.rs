@@ -163,13 +163,11 @@ pub async fn lease(
         "UPDATE pushes SET leased_until = {until_p}, lease_owner = {owner_p} \
          WHERE delivery_seq IN (SELECT p.delivery_seq FROM pushes p{due_index} \
          LEFT JOIN agencies a ON a.code = p.recipient \
-         WHERE p.state IN ('pending', 'retrying') AND p.next_at <= {now_p} \
-         AND (p.leased_until IS NULL OR p.leased_until <= {now2_p}){skip} \
+         WHERE {due}{skip} \
          ORDER BY p.next_at LIMIT {limit_p}{locking}) RETURNING delivery_seq",
         until_p = style.parameter(1),
         owner_p = style.parameter(2),
-        now_p = style.parameter(3),
-        now2_p = style.parameter(4),
+        due = due(style, 3),
         limit_p = style.parameter(n),
     );
     let mut query = sqlx::query(&sql)
@@ -186,6 +184,38 @@ pub async fn lease(
         .map(|row| row.try_get("delivery_seq"))
         .collect::<Result<_, _>>()?;
     Ok(seqs)
+}
+
+/// Whether any push is due at `now` and not leased, as [`lease`] would find it (less the
+/// endpoints it leaves out). Read on any connection: an idle worker asks this rather than
+/// sending the writer a lease that finds nothing.
+pub async fn any_due(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreError> {
+    let style = Style::of(conn);
+    let due_index = match style {
+        Style::Numbered => "",
+        Style::Anonymous => " INDEXED BY pushes_due",
+    };
+    let sql = format!(
+        "SELECT 1 AS due FROM pushes p{due_index} WHERE {due} LIMIT 1",
+        due = due(style, 1)
+    );
+    let row = sqlx::query(&sql)
+        .bind(now)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// The condition of a push to make now: waiting, due at parameter `first`, and not leased (or
+/// its lease ran out) at parameter `first + 1` (both `now`).
+fn due(style: Style, first: usize) -> String {
+    format!(
+        "p.state IN ('pending', 'retrying') AND p.next_at <= {} \
+         AND (p.leased_until IS NULL OR p.leased_until <= {})",
+        style.parameter(first),
+        style.parameter(first + 1)
+    )
 }
 
 /// The pushes `seqs` (leased by [`lease`]) with their delivery, packet and endpoint, due first.
