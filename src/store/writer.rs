@@ -394,9 +394,7 @@ impl Target {
 /// foreground has been quiet that long, background units run in transactions of their own.
 /// Under a flood of submissions the delivery workers still make progress, on a small, bounded
 /// share of the writer's time and without commits of their own (on SQLite each commit is an
-/// fsync the submissions would wait behind: a push worker's lease alone, run between two
-/// batches of submissions, cost the flood 5–15 % of its rate); once the flood is over they
-/// have all of it.
+/// fsync the submissions would wait behind); once the flood is over they have all of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     /// What a caller waits for: submissions, acknowledgements, statuses, operators' changes.
