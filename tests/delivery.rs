@@ -329,3 +329,27 @@ fn a_dead_endpoint_opens_its_breaker_while_a_healthy_one_keeps_taking_letters() 
         10.0
     );
 }
+
+/// A server with nothing to do commits nothing: its workers (pushes, mails, the audit log's
+/// integrator, the word indexer) ask a reader whether there is work before they send the
+/// writer a unit, and each unit there would be a commit — an fsync — every half second.
+#[test]
+fn a_server_at_rest_commits_nothing() {
+    let server = Server::start(Engine::Sqlite);
+    let endpoint = Endpoint::start(&[200]);
+    server.set_push_endpoint(H49, &endpoint.url);
+    server.submit_accepted(G22, &common::g22_letter(H49, "G22,2026/12/06,91/BTN-VP"));
+    endpoint.wait_for(1, Duration::from_secs(10));
+    // Once the letter's work is done (pushed, logged, its words indexed, a checkpoint signed),
+    // the count of commits stops moving…
+    let commits = || server.metric("lienthong_writer_commits_total");
+    let mut last = commits();
+    wait_until("the writer comes to rest", || {
+        std::thread::sleep(Duration::from_millis(1500));
+        let now = commits();
+        std::mem::replace(&mut last, now) == now
+    });
+    // …and stays still.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(commits(), last, "commits at rest");
+}

@@ -108,13 +108,31 @@ impl Log {
 
     async fn run(self) {
         loop {
-            match self.integrate().await {
-                Ok(done) if done.placed == BATCH as usize => continue,
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "audit log: integration failed; trying again"),
+            // An idle server sends the writer nothing: each unit there is a commit (an fsync).
+            if !matches!(self.idle().await, Ok(true)) {
+                match self.integrate().await {
+                    Ok(done) if done.placed == BATCH as usize => continue,
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "audit log: integration failed; trying again")
+                    }
+                }
             }
             let _ = tokio::time::timeout(POLL, self.inner.wake.notified()).await;
         }
+    }
+
+    /// Whether there is nothing to integrate, read on a reader: no event waits for its leaf,
+    /// and the latest checkpoint covers the whole tree (so none can be due: a checkpoint is due
+    /// only for a tree that grew since the last, or when there is none).
+    async fn idle(&self) -> Result<bool, StoreError> {
+        let mut conn = self.inner.store.acquire().await?;
+        if !events::waiting(&mut conn, 1).await?.is_empty() {
+            return Ok(false);
+        }
+        let size = events::tree_size(&mut conn).await?;
+        let last = events::latest_checkpoint(&mut conn).await?;
+        Ok(last.is_some_and(|last| last.size >= size))
     }
 
     /// Places the events waiting for a leaf (up to a batch) and signs a checkpoint when one

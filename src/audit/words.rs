@@ -52,8 +52,12 @@ pub fn start(store: Store) {
     });
 }
 
-/// Indexes one batch, in the background lane; answers how many documents.
+/// Indexes one batch, in the background lane; answers how many documents. Asks a reader
+/// first, so that an idle server sends the writer nothing (each unit there is a commit).
 pub async fn index_some(store: &Store) -> Result<usize, StoreError> {
+    if !words::any_unindexed(&mut *store.acquire().await?).await? {
+        return Ok(0);
+    }
     store
         .write_in(Lane::Background, (), |conn, ()| {
             Box::pin(words::index_some(conn, BATCH))

@@ -206,6 +206,18 @@ struct Posting<'a> {
     document: &'a Unindexed,
 }
 
+/// The documents [`index_some`] indexes: not indexed yet, with a subject.
+const UNINDEXED: &str = "words_indexed = 0 AND subject_folded IS NOT NULL";
+
+/// Whether any document waits for [`index_some`]; read on any connection.
+pub async fn any_unindexed(conn: &mut AnyConnection) -> Result<bool, StoreError> {
+    let sql = format!("SELECT 1 AS waiting FROM documents WHERE {UNINDEXED} LIMIT 1");
+    Ok(sqlx::query(&sql)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
+}
+
 /// Indexes the words of up to `limit` documents not indexed yet, oldest first (in the caller's
 /// transaction); answers how many. On PostgreSQL the documents are locked and others skipped,
 /// so that indexers of several nodes never count a document twice.
@@ -216,7 +228,7 @@ pub async fn index_some(conn: &mut AnyConnection, limit: i64) -> Result<usize, S
     };
     let sql = format!(
         "SELECT sender, document_id, created_at, subject_folded FROM documents \
-         WHERE words_indexed = 0 AND subject_folded IS NOT NULL ORDER BY created_at LIMIT $1{locking}"
+         WHERE {UNINDEXED} ORDER BY created_at LIMIT $1{locking}"
     );
     let rows = sqlx::query(&sql).bind(limit).fetch_all(&mut *conn).await?;
     let documents = rows
