@@ -107,17 +107,23 @@ impl Log {
     }
 
     async fn run(self) {
+        let mut full = false;
         loop {
             // An idle server sends the writer nothing: each unit there is a commit (an fsync).
-            if !matches!(self.idle().await, Ok(true)) {
+            // After a full batch more is waiting, and the question is not worth a read.
+            if full || !matches!(self.idle().await, Ok(true)) {
                 match self.integrate().await {
-                    Ok(done) if done.placed == BATCH as usize => continue,
+                    Ok(done) if done.placed == BATCH as usize => {
+                        full = true;
+                        continue;
+                    }
                     Ok(_) => {}
                     Err(error) => {
                         tracing::warn!(%error, "audit log: integration failed; trying again")
                     }
                 }
             }
+            full = false;
             let _ = tokio::time::timeout(POLL, self.inner.wake.notified()).await;
         }
     }

@@ -21,9 +21,19 @@ pub fn start(store: Store) {
     tokio::spawn(async move {
         let mut catching_up: Option<(Instant, usize)> = None;
         let mut said = Instant::now();
+        let mut full = false;
         loop {
+            // An idle server sends the writer nothing (each unit there is a commit); after a
+            // full batch more is waiting, and the question is not worth a read.
+            let waiting = full || any_waiting(&store).await;
+            full = false;
+            if !waiting {
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
             match index_some(&store).await {
                 Ok(n) if n as i64 == BATCH => {
+                    full = true;
                     let (since, done) = catching_up.get_or_insert((Instant::now(), 0));
                     *done += n;
                     if said.elapsed() >= PROGRESS {
@@ -52,12 +62,17 @@ pub fn start(store: Store) {
     });
 }
 
-/// Indexes one batch, in the background lane; answers how many documents. Asks a reader
-/// first, so that an idle server sends the writer nothing (each unit there is a commit).
-pub async fn index_some(store: &Store) -> Result<usize, StoreError> {
-    if !words::any_unindexed(&mut *store.acquire().await?).await? {
-        return Ok(0);
+/// Whether any document waits for the indexer, read on a reader; when the read fails, the
+/// indexer tries its unit and says what failed.
+async fn any_waiting(store: &Store) -> bool {
+    match store.acquire().await {
+        Ok(mut conn) => words::any_unindexed(&mut conn).await.unwrap_or(true),
+        Err(_) => true,
     }
+}
+
+/// Indexes one batch, in the background lane; answers how many documents.
+pub async fn index_some(store: &Store) -> Result<usize, StoreError> {
     store
         .write_in(Lane::Background, (), |conn, ()| {
             Box::pin(words::index_some(conn, BATCH))

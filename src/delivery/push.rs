@@ -195,6 +195,7 @@ impl Inner {
             "push workers started"
         );
         let batch = (self.policy.workers as usize / 4).clamp(1, 64);
+        let mut idle = true;
         loop {
             if self.slots.available_permits() < batch {
                 // Under a backlog slots free up one by one, and a lease per slot would cost the
@@ -210,7 +211,9 @@ impl Inner {
             if free == 0 {
                 continue;
             }
-            match self.lease(free).await {
+            let leased = self.lease(free, idle).await;
+            idle = matches!(&leased, Ok(jobs) if jobs.is_empty());
+            match leased {
                 Ok(jobs) if jobs.is_empty() => {
                     tokio::select! {
                         _ = self.wake.notified() => {}
@@ -234,9 +237,11 @@ impl Inner {
         }
     }
 
-    async fn lease(&self, limit: usize) -> Result<Vec<PushJob>, StoreError> {
+    /// Leases up to `limit` due pushes. When the last lease found none (`idle`), a reader is
+    /// asked first whether any is due, so that an idle node sends the writer nothing.
+    async fn lease(&self, limit: usize, idle: bool) -> Result<Vec<PushJob>, StoreError> {
         let now = now_micros();
-        if !pushes::any_due(&mut *self.store().acquire().await?, now).await? {
+        if idle && !pushes::any_due(&mut *self.store().acquire().await?, now).await? {
             return Ok(Vec::new());
         }
         let until = now + retry::micros(self.policy.timeout + LEASE_MARGIN);
