@@ -152,12 +152,11 @@ pub async fn lease(
             style.parameters(5, skip_endpoints.len())
         )
     };
-    // SQLite, without statistics, would rather read every pending row through another index
-    // and sort them: under a backlog that is the whole queue per lease.
-    let (locking, due_index) = match style {
-        Style::Numbered => (" FOR UPDATE OF p SKIP LOCKED", ""),
-        Style::Anonymous => ("", " INDEXED BY pushes_due"),
+    let locking = match style {
+        Style::Numbered => " FOR UPDATE OF p SKIP LOCKED",
+        Style::Anonymous => "",
     };
+    let due_index = due_index(style);
     let n = 5 + skip_endpoints.len();
     let sql = format!(
         "UPDATE pushes SET leased_until = {until_p}, lease_owner = {owner_p} \
@@ -191,12 +190,9 @@ pub async fn lease(
 /// sending the writer a lease that finds nothing.
 pub async fn any_due(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreError> {
     let style = Style::of(conn);
-    let due_index = match style {
-        Style::Numbered => "",
-        Style::Anonymous => " INDEXED BY pushes_due",
-    };
     let sql = format!(
         "SELECT 1 AS due FROM pushes p{due_index} WHERE {due} LIMIT 1",
+        due_index = due_index(style),
         due = due(style, 1)
     );
     let row = sqlx::query(&sql)
@@ -205,6 +201,15 @@ pub async fn any_due(conn: &mut AnyConnection, now: i64) -> Result<bool, StoreEr
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.is_some())
+}
+
+/// How due pushes are read: SQLite, without statistics, would rather read every pending row
+/// through another index and sort them — under a backlog, the whole queue per lease.
+fn due_index(style: Style) -> &'static str {
+    match style {
+        Style::Numbered => "",
+        Style::Anonymous => " INDEXED BY pushes_due",
+    }
 }
 
 /// The condition of a push to make now: waiting, due at parameter `first`, and not leased (or
