@@ -353,3 +353,50 @@ fn a_server_at_rest_commits_nothing() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(commits(), last, "commits at rest");
 }
+
+/// The threads of process `pid`: each one's name and `nice` value, from /proc.
+#[cfg(target_os = "linux")]
+fn threads_of(pid: u32) -> Vec<(String, i32)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads");
+    tasks
+        .filter_map(|task| {
+            let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+            // "tid (name) state ppid …": the name may hold spaces, so split at its parentheses;
+            // `nice` is the 19th field, the 17th after the name.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_owned();
+            let nice = rest.split_whitespace().nth(16)?.parse().ok()?;
+            Some((name, nice))
+        })
+        .collect()
+}
+
+/// Delivery yields the CPU to accepting: the thread that runs its workers and the threads
+/// that make its pushes run ten `nice` steps below the rest of the server, whose threads keep
+/// the process's priority.
+#[test]
+#[cfg(target_os = "linux")]
+fn delivery_runs_on_threads_below_the_rest_of_the_server() {
+    let server = Server::start(Engine::Sqlite);
+    let endpoint = Endpoint::start(&[200]);
+    server.set_push_endpoint(H49, &endpoint.url);
+    server.submit_accepted(G22, &common::g22_letter(H49, "G22,2026/12/06,92/BTN-VP"));
+    endpoint.wait_for(1, Duration::from_secs(10));
+    let threads = threads_of(server.pid());
+    let process = threads
+        .iter()
+        .find(|(name, _)| name == "lienthong")
+        .map(|(_, nice)| *nice)
+        .expect("the main thread");
+    let (delivery, rest): (Vec<_>, Vec<_>) = threads
+        .iter()
+        .partition(|(name, _)| name.starts_with("lt-delivery"));
+    // Its worker, and a blocking thread that made the push.
+    assert!(delivery.len() >= 2, "delivery's threads: {threads:?}");
+    let lowered = (process + 10).min(19);
+    assert!(
+        delivery.iter().all(|(_, nice)| *nice == lowered),
+        "{threads:?}"
+    );
+    assert!(rest.iter().all(|(_, nice)| *nice == process), "{threads:?}");
+}

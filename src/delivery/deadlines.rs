@@ -87,13 +87,13 @@ impl Deadlines {
         self.inner.policy.windows()
     }
 
-    /// Runs the job on the current tokio runtime until the process ends: acknowledgement
+    /// Runs the job on `runtime` (delivery's) until the process ends: acknowledgement
     /// deadlines every `deadlines.scan_seconds`; DueDates at start and whenever the date
     /// changes in Vietnam (they end at midnight there). `on_raised` is called after a pass
     /// that raised something (to wake the mail worker).
-    pub fn start(&self, on_raised: impl Fn() + Send + 'static) {
+    pub fn start(&self, runtime: &tokio::runtime::Handle, on_raised: impl Fn() + Send + 'static) {
         let this = self.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             tracing::info!(
                 normal_hours = this.inner.policy.normal.as_secs_f64() / 3600.0,
                 scan_seconds = this.inner.policy.scan.as_secs_f64(),

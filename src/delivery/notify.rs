@@ -100,10 +100,10 @@ impl Mailer {
         }))
     }
 
-    /// Runs the worker on the current tokio runtime until the process ends.
-    pub fn start(&self) {
+    /// Runs the worker on `runtime` (delivery's) until the process ends.
+    pub fn start(&self, runtime: &tokio::runtime::Handle) {
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.run().await });
+        runtime.spawn(async move { inner.run().await });
     }
 
     /// Tells the worker that mails may be due.

@@ -113,10 +113,11 @@ impl Pushes {
         })
     }
 
-    /// Runs the lease loop on the current tokio runtime until the process ends.
-    pub fn start(&self) {
+    /// Runs the lease loop on `runtime` (delivery's, [`crate::delivery::DeliveryRuntime`])
+    /// until the process ends; the pushes it starts run there too.
+    pub fn start(&self, runtime: &tokio::runtime::Handle) {
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.run().await });
+        runtime.spawn(async move { inner.run().await });
     }
 
     /// Tells the workers that new pushes may be due (after an acceptance).

@@ -41,7 +41,7 @@ use crate::audit::refusals::Refusals;
 use crate::config::{Config, ConfigError, EdgeConfig, LogFormat, TrustConfig};
 use crate::delivery::deadlines::Deadlines;
 use crate::delivery::signature::MessageSigner;
-use crate::delivery::{MailError, Mailer, PushError, Pushes};
+use crate::delivery::{DeliveryRuntime, MailError, Mailer, PushError, Pushes};
 use crate::directory::{Directory, DirectoryError};
 use crate::exchange::{Exchange, ExchangeError, ExchangeLimits, ReceiptSigner, TrustSettings};
 use crate::pki::{CrlFetcher, FetchConfig, PkiError, TrustStore};
@@ -314,8 +314,10 @@ async fn run(
     let push_signer = MessageSigner::new(receipts.key().clone(), receipts.certificate())
         .map_err(PushError::from)?;
     let exchange = Exchange::new(store, directory, blobs, trust, receipts, limits);
-    let pushes = start_pushes(config, &exchange, push_signer)?;
-    let mailer = start_mailer(config, &exchange)?;
+    let delivery = DeliveryRuntime::start()
+        .map_err(|e| ServeError::Io(format!("cannot start delivery's threads: {e}")))?;
+    let pushes = start_pushes(config, &exchange, push_signer, delivery.handle())?;
+    let mailer = start_mailer(config, &exchange, delivery.handle())?;
     let audit = Log::new(exchange.store().clone(), log_key, config.audit.clone());
     audit.start();
     crate::audit::words::start(exchange.store().clone());
@@ -323,7 +325,7 @@ async fn run(
     refusals.start();
     let deadlines = Deadlines::new(exchange.store().clone(), config.deadlines.clone());
     let wake_mailer = mailer.clone();
-    deadlines.start(move || {
+    deadlines.start(delivery.handle(), move || {
         if let Some(mailer) = &wake_mailer {
             mailer.wake();
         }
@@ -397,23 +399,28 @@ fn start_pushes(
     config: &Config,
     exchange: &Exchange,
     signer: MessageSigner,
+    runtime: &tokio::runtime::Handle,
 ) -> Result<Option<Pushes>, ServeError> {
     if !config.push.enabled {
         tracing::info!("push.enabled is false: this node makes no pushes (they stay queued for a node that does)");
         return Ok(None);
     }
     let pushes = Pushes::new(exchange.clone(), config.push.clone(), signer)?;
-    pushes.start();
+    pushes.start(runtime);
     Ok(Some(pushes))
 }
 
 /// Starts this node's mail worker, unless no SMTP server is configured (said once, here).
-fn start_mailer(config: &Config, exchange: &Exchange) -> Result<Option<Mailer>, ServeError> {
+fn start_mailer(
+    config: &Config,
+    exchange: &Exchange,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Option<Mailer>, ServeError> {
     let Some(mailer) = Mailer::new(exchange.store().clone(), config.mail.clone())? else {
         tracing::info!("smtp.url is not set: no mail is sent to clerks (mails stay queued)");
         return Ok(None);
     };
-    mailer.start();
+    mailer.start(runtime);
     Ok(Some(mailer))
 }
 

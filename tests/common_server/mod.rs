@@ -134,6 +134,11 @@ impl Server {
         }
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the server (SIGKILL: nothing is flushed or finished) and starts it again on the
     /// same database and data directory, with `env`.
     pub fn restart(&mut self, env: &[(&str, &str)]) {
