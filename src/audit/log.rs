@@ -27,7 +27,7 @@ use super::tree;
 
 /// Most events placed by one integration (one writer unit). Small on purpose: while
 /// submissions keep the writer busy, a background unit joins their transactions once per
-/// `store::BACKGROUND_EVERY`, so the log then takes ~1,300 events/s of the writer's time and
+/// `store::BACKGROUND_EVERY` (200 ms), so the log then takes ~320 events/s of the writer's time and
 /// catches up once the flood is over (tens of thousands a second, unit after unit) — the
 /// accepts are not slowed to keep the tree current to the second (docs/PERFORMANCE.md).
 const BATCH: u32 = 64;

@@ -388,10 +388,10 @@ impl Target {
 ///
 /// Accepting a letter is what a sender waits for; pushing it on, mailing its clerks and
 /// watching its deadlines can wait a moment. So the writer takes foreground work first: while
-/// foreground units keep coming (a batch of them formed within the last
-/// [`BACKGROUND_EVERY`]), background units only join their transactions, at most once per
-/// [`BACKGROUND_EVERY`] and at most [`WriterOptions::max_batch`] / 8 units at a time; once the
-/// foreground has been quiet that long, background units run in transactions of their own.
+/// foreground units keep coming (a batch of them formed within the last [`QUIET_FOR`]),
+/// background units only join their transactions, at most once per [`BACKGROUND_EVERY`] and at
+/// most [`WriterOptions::max_batch`] / 8 units at a time; once the foreground has been quiet
+/// for [`QUIET_FOR`], background units run in transactions of their own.
 /// Under a flood of submissions the delivery workers still make progress, on a small, bounded
 /// share of the writer's time and without commits of their own (on SQLite each commit is an
 /// fsync the submissions would wait behind); once the flood is over they have all of it.
@@ -404,7 +404,17 @@ pub enum Lane {
 }
 
 /// While foreground work keeps the writer busy, how often background units may join a batch.
-pub const BACKGROUND_EVERY: Duration = Duration::from_millis(50);
+/// Each join costs the flood's transaction the workers' statements (a push lease, a group of
+/// outcomes, a mail batch, the log's integration). At 50 ms the bench's flood with pushes and
+/// mail on took ~1,000 background units into its transactions and accepted ~10 % fewer
+/// letters; at 200 ms ~300, the units queued meanwhile joining together in fewer statements,
+/// the pushes going on at ~30 a second until the flood is over (docs/PERFORMANCE.md).
+pub const BACKGROUND_EVERY: Duration = Duration::from_millis(200);
+
+/// How long no foreground batch must form before background units get transactions of their
+/// own: longer than the pause between a busy client's requests, short enough that a worker
+/// on an idle node waits no longer than a blink.
+pub const QUIET_FOR: Duration = Duration::from_millis(50);
 
 /// The two queues of the writer, as the store holds them.
 #[derive(Debug)]
@@ -444,7 +454,7 @@ struct Receivers {
     background: mpsc::Receiver<Box<dyn Unit>>,
     /// When background units last went into a batch.
     background_ran: Option<Instant>,
-    /// When the last batch with foreground units formed: until [`BACKGROUND_EVERY`] after it,
+    /// When the last batch with foreground units formed: until [`QUIET_FOR`] after it,
     /// background units wait to join the next one.
     foreground_ran: Option<Instant>,
 }
@@ -453,14 +463,14 @@ impl Receivers {
     /// The next batch (see [`Lane`]) and the lane that began it: foreground units, with at most
     /// `share` background units beside them once per [`BACKGROUND_EVERY`]; background units
     /// (and any foreground units that came meanwhile) when no foreground unit waits and none
-    /// has for [`BACKGROUND_EVERY`]. Empty once the store is gone.
+    /// has for [`QUIET_FOR`]. Empty once the store is gone.
     async fn next_batch(&mut self, max_batch: usize, share: usize) -> (Vec<Box<dyn Unit>>, Lane) {
         let mut batch = Vec::with_capacity(max_batch);
         let mut background = Vec::new();
         let lane = loop {
             let busy_until = self
                 .foreground_ran
-                .map(|at| at + BACKGROUND_EVERY)
+                .map(|at| at + QUIET_FOR)
                 .filter(|until| *until > Instant::now());
             let quiet = tokio::time::sleep_until(busy_until.unwrap_or_else(Instant::now).into());
             break tokio::select! {
@@ -1005,7 +1015,7 @@ mod tests {
             "{during} transactions of background units alone during the flood"
         );
         // Once the flood is over, background units have transactions of their own again.
-        tokio::time::sleep(BACKGROUND_EVERY * 2).await;
+        tokio::time::sleep(QUIET_FOR * 2).await;
         let before = store.writer_stats().background_batches;
         background(store.clone()).await;
         assert_eq!(store.writer_stats().background_batches, before + 1);
