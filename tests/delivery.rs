@@ -330,16 +330,23 @@ fn a_dead_endpoint_opens_its_breaker_while_a_healthy_one_keeps_taking_letters() 
     );
 }
 
+/// A server on SQLite whose H49 has an endpoint that takes every push, once G22's letter
+/// `number` to H49 has been pushed there.
+fn one_letter_pushed(number: &str) -> (Server, Endpoint) {
+    let server = Server::start(Engine::Sqlite);
+    let endpoint = Endpoint::start(&[200]);
+    server.set_push_endpoint(H49, &endpoint.url);
+    server.submit_accepted(G22, &common::g22_letter(H49, number));
+    endpoint.wait_for(1, Duration::from_secs(10));
+    (server, endpoint)
+}
+
 /// A server with nothing to do commits nothing: its workers (pushes, mails, the audit log's
 /// integrator, the word indexer) ask a reader whether there is work before they send the
 /// writer a unit, and each unit there would be a commit — an fsync — every half second.
 #[test]
 fn a_server_at_rest_commits_nothing() {
-    let server = Server::start(Engine::Sqlite);
-    let endpoint = Endpoint::start(&[200]);
-    server.set_push_endpoint(H49, &endpoint.url);
-    server.submit_accepted(G22, &common::g22_letter(H49, "G22,2026/12/06,91/BTN-VP"));
-    endpoint.wait_for(1, Duration::from_secs(10));
+    let (server, _endpoint) = one_letter_pushed("G22,2026/12/06,91/BTN-VP");
     // Once the letter's work is done (pushed, logged, its words indexed, a checkpoint signed),
     // the count of commits stops moving…
     let commits = || server.metric("lienthong_writer_commits_total");
@@ -377,11 +384,7 @@ fn threads_of(pid: u32) -> Vec<(String, i32)> {
 #[test]
 #[cfg(target_os = "linux")]
 fn delivery_runs_on_threads_below_the_rest_of_the_server() {
-    let server = Server::start(Engine::Sqlite);
-    let endpoint = Endpoint::start(&[200]);
-    server.set_push_endpoint(H49, &endpoint.url);
-    server.submit_accepted(G22, &common::g22_letter(H49, "G22,2026/12/06,92/BTN-VP"));
-    endpoint.wait_for(1, Duration::from_secs(10));
+    let (server, _endpoint) = one_letter_pushed("G22,2026/12/06,92/BTN-VP");
     let threads = threads_of(server.pid());
     let process = threads
         .iter()
